@@ -1,0 +1,116 @@
+//! The engine: a validated config, the ports, and what is derived from them once at start-up
+//! (JWT keys, parsed rate limits, the lockout policy, the renderer, the timing decoy hash).
+//! Flows take `&Engine`; both runtimes build exactly one per regstack instance.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+
+use crate::config::Config;
+use crate::jwt::JwtCodec;
+use crate::lockout::Lockout;
+use crate::password::PasswordError;
+use crate::ports::Ports;
+use crate::rate_limit::RateLimit;
+use crate::render::Renderer;
+use crate::routes::RateClass;
+
+/// Why an engine cannot be built from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The config is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The hasher cannot hash with the configured parameters.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+/// One regstack instance's state.
+pub struct Engine {
+    /// The config, after validation (and with a generated `jwt_secret` if none was given).
+    pub config: Arc<Config>,
+    /// The ports.
+    pub ports: Ports,
+    /// Per-purpose JWT keys.
+    pub jwt: JwtCodec,
+    /// The lockout policy.
+    pub lockout: Lockout,
+    /// Email and SMS templates.
+    pub renderer: Renderer,
+    /// The per-IP limits of each rate class that has one.
+    pub rate_limits: HashMap<RateClass, Vec<RateLimit>>,
+    /// A hash of a random password, verified when no real hash exists so an unknown email
+    /// costs the same Argon2 work as a known one.
+    pub decoy_hash: String,
+    /// True when `jwt_secret` was generated for this process.
+    pub ephemeral_secret: bool,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("app_name", &self.config.app_name).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Validates `config`, fills in a random `jwt_secret` if none is set (Decision 6), derives
+    /// the keys and limits, and prepares the decoy hash.
+    pub async fn new(mut config: Config, ports: Ports, renderer: Renderer) -> Result<Self, EngineError> {
+        config.validate()?;
+        let ephemeral_secret = config.jwt_secret.is_empty();
+        if ephemeral_secret {
+            let mut b = [0u8; 64];
+            ports.random.fill(&mut b);
+            config.jwt_secret = URL_SAFE_NO_PAD.encode(b);
+            tracing::warn!(
+                target: "regstack.config",
+                "jwt_secret is not set: generated a random one for this process. Every session ends when it restarts; \
+                 production needs a stable secret (REGSTACK_JWT_SECRET, at least 32 characters)."
+            );
+        }
+        let jwt = JwtCodec::new(&config.jwt_secret, &config.jwt_algorithm, config.jwt_audience.clone());
+        let lockout = Lockout {
+            threshold: config.login_lockout_threshold as u64,
+            window_seconds: config.login_lockout_window_seconds,
+            disabled: config.rate_limit_disabled,
+        };
+        let mut rate_limits = HashMap::new();
+        for class in RateClass::ALL {
+            if let Some(spec) = class.spec(&config) {
+                let limits = RateLimit::parse_all(spec).map_err(|e| crate::config::ConfigError::Invalid {
+                    field: class.config_field().into(),
+                    message: e.to_string(),
+                })?;
+                rate_limits.insert(class, limits);
+            }
+        }
+        let mut decoy = [0u8; 24];
+        ports.random.fill(&mut decoy);
+        let decoy_hash = ports.hasher.hash(&URL_SAFE_NO_PAD.encode(decoy)).await?;
+        Ok(Self {
+            config: Arc::new(config),
+            ports,
+            jwt,
+            lockout,
+            renderer,
+            rate_limits,
+            decoy_hash,
+            ephemeral_secret,
+        })
+    }
+
+    /// Now, from the clock port, truncated to the microsecond every store keeps.
+    pub fn now(&self) -> crate::time::Timestamp {
+        crate::time::truncate_micros(self.ports.clock.now())
+    }
+
+    /// A fresh 32-hex uuid4.
+    pub fn new_id(&self) -> String {
+        let mut b = [0u8; 16];
+        self.ports.random.fill(&mut b);
+        crate::ids::UserId::uuid4_hex(b).0
+    }
+}

@@ -1,0 +1,111 @@
+//! The account flows: async functions over `&Engine`, taking and returning domain values.
+//! No HTTP types appear here; `crate::http` maps [`FlowError`] to the wire.
+
+pub mod account;
+pub mod email_change;
+pub mod login;
+pub mod password;
+pub mod register;
+pub mod session;
+
+use crate::password::PasswordError;
+use crate::ports::StoreError;
+use crate::rate_limit::RateLimit;
+use crate::render::RenderError;
+
+/// Why a bearer token was refused (contract §1.1, in the order they are checked).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// Undecodable, expired, or signed with another key.
+    Invalid,
+    /// The token's `jti` was revoked (logout).
+    Revoked,
+    /// The user is gone or disabled.
+    Inactive,
+    /// Issued at or before the user's `tokens_invalidated_after`.
+    Invalidated,
+}
+
+/// Every way a flow can refuse; each maps to one status and message in `ApiError`.
+#[derive(Debug, thiserror::Error)]
+#[allow(missing_docs)]
+pub enum FlowError {
+    #[error("authentication failed: {0:?}")]
+    Auth(AuthFailure),
+    #[error("administrator privileges required")]
+    NotAdmin,
+    #[error("registration is disabled")]
+    RegistrationDisabled,
+    #[error("a user with that email exists")]
+    EmailTaken,
+    #[error("verification token invalid or expired")]
+    VerificationInvalid,
+    #[error("email already registered")]
+    AlreadyRegistered,
+    #[error("account locked")]
+    Locked { retry_after: i64 },
+    #[error("bad credentials")]
+    BadCredentials { remaining: Option<u64> },
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("email not verified")]
+    NotVerified,
+    #[error("sms second factor is not available in this build")]
+    MfaUnavailable,
+    #[error("no password set")]
+    NoPassword,
+    #[error("current password incorrect")]
+    WrongCurrentPassword,
+    #[error("new password equals current")]
+    SamePassword,
+    #[error("new email equals current")]
+    SameEmail,
+    #[error("email-change token invalid")]
+    EmailChangeInvalid,
+    #[error("token does not match an active account")]
+    TokenUserInactive,
+    #[error("email address in use")]
+    EmailInUse,
+    #[error("account deletion disabled")]
+    AccountDeletionDisabled,
+    #[error("password reset disabled")]
+    PasswordResetDisabled,
+    #[error("reset token invalid")]
+    ResetInvalid,
+    #[error("reset token user inactive")]
+    ResetUserInactive,
+    #[error("rate limited")]
+    RateLimited { limit: RateLimit, retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// Flow results.
+pub type FlowResult<T> = Result<T, FlowError>;
+
+use crate::engine::Engine;
+use crate::ports::EmailMessage;
+use crate::render::EmailKind;
+
+/// Renders and hands one email to the mailer. A delivery failure is logged for the operator
+/// (never with the link) and does not change the route's answer.
+pub(crate) async fn send_email(engine: &Engine, kind: EmailKind, to: &str, full_name: Option<&str>, url: &str, new_email: Option<&str>) -> FlowResult<()> {
+    let rendered = engine.renderer.email(kind, &engine.config, full_name, url, new_email)?;
+    let message = EmailMessage {
+        to: to.to_string(),
+        from: engine.config.email_from(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+    };
+    if let Err(e) = engine.ports.mailer.send(&message).await {
+        tracing::error!(target: "regstack.email", kind = ?kind, error = %e, "email delivery failed");
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! `POST /login`, `POST /logout`.
+
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::flows::session::Session;
+use crate::ids::Email;
+use crate::jwt::Purpose;
+use crate::ports::Reservation;
+use crate::records::{User, UserPatch};
+use crate::token::new_jti;
+
+use super::{FlowError, FlowResult};
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoggedIn {
+    /// The session JWT.
+    pub access_token: String,
+    /// Its lifetime in seconds.
+    pub expires_in: i64,
+    /// The user after `last_login` was set.
+    pub user: User,
+}
+
+/// Signs in with email and password (contract §1.3, the seven steps, in order). The lockout
+/// slot is reserved atomically before the password is checked, so parallel guesses cannot
+/// exceed the threshold.
+pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&str>) -> FlowResult<LoggedIn> {
+    let lockout = engine.lockout;
+    let now = engine.now();
+    let reservation = if lockout.disabled {
+        None
+    } else {
+        match engine
+            .ports
+            .attempts
+            .try_reserve(email.as_str(), ip, now, lockout.window_start(now), lockout.threshold)
+            .await?
+        {
+            Reservation::Locked => return Err(FlowError::Locked { retry_after: lockout.retry_after() }),
+            Reservation::Reserved { id, failures } => Some((id, failures)),
+        }
+    };
+    let bad = || FlowError::BadCredentials { remaining: reservation.and_then(|(_, n)| lockout.remaining(n)) };
+
+    let user = engine.ports.users.find_by_email(email.as_str()).await?;
+    let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
+    // An unknown email or a password-less account still costs one Argon2 verification.
+    let verified = engine
+        .ports
+        .hasher
+        .verify(password, stored.as_deref().unwrap_or(&engine.decoy_hash))
+        .await;
+    let (Some(user), Some(_), true) = (user, stored, verified.ok) else {
+        return Err(bad());
+    };
+    if !user.is_active {
+        return Err(FlowError::AccountDisabled);
+    }
+    if engine.config.require_verification && !user.is_verified {
+        return Err(FlowError::NotVerified);
+    }
+    if user.is_mfa_enabled && user.phone_number.is_some() {
+        if let Some((id, _)) = reservation {
+            engine.ports.attempts.release(id).await?;
+        }
+        return Err(FlowError::MfaUnavailable);
+    }
+    let mut patch = UserPatch::default();
+    if verified.needs_rehash && engine.config.password_rehash_on_login {
+        match engine.ports.hasher.hash(password).await {
+            Ok(h) => patch.hashed_password = Some(Some(h)),
+            Err(e) => tracing::warn!(target: "regstack.password", error = %e, "rehash on login failed; keeping the old hash"),
+        }
+    }
+    let logged_in = issue_session(engine, &user, patch).await?;
+    engine.ports.attempts.clear(email.as_str()).await?;
+    if user.email != email.as_str() {
+        engine.ports.attempts.clear(&user.email).await?;
+    }
+    engine.ports.events.emit(&Event::UserLoggedIn { user: logged_in.user.clone() }).await;
+    Ok(logged_in)
+}
+
+/// Mints a session for `user`, records `last_login = iat` (plus any extra `patch`).
+pub(crate) async fn issue_session(engine: &Engine, user: &User, mut patch: UserPatch) -> FlowResult<LoggedIn> {
+    let now = engine.now();
+    let ttl = engine.config.jwt_ttl_seconds;
+    let jti = new_jti(engine.ports.random.as_ref());
+    let (access_token, claims) = engine.jwt.mint(Purpose::Session, &user.id, None, &jti, now, ttl);
+    patch.last_login = Some(claims.iat);
+    let user = engine.ports.users.update(&user.id, &patch, now).await?;
+    Ok(LoggedIn { access_token, expires_in: ttl, user })
+}
+
+/// Revokes the caller's token until it would have expired anyway.
+pub async fn logout(engine: &Engine, session: &Session) -> FlowResult<()> {
+    let exp = crate::time::from_micros(session.claims.exp.saturating_mul(1_000_000));
+    engine.ports.revocations.revoke(&session.claims.jti, exp).await?;
+    engine.ports.events.emit(&Event::UserLoggedOut { user: session.user.clone() }).await;
+    Ok(())
+}

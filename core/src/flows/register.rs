@@ -1,0 +1,122 @@
+//! `POST /register`, `POST /verify`, `POST /resend-verification`.
+
+use crate::config::redact_token;
+use crate::engine::Engine;
+use crate::events::{Event, Link};
+use crate::ids::Email;
+use crate::ports::StoreError;
+use crate::records::{PendingRegistration, User, UserPatch};
+use crate::render::EmailKind;
+use crate::time::plus_seconds;
+use crate::token::{hash_secret, new_url_token};
+
+use super::{send_email, FlowError, FlowResult};
+
+/// What `/register` created.
+#[derive(Debug)]
+pub enum Registered {
+    /// `require_verification=false`: a verified user.
+    User(User),
+    /// `require_verification=true`: a pending row, and an email on its way.
+    Pending(PendingRegistration),
+}
+
+/// Registers an account, directly or through a pending row and a verification email.
+pub async fn register(engine: &Engine, email: Email, password: &str, full_name: Option<String>) -> FlowResult<Registered> {
+    let config = &engine.config;
+    if !config.allow_registration {
+        return Err(FlowError::RegistrationDisabled);
+    }
+    if engine.ports.users.find_by_email(email.as_str()).await?.is_some() {
+        return Err(FlowError::EmailTaken);
+    }
+    let hashed = engine.ports.hasher.hash(password).await?;
+    let now = engine.now();
+    if !config.require_verification {
+        let mut user = User::new(engine.new_id(), email.into_string(), Some(hashed), now);
+        user.is_verified = true;
+        user.full_name = full_name;
+        engine.ports.users.create(&user).await.map_err(conflict_as(FlowError::EmailTaken))?;
+        engine.ports.events.emit(&Event::UserRegistered { user: user.clone() }).await;
+        return Ok(Registered::User(user));
+    }
+    let pending = issue_pending(engine, email.as_str(), hashed, full_name).await?;
+    Ok(Registered::Pending(pending))
+}
+
+/// Writes (or replaces) the pending row for `email` with a new token and emails the link.
+pub(crate) async fn issue_pending(engine: &Engine, email: &str, hashed_password: String, full_name: Option<String>) -> FlowResult<PendingRegistration> {
+    let now = engine.now();
+    let token = new_url_token(engine.ports.random.as_ref());
+    let pending = PendingRegistration {
+        id: engine.new_id(),
+        email: email.to_string(),
+        hashed_password,
+        full_name,
+        token_hash: hash_secret(&token),
+        created_at: now,
+        expires_at: plus_seconds(now, engine.config.verification_token_ttl_seconds),
+    };
+    engine.ports.pending.put(&pending).await?;
+    let url = engine.config.verify_url(&token);
+    send_email(engine, EmailKind::Verification, email, pending.full_name.as_deref(), &url, None).await?;
+    let link = Link { url_without_token: redact_token(&url, &token), url };
+    engine.ports.events.emit(&Event::VerificationRequested { email: email.to_string(), link }).await;
+    Ok(pending)
+}
+
+/// Turns a pending row into a verified user. The token is consumed exactly once.
+pub async fn verify(engine: &Engine, token: &str) -> FlowResult<User> {
+    let now = engine.now();
+    let pending = engine
+        .ports
+        .pending
+        .take_by_token_hash(&hash_secret(token))
+        .await?
+        .ok_or(FlowError::VerificationInvalid)?;
+    if pending.expires_at <= now {
+        return Err(FlowError::VerificationInvalid);
+    }
+    promote(engine, pending).await
+}
+
+/// Makes a user from a consumed pending row. An existing unverified user with that email is
+/// marked verified instead (Decision 7 (3)); a verified one means the link is stale.
+pub(crate) async fn promote(engine: &Engine, pending: PendingRegistration) -> FlowResult<User> {
+    let now = engine.now();
+    if let Some(existing) = engine.ports.users.find_by_email(&pending.email).await? {
+        if existing.is_verified {
+            return Err(FlowError::AlreadyRegistered);
+        }
+        let patch = UserPatch { is_verified: Some(true), ..UserPatch::default() };
+        let user = engine.ports.users.update(&existing.id, &patch, now).await?;
+        engine.ports.events.emit(&Event::UserVerified { user: user.clone() }).await;
+        return Ok(user);
+    }
+    let mut user = User::new(engine.new_id(), pending.email, Some(pending.hashed_password), now);
+    user.is_verified = true;
+    user.full_name = pending.full_name;
+    engine.ports.users.create(&user).await.map_err(conflict_as(FlowError::AlreadyRegistered))?;
+    engine.ports.events.emit(&Event::UserVerified { user: user.clone() }).await;
+    Ok(user)
+}
+
+/// Re-sends the verification email for a pending registration. Answers the same whatever the
+/// address is; only a pending row (and no user) gets a new link.
+pub async fn resend_verification(engine: &Engine, email: Email) -> FlowResult<()> {
+    if engine.ports.users.find_by_email(email.as_str()).await?.is_some() {
+        return Ok(());
+    }
+    if let Some(pending) = engine.ports.pending.find_by_email(email.as_str()).await? {
+        issue_pending(engine, &pending.email, pending.hashed_password, pending.full_name).await?;
+    }
+    Ok(())
+}
+
+/// Maps a unique-constraint conflict to a business error and leaves other errors alone.
+pub(crate) fn conflict_as(to: FlowError) -> impl FnOnce(StoreError) -> FlowError {
+    move |e| match e {
+        StoreError::Conflict(_) => to,
+        other => FlowError::Store(other),
+    }
+}

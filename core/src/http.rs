@@ -1,0 +1,127 @@
+//! The axum Router built from the routing table, served unchanged by both runtimes.
+//!
+//! Runtimes nest [`router`] under `api_prefix`, put a [`ClientIp`] and a [`BodyLimit`] in each
+//! request's extensions, and add their own tower layers around it.
+
+pub mod body;
+pub mod error;
+pub mod handlers;
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::Router;
+
+pub use body::BodyLimit;
+pub use error::ApiError;
+
+use crate::engine::Engine;
+use crate::flows::session::{authenticate, check_rate};
+use crate::flows::FlowError;
+use crate::routes::{Access, Endpoint};
+
+/// The client's address as the runtime determined it (socket peer, the right-most
+/// `X-Forwarded-For` entry behind a proxy, or `CF-Connecting-IP` at the edge).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub String);
+
+fn handler(endpoint: Endpoint) -> MethodRouter<Arc<Engine>> {
+    let route = endpoint.route();
+    let filter = MethodFilter::try_from(route.method).expect("table methods are standard");
+    match endpoint {
+        Endpoint::Register => on(filter, handlers::register),
+        Endpoint::Verify => on(filter, handlers::verify),
+        Endpoint::ResendVerification => on(filter, handlers::resend_verification),
+        Endpoint::Login => on(filter, handlers::login),
+        Endpoint::Logout => on(filter, handlers::logout),
+        Endpoint::GetMe => on(filter, handlers::me),
+        Endpoint::PatchMe => on(filter, handlers::patch_me),
+        Endpoint::ChangePassword => on(filter, handlers::change_password),
+        Endpoint::ChangeEmail => on(filter, handlers::change_email),
+        Endpoint::ConfirmEmailChange => on(filter, handlers::confirm_email_change),
+        Endpoint::DeleteAccount => on(filter, handlers::delete_account),
+        Endpoint::ForgotPassword => on(filter, handlers::forgot_password),
+        Endpoint::ResetPassword => on(filter, handlers::reset_password),
+    }
+}
+
+/// The JSON API of one engine, unprefixed: every mounted endpoint of the table, its guards,
+/// and the contract's 404, 405 and trailing-slash answers.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let mut router: Router<Arc<Engine>> = Router::new();
+    let mut paths: Vec<&'static str> = Vec::new();
+    for endpoint in Endpoint::mounted(&engine.config) {
+        let path = endpoint.route().path;
+        let guarded = handler(endpoint).route_layer(middleware::from_fn_with_state((engine.clone(), endpoint), guard));
+        router = router.route(path, guarded);
+        paths.push(path);
+    }
+    router
+        .fallback(move |uri: OriginalUri, req: Request| fallback(paths.clone(), uri, req))
+        .layer(middleware::map_response(method_not_allowed))
+        .with_state(engine)
+}
+
+/// Rate limit, then authentication, as the table says; both before the body is read.
+async fn guard(State((engine, endpoint)): State<(Arc<Engine>, Endpoint)>, mut req: Request, next: Next) -> Response {
+    let route = endpoint.route();
+    if let Some(class) = route.rate {
+        let client = req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(|| "unknown".into());
+        if let Err(e) = check_rate(&engine, class, &client).await {
+            return ApiError::from(e).into_response();
+        }
+    }
+    if route.access != Access::Public {
+        let header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match authenticate(&engine, header).await {
+            Ok(session) if route.access == Access::Admin && !session.user.is_superuser => {
+                return ApiError::from(FlowError::NotAdmin).into_response();
+            }
+            Ok(session) => {
+                req.extensions_mut().insert(session);
+            }
+            Err(e) => return ApiError::from(e).into_response(),
+        }
+    }
+    next.run(req).await
+}
+
+/// Unknown paths: 307 to the slash-less path when that is a route, else 404.
+async fn fallback(paths: Vec<&'static str>, OriginalUri(original): OriginalUri, req: Request) -> Response {
+    let inner = req.uri().path();
+    if inner.len() > 1 && inner.ends_with('/') && paths.contains(&inner.trim_end_matches('/')) {
+        let full = original.path().trim_end_matches('/');
+        let query = original.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let location = match req.headers().get(header::HOST).and_then(|h| h.to_str().ok()) {
+            Some(host) => format!("http://{host}{full}{query}"),
+            None => format!("{full}{query}"),
+        };
+        let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return resp;
+    }
+    ApiError::not_found().into_response()
+}
+
+/// axum answers a wrong method with an empty 405; the contract wants a JSON body.
+async fn method_not_allowed(resp: Response) -> Response {
+    if resp.status() != StatusCode::METHOD_NOT_ALLOWED || resp.headers().contains_key(header::CONTENT_TYPE) {
+        return resp;
+    }
+    let allow = resp.headers().get(header::ALLOW).cloned();
+    let mut out = ApiError::detail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(header::ALLOW, allow);
+    }
+    out
+}

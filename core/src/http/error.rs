@@ -1,0 +1,146 @@
+//! `ApiError`: the one place that knows status codes and the wire bodies.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::flows::{AuthFailure, FlowError};
+use crate::ports::StoreError;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// `{"detail": "<text>"}` with a status and optional headers.
+    Detail {
+        /// Status code.
+        status: StatusCode,
+        /// The human string.
+        detail: String,
+        /// Extra headers (`WWW-Authenticate`, `Retry-After`).
+        headers: Vec<(header::HeaderName, String)>,
+    },
+    /// 422 with pydantic's list of errors.
+    Validation(Vec<Value>),
+}
+
+impl ApiError {
+    /// A plain `{"detail": ...}` error.
+    pub fn detail(status: StatusCode, detail: impl Into<String>) -> Self {
+        ApiError::Detail { status, detail: detail.into(), headers: Vec::new() }
+    }
+
+    fn with_header(self, name: header::HeaderName, value: String) -> Self {
+        match self {
+            ApiError::Detail { status, detail, mut headers } => {
+                headers.push((name, value));
+                ApiError::Detail { status, detail, headers }
+            }
+            other => other,
+        }
+    }
+
+    /// 404 `Not Found`.
+    pub fn not_found() -> Self {
+        Self::detail(StatusCode::NOT_FOUND, "Not Found")
+    }
+}
+
+fn bad_request(detail: &str) -> ApiError {
+    ApiError::detail(StatusCode::BAD_REQUEST, detail)
+}
+
+impl From<FlowError> for ApiError {
+    fn from(e: FlowError) -> Self {
+        use FlowError::*;
+        match e {
+            Auth(AuthFailure::Missing) => ApiError::detail(StatusCode::UNAUTHORIZED, "Authentication required.")
+                .with_header(header::WWW_AUTHENTICATE, "Bearer".into()),
+            Auth(AuthFailure::Invalid) => ApiError::detail(StatusCode::UNAUTHORIZED, "Invalid or expired token.")
+                .with_header(header::WWW_AUTHENTICATE, "Bearer".into()),
+            Auth(AuthFailure::Revoked) => ApiError::detail(StatusCode::UNAUTHORIZED, "Token has been revoked."),
+            Auth(AuthFailure::Inactive) => ApiError::detail(StatusCode::UNAUTHORIZED, "User no longer active."),
+            Auth(AuthFailure::Invalidated) => {
+                ApiError::detail(StatusCode::UNAUTHORIZED, "Session was invalidated; please sign in again.")
+            }
+            NotAdmin => ApiError::detail(StatusCode::FORBIDDEN, "Administrator privileges required."),
+            RegistrationDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Registration is disabled."),
+            EmailTaken => ApiError::detail(StatusCode::CONFLICT, "An account with that email already exists."),
+            VerificationInvalid => bad_request("Verification link is invalid or has expired. Request a new one."),
+            AlreadyRegistered => bad_request("This email is already registered. Please sign in."),
+            Locked { retry_after } => ApiError::detail(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("Too many failed attempts. Try again in {retry_after} seconds."),
+            )
+            .with_header(header::RETRY_AFTER, retry_after.to_string()),
+            BadCredentials { remaining } => ApiError::detail(
+                StatusCode::UNAUTHORIZED,
+                match remaining {
+                    Some(n) => format!("Invalid email or password. {n} attempt(s) remaining."),
+                    None => "Invalid email or password.".to_string(),
+                },
+            ),
+            AccountDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Account is disabled."),
+            NotVerified => ApiError::detail(StatusCode::FORBIDDEN, "Email address has not been verified."),
+            MfaUnavailable => ApiError::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "This account uses an SMS second factor, which this server cannot deliver yet.",
+            ),
+            NoPassword => bad_request(
+                "No password set on this account. Use forgot-password to set one before changing account details.",
+            ),
+            WrongCurrentPassword => bad_request("Current password is incorrect."),
+            SamePassword => bad_request("New password must differ from the current password."),
+            SameEmail => bad_request("New email is the same as the current email."),
+            EmailChangeInvalid => bad_request("Email-change link is invalid or has expired. Request a new one."),
+            TokenUserInactive => bad_request("Token does not match an active account."),
+            EmailInUse => ApiError::detail(StatusCode::CONFLICT, "That email address is already in use."),
+            AccountDeletionDisabled => {
+                ApiError::detail(StatusCode::NOT_FOUND, "Account deletion is disabled for this application.")
+            }
+            PasswordResetDisabled => {
+                ApiError::detail(StatusCode::NOT_FOUND, "Password reset is disabled for this application.")
+            }
+            ResetInvalid => bad_request("Reset link is invalid or has expired. Request a new one."),
+            ResetUserInactive => bad_request("Reset link does not match an active account."),
+            RateLimited { limit, retry_after } => {
+                ApiError::detail(StatusCode::TOO_MANY_REQUESTS, format!("Rate limit exceeded: {limit}"))
+                    .with_header(header::RETRY_AFTER, retry_after.to_string())
+            }
+            Store(StoreError::Unavailable(reason)) => {
+                tracing::error!(target: "regstack.store", %reason, "storage unavailable");
+                ApiError::detail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The account service is temporarily unavailable. Try again shortly.",
+                )
+                .with_header(header::RETRY_AFTER, "5".into())
+            }
+            Store(other) => internal(&other),
+            Password(e) => internal(&e),
+            Render(e) => internal(&e),
+        }
+    }
+}
+
+fn internal(e: &dyn std::error::Error) -> ApiError {
+    tracing::error!(target: "regstack.http", error = %e, "internal error");
+    ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Detail { status, detail, headers } => {
+                let mut resp = (status, axum::Json(json!({ "detail": detail }))).into_response();
+                for (name, value) in headers {
+                    if let Ok(v) = HeaderValue::from_str(&value) {
+                        resp.headers_mut().insert(name, v);
+                    }
+                }
+                resp
+            }
+            ApiError::Validation(errors) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "detail": errors }))).into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Thin handlers: validate the body, call one flow, shape the answer.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use serde_json::{json, Value};
+
+use super::body::{take, Fields, JsonBody};
+use super::error::ApiError;
+use super::ClientIp;
+use crate::engine::Engine;
+use crate::flows::register::Registered;
+use crate::flows::session::Session;
+use crate::flows::{account, email_change, login as login_flow, password, register as register_flow};
+
+type Reply = Result<Response, ApiError>;
+
+fn ok(status: StatusCode, body: Value) -> Reply {
+    Ok((status, Json(body)).into_response())
+}
+
+fn message(status: StatusCode, text: &str) -> Reply {
+    ok(status, json!({ "message": text }))
+}
+
+/// `POST /register`
+pub async fn register(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let email = f.email("email");
+    let pw = f.string("password", 8, Some(128));
+    let full_name = f.nullable_string("full_name", Some(200));
+    f.finish()?;
+    match register_flow::register(&engine, take(email)?, &take(pw)?, full_name.flatten()).await? {
+        Registered::User(user) => ok(StatusCode::CREATED, user.public()),
+        Registered::Pending(pending) => ok(StatusCode::CREATED, pending.response()),
+    }
+}
+
+/// `POST /verify`
+pub async fn verify(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let token = f.string("token", 0, None);
+    f.finish()?;
+    let user = register_flow::verify(&engine, &take(token)?).await?;
+    ok(StatusCode::OK, user.public())
+}
+
+/// `POST /resend-verification`
+pub async fn resend_verification(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let email = f.email("email");
+    f.finish()?;
+    register_flow::resend_verification(&engine, take(email)?).await?;
+    message(StatusCode::ACCEPTED, "If a pending registration exists, a new email has been sent.")
+}
+
+/// `POST /login`
+pub async fn login(State(engine): State<Arc<Engine>>, ip: Option<Extension<ClientIp>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let email = f.email("email");
+    let pw = f.string("password", 8, Some(128));
+    f.finish()?;
+    let ip = ip.map(|Extension(ClientIp(ip))| ip);
+    let done = login_flow::login(&engine, take(email)?, &take(pw)?, ip.as_deref()).await?;
+    ok(
+        StatusCode::OK,
+        json!({ "access_token": done.access_token, "token_type": "bearer", "expires_in": done.expires_in }),
+    )
+}
+
+/// `POST /logout`
+pub async fn logout(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>) -> Reply {
+    login_flow::logout(&engine, &session).await?;
+    message(StatusCode::OK, "Logged out.")
+}
+
+/// `GET /me`
+pub async fn me(Extension(session): Extension<Session>) -> Reply {
+    ok(StatusCode::OK, session.user.public())
+}
+
+/// `PATCH /me`
+pub async fn patch_me(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let full_name = f.nullable_string("full_name", Some(200));
+    f.finish()?;
+    let user = account::update_profile(&engine, &session, full_name).await?;
+    ok(StatusCode::OK, user.public())
+}
+
+/// `POST /change-password`
+pub async fn change_password(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let current = f.string("current_password", 0, None);
+    let new = f.string("new_password", 8, Some(128));
+    f.finish()?;
+    account::change_password(&engine, &session, &take(current)?, &take(new)?).await?;
+    message(StatusCode::OK, "Password changed. Existing sessions have been signed out.")
+}
+
+/// `POST /change-email`
+pub async fn change_email(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let new_email = f.email("new_email");
+    let current = f.string("current_password", 0, None);
+    f.finish()?;
+    email_change::request_change(&engine, &session, take(new_email)?, &take(current)?).await?;
+    message(
+        StatusCode::ACCEPTED,
+        "If the address is available, a confirmation link has been sent. Check your email.",
+    )
+}
+
+/// `POST /confirm-email-change`
+pub async fn confirm_email_change(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let token = f.string("token", 0, None);
+    f.finish()?;
+    let user = email_change::confirm_change(&engine, &take(token)?).await?;
+    ok(StatusCode::OK, user.public())
+}
+
+/// `DELETE /account`
+pub async fn delete_account(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let current = f.string("current_password", 0, None);
+    f.finish()?;
+    account::delete_account(&engine, &session, &take(current)?).await?;
+    message(StatusCode::OK, "Account deleted.")
+}
+
+/// `POST /forgot-password`
+pub async fn forgot_password(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let email = f.email("email");
+    f.finish()?;
+    password::forgot(&engine, take(email)?).await?;
+    message(
+        StatusCode::ACCEPTED,
+        "If the address matches an active account, a reset link has been sent. Check your email.",
+    )
+}
+
+/// `POST /reset-password`
+pub async fn reset_password(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let token = f.string("token", 0, None);
+    let new = f.string("new_password", 8, Some(128));
+    f.finish()?;
+    password::reset(&engine, &take(token)?, &take(new)?).await?;
+    message(StatusCode::OK, "Password has been reset. Please sign in.")
+}

@@ -1,0 +1,347 @@
+//! Per-purpose JWTs, byte-compatible with regstack 0.9.3 (contract §5.2–5.3).
+//!
+//! Each purpose has its own HMAC key, `HMAC-SHA256(jwt_secret, purpose)`, so a reset token can
+//! never pass as a session. Claims keep the original's order and types: `iat` is a float with
+//! microseconds (bulk revocation needs sub-second ordering), `exp` an integer. Signing and the
+//! constant-time signature check come from jwt-compact; time is always passed in.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use jwt_compact::alg::{Hs256, Hs256Key, Hs256Signature, Hs384, Hs384Key, Hs384Signature, Hs512, Hs512Key, Hs512Signature};
+use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
+use serde_json::{Map, Value};
+use sha2::Sha256;
+
+use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
+
+/// What a token is for; each purpose signs with its own derived key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// A login session.
+    Session,
+    /// A password-reset link (single use: its `jti` is revoked on success).
+    PasswordReset,
+    /// An email-change link; carries `new_email`.
+    EmailChange,
+    /// The phone-setup step; carries `phone`.
+    PhoneSetup,
+    /// The second step of an MFA login.
+    LoginMfa,
+}
+
+impl Purpose {
+    /// Every purpose.
+    pub const ALL: [Purpose; 5] = [
+        Purpose::Session,
+        Purpose::PasswordReset,
+        Purpose::EmailChange,
+        Purpose::PhoneSetup,
+        Purpose::LoginMfa,
+    ];
+
+    /// The `purpose` claim and key-derivation label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Session => "session",
+            Purpose::PasswordReset => "password_reset",
+            Purpose::EmailChange => "email_change",
+            Purpose::PhoneSetup => "phone_setup",
+            Purpose::LoginMfa => "login_mfa",
+        }
+    }
+
+    /// The claim this purpose carries beyond the base set, if any.
+    pub fn extra_claim(self) -> Option<&'static str> {
+        match self {
+            Purpose::EmailChange => Some("new_email"),
+            Purpose::PhoneSetup => Some("phone"),
+            _ => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Why a token was refused. The HTTP layer shows one static text for all of them.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum JwtError {
+    /// Not three base64url parts, or the JSON inside is malformed.
+    #[error("malformed token")]
+    Malformed,
+    /// The header names another algorithm than the configured one.
+    #[error("unexpected algorithm")]
+    Algorithm,
+    /// The signature does not verify with this purpose's key.
+    #[error("bad signature")]
+    Signature,
+    /// A required claim is missing or has the wrong type.
+    #[error("missing or invalid claim `{0}`")]
+    Claim(&'static str),
+    /// The audience does not match the configuration.
+    #[error("audience mismatch")]
+    Audience,
+    /// The token is for another purpose.
+    #[error("wrong purpose")]
+    Purpose,
+    /// `now >= exp`.
+    #[error("expired")]
+    Expired,
+}
+
+/// The decoded claims of a verified token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// The token id, used for per-token revocation.
+    pub jti: String,
+    /// Issued-at, with microseconds.
+    pub iat: Timestamp,
+    /// Expiry, whole seconds since the epoch.
+    pub exp: i64,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// `new_email` or `phone`, for the purposes that carry one.
+    pub extra: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Alg {
+    Hs256,
+    Hs384,
+    Hs512,
+}
+
+/// Mints and verifies regstack JWTs for one secret, algorithm and audience.
+#[derive(Clone)]
+pub struct JwtCodec {
+    alg: Alg,
+    keys: [[u8; 32]; 5],
+    audience: Option<String>,
+}
+
+impl std::fmt::Debug for JwtCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCodec").field("alg", &self.alg).field("audience", &self.audience).finish_non_exhaustive()
+    }
+}
+
+/// `HMAC-SHA256(key = secret, msg = purpose)`: the per-purpose signing key.
+pub fn derive_key(secret: &str, purpose: Purpose) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
+    mac.update(purpose.as_str().as_bytes());
+    mac.finalize().into_bytes().into()
+}
+
+impl JwtCodec {
+    /// A codec for `secret` and `algorithm` (`HS256`, `HS384` or `HS512`; anything else is HS256,
+    /// since config validation has already refused it).
+    pub fn new(secret: &str, algorithm: &str, audience: Option<String>) -> Self {
+        let alg = match algorithm {
+            "HS384" => Alg::Hs384,
+            "HS512" => Alg::Hs512,
+            _ => Alg::Hs256,
+        };
+        let keys = Purpose::ALL.map(|p| derive_key(secret, p));
+        Self { alg, keys, audience }
+    }
+
+    fn alg_name(&self) -> &'static str {
+        match self.alg {
+            Alg::Hs256 => "HS256",
+            Alg::Hs384 => "HS384",
+            Alg::Hs512 => "HS512",
+        }
+    }
+
+    fn sign(&self, purpose: Purpose, message: &[u8]) -> Vec<u8> {
+        let key = &self.keys[purpose.index()];
+        match self.alg {
+            Alg::Hs256 => Hs256.sign(&Hs256Key::new(key), message).as_bytes().into_owned(),
+            Alg::Hs384 => Hs384.sign(&Hs384Key::new(key), message).as_bytes().into_owned(),
+            Alg::Hs512 => Hs512.sign(&Hs512Key::new(key), message).as_bytes().into_owned(),
+        }
+    }
+
+    fn verify_signature(&self, purpose: Purpose, message: &[u8], signature: &[u8]) -> bool {
+        let key = &self.keys[purpose.index()];
+        match self.alg {
+            Alg::Hs256 => Hs256Signature::try_from_slice(signature)
+                .map(|s| Hs256.verify_signature(&s, &Hs256Key::new(key), message))
+                .unwrap_or(false),
+            Alg::Hs384 => Hs384Signature::try_from_slice(signature)
+                .map(|s| Hs384.verify_signature(&s, &Hs384Key::new(key), message))
+                .unwrap_or(false),
+            Alg::Hs512 => Hs512Signature::try_from_slice(signature)
+                .map(|s| Hs512.verify_signature(&s, &Hs512Key::new(key), message))
+                .unwrap_or(false),
+        }
+    }
+
+    /// Mints a token. `iat = now`, `exp = trunc(now + ttl)`.
+    pub fn mint(&self, purpose: Purpose, sub: &str, extra: Option<&str>, jti: &str, now: Timestamp, ttl_seconds: i64) -> (String, Claims) {
+        let iat_micros = to_micros(now);
+        let exp = plus_seconds(now, ttl_seconds).timestamp();
+        let mut payload = Map::new();
+        payload.insert("sub".into(), Value::from(sub));
+        payload.insert("jti".into(), Value::from(jti));
+        payload.insert("iat".into(), Value::from(iat_micros as f64 / 1_000_000.0));
+        payload.insert("exp".into(), Value::from(exp));
+        payload.insert("purpose".into(), Value::from(purpose.as_str()));
+        if let (Some(name), Some(value)) = (purpose.extra_claim(), extra) {
+            payload.insert(name.into(), Value::from(value));
+        }
+        if let Some(aud) = &self.audience {
+            payload.insert("aud".into(), Value::from(aud.as_str()));
+        }
+        let header = format!("{{\"alg\":\"{}\",\"typ\":\"JWT\"}}", self.alg_name());
+        let body = serde_json::to_string(&payload).expect("claims serialise");
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(body));
+        let signature = self.sign(purpose, signing_input.as_bytes());
+        let token = format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature));
+        let claims = Claims {
+            sub: sub.to_string(),
+            jti: jti.to_string(),
+            iat: from_micros(iat_micros),
+            exp,
+            purpose,
+            extra: extra.filter(|_| purpose.extra_claim().is_some()).map(str::to_string),
+        };
+        (token, claims)
+    }
+
+    /// Verifies a token for `purpose` at `now`, in the original's order: structure, algorithm,
+    /// signature, required claims, audience, purpose, expiry (no leeway).
+    pub fn decode(&self, token: &str, purpose: Purpose, now: Timestamp) -> Result<Claims, JwtError> {
+        let untrusted = jwt_compact::UntrustedToken::new(token).map_err(|_| JwtError::Malformed)?;
+        if untrusted.algorithm() != self.alg_name() {
+            return Err(JwtError::Algorithm);
+        }
+        let (signing_input, _) = token.rsplit_once('.').ok_or(JwtError::Malformed)?;
+        if !self.verify_signature(purpose, signing_input.as_bytes(), untrusted.signature_bytes()) {
+            return Err(JwtError::Signature);
+        }
+        let payload_b64 = signing_input.split_once('.').map(|(_, p)| p).ok_or(JwtError::Malformed)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| JwtError::Malformed)?;
+        let Value::Object(map) = serde_json::from_slice::<Value>(&payload).map_err(|_| JwtError::Malformed)? else {
+            return Err(JwtError::Malformed);
+        };
+        let sub = map.get("sub").and_then(Value::as_str).ok_or(JwtError::Claim("sub"))?;
+        let exp = map.get("exp").and_then(number_as_f64).ok_or(JwtError::Claim("exp"))?;
+        let iat = map.get("iat").and_then(number_as_f64).ok_or(JwtError::Claim("iat"))?;
+        let jti = map.get("jti").and_then(Value::as_str).ok_or(JwtError::Claim("jti"))?;
+        let claimed_purpose = map.get("purpose").and_then(Value::as_str).ok_or(JwtError::Claim("purpose"))?;
+        let extra = match purpose.extra_claim() {
+            Some(name) => Some(map.get(name).and_then(Value::as_str).ok_or(JwtError::Claim(name))?.to_string()),
+            None => None,
+        };
+        match (&self.audience, map.get("aud")) {
+            (None, None) => {}
+            (None, Some(_)) | (Some(_), None) => return Err(JwtError::Audience),
+            (Some(want), Some(Value::String(got))) if got == want => {}
+            (Some(want), Some(Value::Array(list))) if list.iter().any(|v| v.as_str() == Some(want)) => {}
+            (Some(_), Some(_)) => return Err(JwtError::Audience),
+        }
+        if claimed_purpose != purpose.as_str() {
+            return Err(JwtError::Purpose);
+        }
+        let exp = exp.trunc() as i64;
+        if now.timestamp() >= exp {
+            return Err(JwtError::Expired);
+        }
+        Ok(Claims {
+            sub: sub.to_string(),
+            jti: jti.to_string(),
+            iat: from_micros((iat * 1_000_000.0).round() as i64),
+            exp,
+            purpose,
+            extra,
+        })
+    }
+}
+
+fn number_as_f64(v: &Value) -> Option<f64> {
+    v.as_f64().filter(|f| f.is_finite())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::hex;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const PYTHON_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJqdGkiOiJfSDdwSF9RaHB2VldmZEJvcW1SWktBIiwiaWF0IjoxNzY3MjY4ODAwLjEyMzQ1NiwiZXhwIjoxNzY3Mjc2MDAwLCJwdXJwb3NlIjoic2Vzc2lvbiJ9.AfgYzUmOKbWUXMWkCGm4eSEmsR22_yfpBw2WTXRRt8s";
+
+    fn at(micros: i64) -> Timestamp {
+        from_micros(micros)
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn derived_keys_match_the_contract_vectors() {
+        let expected = [
+            "f08e9df8942bedb716a2aa254b933b1b3a72448d85c3a92620b69109d9927555",
+            "66c35c03e801991e96e6e1207baa58efbef90c9a4661782a254509edd944ac09",
+            "2f9468646cd17fc478343bea2e141f912edee58ebe86e7210fa1ad56fbb1bce8",
+            "c8b3ab50c5b54b4226b31e39ed3761660bab5c536e606abff9dcd2d7170ba258",
+            "9f07d1fff5c703345eaccf5a93029fd580148cbcc22882894e418913a58e8ae7",
+        ];
+        for (p, want) in Purpose::ALL.iter().zip(expected) {
+            assert_eq!(hex(&derive_key(SECRET, *p)), want, "{}", p.as_str());
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn accepts_the_python_session_token() {
+        let codec = JwtCodec::new(SECRET, "HS256", None);
+        let claims = codec.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000)).unwrap();
+        assert_eq!(claims.sub, "user-1");
+        assert_eq!(claims.jti, "_H7pH_QhpvVWfdBoqmRZKA");
+        assert_eq!(to_micros(claims.iat), 1_767_268_800_123_456);
+        assert_eq!(claims.exp, 1_767_276_000);
+        // Expired exactly at exp, no leeway.
+        assert_eq!(codec.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_276_000_000_000)), Err(JwtError::Expired));
+        // Another purpose's key does not verify it.
+        assert_eq!(codec.decode(PYTHON_TOKEN, Purpose::PasswordReset, at(1_767_268_800_200_000)), Err(JwtError::Signature));
+        // Another secret does not verify it.
+        let other = JwtCodec::new("fedcba9876543210fedcba9876543210", "HS256", None);
+        assert_eq!(other.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000)), Err(JwtError::Signature));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn mints_the_python_token_byte_for_byte() {
+        let codec = JwtCodec::new(SECRET, "HS256", None);
+        let (token, _) = codec.mint(Purpose::Session, "user-1", None, "_H7pH_QhpvVWfdBoqmRZKA", at(1_767_268_800_123_456), 7200);
+        assert_eq!(token, PYTHON_TOKEN);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn extra_claims_audience_and_tampering() {
+        let codec = JwtCodec::new(SECRET, "HS512", Some("app".into()));
+        let now = at(1_767_268_800_000_001);
+        let (t, c) = codec.mint(Purpose::EmailChange, "u", Some("new@example.com"), "j", now, 60);
+        let back = codec.decode(&t, Purpose::EmailChange, now).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.extra.as_deref(), Some("new@example.com"));
+        // Audience configured but absent, and present but not configured.
+        let plain = JwtCodec::new(SECRET, "HS512", None);
+        assert_eq!(plain.decode(&t, Purpose::EmailChange, now), Err(JwtError::Audience));
+        let (t2, _) = plain.mint(Purpose::Session, "u", None, "j", now, 60);
+        assert_eq!(codec.decode(&t2, Purpose::Session, now), Err(JwtError::Audience));
+        // HS256 token against an HS512 codec.
+        let hs256 = JwtCodec::new(SECRET, "HS256", None);
+        assert_eq!(plain.decode(&hs256.mint(Purpose::Session, "u", None, "j", now, 60).0, Purpose::Session, now), Err(JwtError::Algorithm));
+        // A flipped payload byte breaks the signature.
+        let mut parts: Vec<String> = t2.split('.').map(str::to_string).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","jti":"j","iat":1.0,"exp":9999999999,"purpose":"session"}"#);
+        assert_eq!(plain.decode(&parts.join("."), Purpose::Session, now), Err(JwtError::Signature));
+        assert_eq!(plain.decode("garbage", Purpose::Session, now), Err(JwtError::Malformed));
+        assert_eq!(plain.decode("a.b.c", Purpose::Session, now), Err(JwtError::Malformed));
+    }
+}

@@ -1,0 +1,38 @@
+//! # regstack-core
+//!
+//! The portable core of regstack: the configuration model, Argon2id, per-purpose JWTs,
+//! one-time tokens, lockout and rate-limit maths, the account flows, the routing table and
+//! the axum Router built from it.
+//!
+//! It performs no I/O: storage, delivery, counters, time and randomness arrive through the
+//! [`ports`]. The same crate builds for `wasm32-unknown-unknown` (the edge worker) and natively
+//! (the tokio server), and both serve [`http::router`].
+//!
+//! Features:
+//! - `test-utils`: a deterministic clock and randomness, recording mailers and sinks, and the
+//!   shared port contract suite that every storage adapter runs.
+
+pub mod config;
+pub mod engine;
+pub mod events;
+pub mod flows;
+pub mod http;
+pub mod ids;
+pub mod jwt;
+pub mod lockout;
+pub mod memory;
+pub mod password;
+pub mod ports;
+pub mod rate_limit;
+pub mod records;
+pub mod render;
+pub mod routes;
+pub mod time;
+pub mod token;
+
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
+
+pub use config::Config;
+pub use engine::Engine;
+pub use ports::Ports;

@@ -1,0 +1,188 @@
+//! In-memory ports: the reference implementation of every store's contract, the per-process
+//! rate-limit counter of the native runtime, and the backing of the core's own tests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::ports::{AttemptStore, Counter, PendingStore, Reservation, RevocationStore, StoreError, UserStore};
+use crate::records::{PendingRegistration, User, UserPatch};
+use crate::time::Timestamp;
+
+#[derive(Default)]
+struct Tables {
+    users: Vec<User>,
+    pending: Vec<PendingRegistration>,
+    revoked: HashMap<String, Timestamp>,
+    attempts: Vec<(i64, String, Timestamp)>,
+    next_attempt: i64,
+}
+
+/// Every store in one mutex, so cascades and check-then-write steps are atomic.
+#[derive(Default, Clone)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Tables> {
+        // A panic while holding the lock cannot leave a half-applied write: every mutation
+        // below is a single push/remove/assignment.
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn same_email(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn create(&self, user: &User) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.users.iter().any(|u| same_email(&u.email, &user.email)) {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        if t.users.iter().any(|u| u.id == user.id) {
+            return Err(StoreError::Conflict("id".into()));
+        }
+        t.users.push(user.clone());
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.iter().find(|u| u.id == id).cloned())
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let t = self.lock();
+        let exact = t.users.iter().find(|u| u.email == email);
+        Ok(exact.or_else(|| t.users.iter().find(|u| same_email(&u.email, email))).cloned())
+    }
+
+    async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError> {
+        let mut t = self.lock();
+        if let Some(email) = &patch.email {
+            if t.users.iter().any(|u| u.id != id && same_email(&u.email, email)) {
+                return Err(StoreError::Conflict("email".into()));
+            }
+        }
+        let user = t.users.iter_mut().find(|u| u.id == id).ok_or(StoreError::NotFound)?;
+        patch.apply(user, now);
+        Ok(user.clone())
+    }
+
+    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let before = t.users.len();
+        t.users.retain(|u| u.id != user.id);
+        let deleted = t.users.len() != before;
+        t.pending.retain(|p| !same_email(&p.email, &user.email));
+        t.attempts.retain(|(_, e, _)| !same_email(e, &user.email));
+        Ok(deleted)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PendingStore for MemoryStore {
+    async fn put(&self, pending: &PendingRegistration) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        t.pending.retain(|p| !same_email(&p.email, &pending.email));
+        if t.pending.iter().any(|p| p.token_hash == pending.token_hash) {
+            return Err(StoreError::Conflict("token_hash".into()));
+        }
+        t.pending.push(pending.clone());
+        Ok(())
+    }
+
+    async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let mut t = self.lock();
+        let pos = t.pending.iter().position(|p| p.token_hash == token_hash);
+        Ok(pos.map(|i| t.pending.remove(i)))
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        Ok(self.lock().pending.iter().find(|p| same_email(&p.email, email)).cloned())
+    }
+
+    async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let mut t = self.lock();
+        let pos = t.pending.iter().position(|p| same_email(&p.email, email));
+        Ok(pos.map(|i| t.pending.remove(i)))
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MemoryStore {
+    async fn revoke(&self, jti: &str, exp: Timestamp) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        if t.revoked.contains_key(jti) {
+            return Ok(false);
+        }
+        t.revoked.insert(jti.to_string(), exp);
+        Ok(true)
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().revoked.contains_key(jti))
+    }
+}
+
+#[async_trait]
+impl AttemptStore for MemoryStore {
+    async fn try_reserve(&self, email: &str, _ip: Option<&str>, now: Timestamp, since: Timestamp, threshold: u64) -> Result<Reservation, StoreError> {
+        let mut t = self.lock();
+        let count = t.attempts.iter().filter(|(_, e, w)| same_email(e, email) && *w >= since).count() as u64;
+        if count >= threshold {
+            return Ok(Reservation::Locked);
+        }
+        t.next_attempt += 1;
+        let id = t.next_attempt;
+        t.attempts.push((id, email.to_string(), now));
+        Ok(Reservation::Reserved { id, failures: count + 1 })
+    }
+
+    async fn release(&self, id: i64) -> Result<(), StoreError> {
+        self.lock().attempts.retain(|(i, _, _)| *i != id);
+        Ok(())
+    }
+
+    async fn clear(&self, email: &str) -> Result<(), StoreError> {
+        self.lock().attempts.retain(|(_, e, _)| !same_email(e, email));
+        Ok(())
+    }
+}
+
+/// Per-process rate-limit counters. Expired keys are swept on the way, so memory stays
+/// bounded by the keys of the current windows.
+#[derive(Default)]
+pub struct MemoryCounter {
+    counts: Mutex<HashMap<String, (u64, Timestamp)>>,
+}
+
+#[async_trait]
+impl Counter for MemoryCounter {
+    async fn increment(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.len() > 10_000 {
+            // Keys of earlier windows all expire before any key of the current window.
+            let newest = counts.values().map(|(_, e)| *e).max();
+            if let Some(newest) = newest {
+                counts.retain(|_, (_, e)| *e >= newest);
+            }
+        }
+        let slot = counts.entry(key.to_string()).or_insert((0, expires_at));
+        slot.0 += 1;
+        Ok(slot.0)
+    }
+}

@@ -1,0 +1,151 @@
+//! Argon2id password hashing (Decision 4).
+//!
+//! Verification accepts any PHC Argon2 string and takes the parameters from the hash, so
+//! databases written by regstack 0.9.3 (m=65536, t=3, p=4) keep working. New hashes use the
+//! configured parameters, OWASP's minimum by default. These functions are pure CPU work; the
+//! [`crate::ports::PasswordHasher`] port decides where they run.
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+
+/// The cost parameters for new hashes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashParams {
+    /// Memory in KiB (`password_hash_memory_kib`).
+    pub memory_kib: u32,
+    /// Passes (`password_hash_iterations`).
+    pub iterations: u32,
+    /// Lanes (`password_hash_parallelism`).
+    pub parallelism: u32,
+}
+
+impl HashParams {
+    /// OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
+    pub const OWASP: HashParams = HashParams { memory_kib: 19_456, iterations: 2, parallelism: 1 };
+
+    /// The parameters a config asks for.
+    pub fn from_config(c: &crate::config::Config) -> Self {
+        Self {
+            memory_kib: c.password_hash_memory_kib,
+            iterations: c.password_hash_iterations,
+            parallelism: c.password_hash_parallelism,
+        }
+    }
+
+    fn argon2(&self) -> Result<Argon2<'static>, PasswordError> {
+        let params = Params::new(self.memory_kib, self.iterations, self.parallelism, Some(32))
+            .map_err(|e| PasswordError::Params(e.to_string()))?;
+        Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    }
+}
+
+/// Hashing failures. A wrong password is not an error: [`verify`] answers `false`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    /// The configured parameters are outside what Argon2 accepts.
+    #[error("invalid argon2 parameters: {0}")]
+    Params(String),
+    /// Hashing itself failed.
+    #[error("argon2 hashing failed: {0}")]
+    Hash(String),
+}
+
+/// Hashes `password` with a 16-byte `salt` into a PHC string.
+pub fn hash(password: &str, salt: &[u8; 16], params: HashParams) -> Result<String, PasswordError> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let argon = params.argon2()?;
+    argon
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PasswordError::Hash(e.to_string()))
+}
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The password matches.
+    pub ok: bool,
+    /// The hash uses other parameters than `params` and should be replaced.
+    pub needs_rehash: bool,
+}
+
+/// Checks `password` against any PHC Argon2 hash, in constant time in the digest compare.
+/// A malformed stored hash simply does not match.
+pub fn verify(password: &str, phc: &str, params: HashParams) -> Verified {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return Verified { ok: false, needs_rehash: false };
+    };
+    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    Verified { ok, needs_rehash: ok && needs_rehash(&parsed, params) }
+}
+
+fn needs_rehash(parsed: &PasswordHash<'_>, params: HashParams) -> bool {
+    if parsed.algorithm.as_str() != "argon2id" || parsed.version != Some(0x13) {
+        return true;
+    }
+    let get = |name: &str| parsed.params.get_decimal(name);
+    get("m") != Some(params.memory_kib)
+        || get("t") != Some(params.iterations)
+        || get("p") != Some(params.parallelism)
+}
+
+/// Hashes on the calling task. Right for the edge (one isolate, one request at a time) and
+/// for tests; the native runtime moves the work to a bounded blocking pool instead.
+pub struct InlineHasher {
+    params: HashParams,
+    random: std::sync::Arc<dyn crate::ports::Random>,
+}
+
+impl InlineHasher {
+    /// A hasher for new hashes with `params`, salts from `random`.
+    pub fn new(params: HashParams, random: std::sync::Arc<dyn crate::ports::Random>) -> Self {
+        Self { params, random }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::PasswordHasher for InlineHasher {
+    async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let mut salt = [0u8; 16];
+        self.random.fill(&mut salt);
+        hash(password, &salt, self.params)
+    }
+
+    async fn verify(&self, password: &str, phc: &str) -> Verified {
+        verify(password, phc, self.params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHEAP: HashParams = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn hash_then_verify() {
+        let h = hash("correct horse", &[7; 16], CHEAP).unwrap();
+        assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert_eq!(verify("correct horse", &h, CHEAP), Verified { ok: true, needs_rehash: false });
+        assert_eq!(verify("wrong horse", &h, CHEAP), Verified { ok: false, needs_rehash: false });
+        assert_eq!(verify("correct horse", "not-a-hash", CHEAP).ok, false);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn other_parameters_verify_and_ask_for_rehash() {
+        let other = HashParams { memory_kib: 128, iterations: 2, parallelism: 2 };
+        let h = hash("pw-12345678", &[1; 16], other).unwrap();
+        assert_eq!(verify("pw-12345678", &h, CHEAP), Verified { ok: true, needs_rehash: true });
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn verifies_a_pwdlib_style_hash() {
+        // pwdlib's default layout (m=65536,t=3,p=4) at a cost small enough for a unit test.
+        let h = hash("python-made", &[9; 16], HashParams { memory_kib: 256, iterations: 3, parallelism: 4 }).unwrap();
+        assert!(h.contains("m=256,t=3,p=4"));
+        assert!(verify("python-made", &h, HashParams::OWASP).ok);
+    }
+}

@@ -1,0 +1,208 @@
+//! The ports: everything the core needs from outside, as small object-safe async traits.
+//!
+//! Each trait documents its contract; `crate::testing::contract` checks every implementation
+//! (memory, SQLite, Postgres, Mongo, D1) against the same assertions.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::events::Event;
+use crate::password::{PasswordError, Verified};
+use crate::records::{PendingRegistration, User, UserPatch};
+use crate::time::Timestamp;
+
+/// Storage failures, independent of the backend.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The record addressed does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the payload names the constraint.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The backend cannot be reached right now; retrying later may work.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the backend reported.
+    #[error("storage error: {0}")]
+    Backend(String),
+}
+
+/// Accounts.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a new user. A user with the same email (ignoring case) → `Conflict("email")`.
+    async fn create(&self, user: &User) -> Result<(), StoreError>;
+    /// The user with this id.
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError>;
+    /// The user with this email, compared case-insensitively (adopted rows may be mixed-case).
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    /// Applies `patch` atomically, sets `updated_at = now`, and returns the record after the
+    /// change. Unknown id → `NotFound`; an email taken by another user → `Conflict("email")`.
+    async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError>;
+    /// Deletes the user and, in the same transaction, what hangs off it: OAuth identities, MFA
+    /// codes, the pending registration with that email and the login attempts for it.
+    /// Returns whether a user was deleted.
+    async fn delete(&self, user: &User) -> Result<bool, StoreError>;
+    /// Checks the backend answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Registrations awaiting email verification.
+#[async_trait]
+pub trait PendingStore: Send + Sync {
+    /// Writes the row, replacing any row with the same email (the old token dies).
+    async fn put(&self, pending: &PendingRegistration) -> Result<(), StoreError>;
+    /// Atomically removes and returns the row with this token hash. A token is returned at
+    /// most once, however many callers race for it.
+    async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError>;
+    /// The row for this email (case-insensitive), expired or not.
+    async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError>;
+    /// Atomically removes and returns the row for this email.
+    async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError>;
+}
+
+/// Per-token revocation (the `token_blacklist`).
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
+    /// Revokes `jti` until `exp`. Idempotent; answers `true` only for the one call that
+    /// inserted it, which is how single-use tokens are consumed exactly once.
+    async fn revoke(&self, jti: &str, exp: Timestamp) -> Result<bool, StoreError>;
+    /// Whether `jti` is revoked.
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
+}
+
+/// The outcome of [`AttemptStore::try_reserve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    /// `threshold` failures are already in the window: refuse without checking the password.
+    Locked,
+    /// A failure row was written provisionally; `failures` counts it.
+    Reserved {
+        /// The row, for [`AttemptStore::release`].
+        id: i64,
+        /// Failures in the window including this one.
+        failures: u64,
+    },
+}
+
+/// Login failures for the lockout (`login_attempts`).
+#[async_trait]
+pub trait AttemptStore: Send + Sync {
+    /// Atomically: if `count(email, when >= since) >= threshold` answer `Locked`, else insert a
+    /// failure row at `now` and answer its id and the new count. Under N parallel calls, exactly
+    /// `threshold - existing` of them are `Reserved`.
+    async fn try_reserve(&self, email: &str, ip: Option<&str>, now: Timestamp, since: Timestamp, threshold: u64) -> Result<Reservation, StoreError>;
+    /// Removes one reserved row (a correct password that does not clear the lockout).
+    async fn release(&self, id: i64) -> Result<(), StoreError>;
+    /// Removes every failure for `email` (case-insensitive).
+    async fn clear(&self, email: &str) -> Result<(), StoreError>;
+}
+
+/// Atomic counters for per-IP rate limits.
+#[async_trait]
+pub trait Counter: Send + Sync {
+    /// Adds one to `key` and returns the new value. The key may be forgotten after
+    /// `expires_at`. N parallel calls on a fresh key return exactly 1..=N.
+    async fn increment(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// A rendered email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmailMessage {
+    /// Recipient address.
+    pub to: String,
+    /// The From header, `Name <addr>`.
+    pub from: String,
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+}
+
+/// A rendered SMS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmsMessage {
+    /// E.164 recipient.
+    pub to: String,
+    /// Text.
+    pub body: String,
+}
+
+/// A delivery provider refused or could not be reached.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("delivery failed: {0}")]
+pub struct DeliveryError(pub String);
+
+/// Sends email.
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Delivers one message.
+    async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError>;
+}
+
+/// Sends SMS.
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    /// Delivers one message.
+    async fn send(&self, message: &SmsMessage) -> Result<(), DeliveryError>;
+}
+
+/// Runs Argon2 somewhere appropriate (a blocking pool natively, inline at the edge).
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a new password with the configured parameters.
+    async fn hash(&self, password: &str) -> Result<String, PasswordError>;
+    /// Checks a password against any PHC Argon2 hash.
+    async fn verify(&self, password: &str, phc: &str) -> Verified;
+}
+
+/// Receives lifecycle events (the hooks of contract §6). Failures are the sink's to log and
+/// swallow; a hook never changes a route's answer.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Handles one event.
+    async fn emit(&self, event: &Event);
+}
+
+/// The current time. The core never reads a clock itself.
+pub trait Clock: Send + Sync {
+    /// Now, UTC.
+    fn now(&self) -> Timestamp;
+}
+
+/// Cryptographically secure randomness.
+pub trait Random: Send + Sync {
+    /// Fills `buf` with random bytes.
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// Every port, as shared trait objects, so a runtime picks implementations at start-up.
+#[derive(Clone)]
+pub struct Ports {
+    /// Accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Pending registrations.
+    pub pending: Arc<dyn PendingStore>,
+    /// Per-token revocation.
+    pub revocations: Arc<dyn RevocationStore>,
+    /// Lockout failures.
+    pub attempts: Arc<dyn AttemptStore>,
+    /// Rate-limit counters.
+    pub counter: Arc<dyn Counter>,
+    /// Email delivery.
+    pub mailer: Arc<dyn Mailer>,
+    /// SMS delivery.
+    pub sms: Arc<dyn SmsSender>,
+    /// Argon2.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Hooks.
+    pub events: Arc<dyn EventSink>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness.
+    pub random: Arc<dyn Random>,
+}

@@ -1,0 +1,168 @@
+//! The stored records of contract §4.1 and their public JSON forms.
+
+use serde_json::{json, Value};
+
+use crate::time::{to_isoformat, to_pydantic, Timestamp};
+
+/// A user account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct User {
+    /// 32-char uuid hex on SQL, ObjectId hex on Mongo.
+    pub id: String,
+    /// The address; lower-case for rows we write, possibly mixed-case in adopted databases.
+    pub email: String,
+    /// PHC Argon2 string; `None` for OAuth-only accounts.
+    pub hashed_password: Option<String>,
+    /// Disabled accounts cannot sign in.
+    pub is_active: bool,
+    /// The email address was confirmed.
+    pub is_verified: bool,
+    /// Administrator.
+    pub is_superuser: bool,
+    /// Display name, at most 200 chars.
+    pub full_name: Option<String>,
+    /// E.164 number for SMS 2FA.
+    pub phone_number: Option<String>,
+    /// SMS second factor on.
+    pub is_mfa_enabled: bool,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last mutation time.
+    pub updated_at: Timestamp,
+    /// Last successful sign-in (the session's `iat`).
+    pub last_login: Option<Timestamp>,
+    /// Bulk revocation cutoff: tokens with `iat <= cutoff` are dead.
+    pub tokens_invalidated_after: Option<Timestamp>,
+}
+
+impl User {
+    /// A new account with the contract's defaults.
+    pub fn new(id: String, email: String, hashed_password: Option<String>, now: Timestamp) -> Self {
+        Self {
+            id,
+            email,
+            hashed_password,
+            is_active: true,
+            is_verified: false,
+            is_superuser: false,
+            full_name: None,
+            phone_number: None,
+            is_mfa_enabled: false,
+            created_at: now,
+            updated_at: now,
+            last_login: None,
+            tokens_invalidated_after: None,
+        }
+    }
+
+    /// `UserPublic`: everything but the hash, datetimes in pydantic's form.
+    pub fn public(&self) -> Value {
+        json!({
+            "id": self.id,
+            "email": self.email,
+            "is_active": self.is_active,
+            "is_verified": self.is_verified,
+            "is_superuser": self.is_superuser,
+            "full_name": self.full_name,
+            "phone_number": self.phone_number,
+            "is_mfa_enabled": self.is_mfa_enabled,
+            "created_at": to_pydantic(self.created_at),
+            "updated_at": to_pydantic(self.updated_at),
+            "last_login": self.last_login.map(to_pydantic),
+            "tokens_invalidated_after": self.tokens_invalidated_after.map(to_pydantic),
+        })
+    }
+}
+
+/// A field-by-field change to a user; `None` leaves a field alone. Stores apply it atomically
+/// and bump `updated_at`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserPatch {
+    /// New address.
+    pub email: Option<String>,
+    /// New hash (`Some(None)` clears it).
+    pub hashed_password: Option<Option<String>>,
+    /// Active flag.
+    pub is_active: Option<bool>,
+    /// Verified flag.
+    pub is_verified: Option<bool>,
+    /// Superuser flag.
+    pub is_superuser: Option<bool>,
+    /// Display name (`Some(None)` clears it).
+    pub full_name: Option<Option<String>>,
+    /// Phone (`Some(None)` clears it).
+    pub phone_number: Option<Option<String>>,
+    /// MFA flag.
+    pub is_mfa_enabled: Option<bool>,
+    /// Last sign-in.
+    pub last_login: Option<Timestamp>,
+    /// Bulk revocation cutoff.
+    pub tokens_invalidated_after: Option<Timestamp>,
+}
+
+impl UserPatch {
+    /// Applies the patch to an in-memory copy (used by the memory store and by tests).
+    pub fn apply(&self, user: &mut User, now: Timestamp) {
+        if let Some(v) = &self.email {
+            user.email = v.clone();
+        }
+        if let Some(v) = &self.hashed_password {
+            user.hashed_password = v.clone();
+        }
+        if let Some(v) = self.is_active {
+            user.is_active = v;
+        }
+        if let Some(v) = self.is_verified {
+            user.is_verified = v;
+        }
+        if let Some(v) = self.is_superuser {
+            user.is_superuser = v;
+        }
+        if let Some(v) = &self.full_name {
+            user.full_name = v.clone();
+        }
+        if let Some(v) = &self.phone_number {
+            user.phone_number = v.clone();
+        }
+        if let Some(v) = self.is_mfa_enabled {
+            user.is_mfa_enabled = v;
+        }
+        if let Some(v) = self.last_login {
+            user.last_login = Some(v);
+        }
+        if let Some(v) = self.tokens_invalidated_after {
+            user.tokens_invalidated_after = Some(v);
+        }
+        user.updated_at = now;
+    }
+}
+
+/// A registration waiting for its email to be verified; no user row exists until `/verify`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingRegistration {
+    /// 32-char uuid hex.
+    pub id: String,
+    /// The address (unique among pending rows).
+    pub email: String,
+    /// The Argon2 hash chosen at registration.
+    pub hashed_password: String,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// SHA-256 hex of the emailed token.
+    pub token_hash: String,
+    /// When the row was (re)written.
+    pub created_at: Timestamp,
+    /// When the link stops working.
+    pub expires_at: Timestamp,
+}
+
+impl PendingRegistration {
+    /// `PendingResponse`.
+    pub fn response(&self) -> Value {
+        json!({
+            "status": "pending_verification",
+            "email": self.email,
+            "expires_at": to_isoformat(self.expires_at),
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! Rendering emails and SMS texts with minijinja.
+//!
+//! The bundled templates are compiled into the binary; a host's override templates (read by
+//! the runtime from `extra_template_dirs`) are searched first, by the same file name.
+
+use std::collections::HashMap;
+
+use minijinja::{context, Environment};
+
+use crate::config::Config;
+
+/// The bundled templates, by name.
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("email/verification.subject.txt", include_str!("../../templates/email/verification.subject.txt")),
+    ("email/verification.txt", include_str!("../../templates/email/verification.txt")),
+    ("email/verification.html", include_str!("../../templates/email/verification.html")),
+    ("email/password_reset.subject.txt", include_str!("../../templates/email/password_reset.subject.txt")),
+    ("email/password_reset.txt", include_str!("../../templates/email/password_reset.txt")),
+    ("email/password_reset.html", include_str!("../../templates/email/password_reset.html")),
+    ("email/email_change.subject.txt", include_str!("../../templates/email/email_change.subject.txt")),
+    ("email/email_change.txt", include_str!("../../templates/email/email_change.txt")),
+    ("email/email_change.html", include_str!("../../templates/email/email_change.html")),
+    ("email/sms_login_mfa.txt", include_str!("../../templates/email/sms_login_mfa.txt")),
+    ("email/sms_phone_setup.txt", include_str!("../../templates/email/sms_phone_setup.txt")),
+];
+
+/// The three emails regstack sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmailKind {
+    /// Confirm a new account.
+    Verification,
+    /// Reset a forgotten password.
+    PasswordReset,
+    /// Confirm a new address (sent to the new address).
+    EmailChange,
+}
+
+impl EmailKind {
+    fn stem(self) -> &'static str {
+        match self {
+            EmailKind::Verification => "verification",
+            EmailKind::PasswordReset => "password_reset",
+            EmailKind::EmailChange => "email_change",
+        }
+    }
+}
+
+/// A template failed to render (a broken host override, usually).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("template {name} failed: {message}")]
+pub struct RenderError {
+    /// The template.
+    pub name: String,
+    /// minijinja's explanation.
+    pub message: String,
+}
+
+/// A rendered email body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RenderedEmail {
+    /// Subject line.
+    pub subject: String,
+    /// Plain-text part.
+    pub text: String,
+    /// HTML part.
+    pub html: String,
+}
+
+/// Renders the bundled templates, host overrides first.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Renderer")
+    }
+}
+
+impl Renderer {
+    /// A renderer whose `overrides` (name → source, e.g. `email/verification.txt`) win over the
+    /// bundled files.
+    pub fn new(overrides: HashMap<String, String>) -> Self {
+        let mut env = Environment::new();
+        let bundled: HashMap<&'static str, &'static str> = BUNDLED.iter().copied().collect();
+        env.set_loader(move |name| {
+            Ok(overrides
+                .get(name)
+                .cloned()
+                .or_else(|| bundled.get(name).map(|s| s.to_string())))
+        });
+        Self { env }
+    }
+
+    fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
+        let err = |e: minijinja::Error| RenderError { name: name.to_string(), message: e.to_string() };
+        self.env.get_template(name).map_err(err)?.render(ctx).map_err(err)
+    }
+
+    /// Renders one email.
+    pub fn email(&self, kind: EmailKind, config: &Config, full_name: Option<&str>, url: &str, new_email: Option<&str>) -> Result<RenderedEmail, RenderError> {
+        let ttl = match kind {
+            EmailKind::Verification => config.verification_token_ttl_seconds,
+            EmailKind::PasswordReset => config.password_reset_token_ttl_seconds,
+            EmailKind::EmailChange => config.email_change_token_ttl_seconds,
+        };
+        let ctx = context! {
+            app_name => config.app_name,
+            full_name => full_name,
+            url => url,
+            new_email => new_email,
+            hours => (ttl / 3600).max(1),
+            minutes => (ttl / 60).max(1),
+        };
+        let stem = kind.stem();
+        Ok(RenderedEmail {
+            subject: self.render(&format!("email/{stem}.subject.txt"), ctx.clone())?.trim().to_string(),
+            text: self.render(&format!("email/{stem}.txt"), ctx.clone())?,
+            html: self.render(&format!("email/{stem}.html"), ctx)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn bundled_emails_carry_the_link_alone_on_a_line() {
+        let r = Renderer::new(HashMap::new());
+        let c = Config { app_name: "Demo".into(), ..Config::default() };
+        let url = "http://x/verify?token=abc";
+        let m = r.email(EmailKind::Verification, &c, Some("Ann <b>"), url, None).unwrap();
+        assert_eq!(m.subject, "Confirm your Demo account");
+        assert!(m.text.lines().any(|l| l == format!("  {url}")));
+        assert!(m.text.contains("valid for 24 hours"));
+        assert!(m.html.contains("Ann &lt;b&gt;"));
+        let m = r.email(EmailKind::PasswordReset, &c, None, url, None).unwrap();
+        assert_eq!(m.subject, "Reset your Demo password");
+        assert!(m.text.contains("30 minutes"));
+        let m = r.email(EmailKind::EmailChange, &c, None, url, Some("n@example.com")).unwrap();
+        assert_eq!(m.subject, "Confirm your new Demo email address");
+        assert!(m.text.contains("n@example.com"));
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn an_override_replaces_one_file() {
+        let overrides = HashMap::from([("email/verification.subject.txt".to_string(), "Welcome to {{ app_name }}!".to_string())]);
+        let r = Renderer::new(overrides);
+        let m = r.email(EmailKind::Verification, &Config::default(), None, "u", None).unwrap();
+        assert_eq!(m.subject, "Welcome to RegStack!");
+        assert!(m.text.contains("  u"));
+        let broken = Renderer::new(HashMap::from([("email/verification.txt".to_string(), "{{ oops(".to_string())]));
+        assert!(broken.email(EmailKind::Verification, &Config::default(), None, "u", None).is_err());
+    }
+}

@@ -1,0 +1,220 @@
+//! The routing table: every endpoint, declared once, as data.
+//!
+//! `crate::http` turns this table into the axum Router that both runtimes serve. Adding an
+//! endpoint means one variant here, one row in [`Endpoint::route`] and one handler arm in
+//! `http.rs`; the exhaustive match there refuses to compile until all three exist.
+
+use http::Method;
+
+use crate::config::Config;
+
+/// Who may call an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// A valid session bearer token.
+    Bearer,
+    /// A valid session of a superuser.
+    Admin,
+}
+
+/// The feature group an endpoint belongs to; a disabled group is not mounted (404).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Always mounted.
+    Core,
+    /// `enable_password_reset`.
+    PasswordReset,
+}
+
+impl Group {
+    /// Whether this group is mounted under `config`.
+    pub fn enabled(self, config: &Config) -> bool {
+        match self {
+            Group::Core => true,
+            Group::PasswordReset => config.enable_password_reset,
+        }
+    }
+}
+
+/// A per-IP rate-limit class: one `*_rate_limit` config field (contract §1.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum RateClass {
+    Login,
+    LoginMfaConfirm,
+    Register,
+    ForgotPassword,
+    ResetPassword,
+    Verify,
+    ResendVerification,
+    ChangePassword,
+    ChangeEmail,
+    ConfirmEmailChange,
+    DeleteAccount,
+    OAuthExchange,
+    PhoneStart,
+    PhoneConfirm,
+    PhoneDisable,
+}
+
+impl RateClass {
+    /// Every class.
+    pub const ALL: [RateClass; 15] = [
+        RateClass::Login,
+        RateClass::LoginMfaConfirm,
+        RateClass::Register,
+        RateClass::ForgotPassword,
+        RateClass::ResetPassword,
+        RateClass::Verify,
+        RateClass::ResendVerification,
+        RateClass::ChangePassword,
+        RateClass::ChangeEmail,
+        RateClass::ConfirmEmailChange,
+        RateClass::DeleteAccount,
+        RateClass::OAuthExchange,
+        RateClass::PhoneStart,
+        RateClass::PhoneConfirm,
+        RateClass::PhoneDisable,
+    ];
+
+    /// The config field holding this class's limit.
+    pub fn config_field(self) -> &'static str {
+        match self {
+            RateClass::Login => "login_rate_limit",
+            RateClass::LoginMfaConfirm => "login_mfa_confirm_rate_limit",
+            RateClass::Register => "register_rate_limit",
+            RateClass::ForgotPassword => "forgot_password_rate_limit",
+            RateClass::ResetPassword => "reset_password_rate_limit",
+            RateClass::Verify => "verify_rate_limit",
+            RateClass::ResendVerification => "resend_verification_rate_limit",
+            RateClass::ChangePassword => "change_password_rate_limit",
+            RateClass::ChangeEmail => "change_email_rate_limit",
+            RateClass::ConfirmEmailChange => "confirm_email_change_rate_limit",
+            RateClass::DeleteAccount => "delete_account_rate_limit",
+            RateClass::OAuthExchange => "oauth_exchange_rate_limit",
+            RateClass::PhoneStart => "phone_start_rate_limit",
+            RateClass::PhoneConfirm => "phone_confirm_rate_limit",
+            RateClass::PhoneDisable => "phone_disable_rate_limit",
+        }
+    }
+
+    /// The configured limit string, if any.
+    pub fn spec(self, config: &Config) -> Option<&str> {
+        config
+            .rate_limit_fields()
+            .into_iter()
+            .find(|(name, _)| *name == self.config_field())
+            .and_then(|(_, v)| v.as_deref())
+            .filter(|s| !s.trim().is_empty())
+    }
+
+    /// A short stable name for counter keys.
+    pub fn key(self) -> &'static str {
+        self.config_field().trim_end_matches("_rate_limit")
+    }
+}
+
+/// One row of the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path below `api_prefix`, axum 0.8 syntax.
+    pub path: &'static str,
+    /// Who may call it; checked before the body is read.
+    pub access: Access,
+    /// The per-IP limit that applies, if configured.
+    pub rate: Option<RateClass>,
+    /// When it is mounted.
+    pub group: Group,
+}
+
+/// Every endpoint of the JSON API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Endpoint {
+    Register,
+    Verify,
+    ResendVerification,
+    Login,
+    Logout,
+    GetMe,
+    PatchMe,
+    ChangePassword,
+    ChangeEmail,
+    ConfirmEmailChange,
+    DeleteAccount,
+    ForgotPassword,
+    ResetPassword,
+}
+
+impl Endpoint {
+    /// Every endpoint, in table order.
+    pub const ALL: &'static [Endpoint] = &[
+        Endpoint::Register,
+        Endpoint::Verify,
+        Endpoint::ResendVerification,
+        Endpoint::Login,
+        Endpoint::Logout,
+        Endpoint::GetMe,
+        Endpoint::PatchMe,
+        Endpoint::ChangePassword,
+        Endpoint::ChangeEmail,
+        Endpoint::ConfirmEmailChange,
+        Endpoint::DeleteAccount,
+        Endpoint::ForgotPassword,
+        Endpoint::ResetPassword,
+    ];
+
+    /// This endpoint's row.
+    pub fn route(self) -> Route {
+        use Access::*;
+        use Group::*;
+        let (method, path, access, rate, group) = match self {
+            Endpoint::Register => (Method::POST, "/register", Public, Some(RateClass::Register), Core),
+            Endpoint::Verify => (Method::POST, "/verify", Public, Some(RateClass::Verify), Core),
+            Endpoint::ResendVerification => (Method::POST, "/resend-verification", Public, Some(RateClass::ResendVerification), Core),
+            Endpoint::Login => (Method::POST, "/login", Public, Some(RateClass::Login), Core),
+            Endpoint::Logout => (Method::POST, "/logout", Bearer, None, Core),
+            Endpoint::GetMe => (Method::GET, "/me", Bearer, None, Core),
+            Endpoint::PatchMe => (Method::PATCH, "/me", Bearer, None, Core),
+            Endpoint::ChangePassword => (Method::POST, "/change-password", Bearer, Some(RateClass::ChangePassword), Core),
+            Endpoint::ChangeEmail => (Method::POST, "/change-email", Bearer, Some(RateClass::ChangeEmail), Core),
+            Endpoint::ConfirmEmailChange => (Method::POST, "/confirm-email-change", Public, Some(RateClass::ConfirmEmailChange), Core),
+            Endpoint::DeleteAccount => (Method::DELETE, "/account", Bearer, Some(RateClass::DeleteAccount), Core),
+            Endpoint::ForgotPassword => (Method::POST, "/forgot-password", Public, Some(RateClass::ForgotPassword), PasswordReset),
+            Endpoint::ResetPassword => (Method::POST, "/reset-password", Public, Some(RateClass::ResetPassword), PasswordReset),
+        };
+        Route { method, path, access, rate, group }
+    }
+
+    /// The endpoints mounted under `config`.
+    pub fn mounted(config: &Config) -> impl Iterator<Item = Endpoint> + '_ {
+        Self::ALL.iter().copied().filter(|e| e.route().group.enabled(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn table_is_consistent() {
+        let mut seen = std::collections::HashSet::new();
+        for e in Endpoint::ALL {
+            let r = e.route();
+            assert!(r.path.starts_with('/') && !r.path.ends_with('/'));
+            assert!(seen.insert((r.method.clone(), r.path)), "{e:?} declared twice");
+        }
+        let mut c = Config::default();
+        assert_eq!(Endpoint::mounted(&c).count(), Endpoint::ALL.len());
+        c.enable_password_reset = false;
+        assert!(Endpoint::mounted(&c).all(|e| e.route().group == Group::Core));
+        assert_eq!(RateClass::Login.key(), "login");
+        c.login_rate_limit = Some("5/minute".into());
+        assert_eq!(RateClass::Login.spec(&c), Some("5/minute"));
+    }
+}

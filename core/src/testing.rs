@@ -1,0 +1,376 @@
+//! Test support (feature `test-utils`): deterministic time and randomness, recording delivery
+//! and event sinks, an all-in-memory [`Ports`], and the shared port contract suite that every
+//! storage adapter runs.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::events::Event;
+use crate::memory::{MemoryCounter, MemoryStore};
+use crate::password::{HashParams, InlineHasher};
+use crate::ports::{
+    AttemptStore, Clock, Counter, DeliveryError, EmailMessage, EventSink, Mailer, PendingStore, Ports, Random, Reservation,
+    RevocationStore, SmsMessage, SmsSender, StoreError, UserStore,
+};
+use crate::records::{PendingRegistration, User, UserPatch};
+use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
+
+/// A clock that starts at a fixed instant and moves forward 1 ms on every reading, so
+/// timestamps are deterministic and strictly increasing.
+pub struct TestClock {
+    micros: Mutex<i64>,
+}
+
+impl TestClock {
+    /// Starts at 2026-01-01T12:00:00Z.
+    pub fn new() -> Self {
+        Self::starting_at(from_micros(1_767_268_800_000_000))
+    }
+
+    /// Starts at `t`.
+    pub fn starting_at(t: Timestamp) -> Self {
+        Self { micros: Mutex::new(to_micros(t)) }
+    }
+
+    /// Jumps forward.
+    pub fn advance_seconds(&self, seconds: i64) {
+        *self.micros.lock().unwrap() += seconds * 1_000_000;
+    }
+}
+
+impl Default for TestClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> Timestamp {
+        let mut m = self.micros.lock().unwrap();
+        *m += 1_000;
+        from_micros(*m)
+    }
+}
+
+/// splitmix64: reproducible, not secure, for tests only.
+pub struct SeededRandom {
+    state: Mutex<u64>,
+}
+
+impl SeededRandom {
+    /// A generator with this seed.
+    pub fn new(seed: u64) -> Self {
+        Self { state: Mutex::new(seed) }
+    }
+}
+
+impl Random for SeededRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        let mut s = self.state.lock().unwrap();
+        for chunk in buf.chunks_mut(8) {
+            *s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// Keeps every email it is asked to send.
+#[derive(Default)]
+pub struct RecordingMailer {
+    /// The messages, oldest first.
+    pub sent: Mutex<Vec<EmailMessage>>,
+}
+
+impl RecordingMailer {
+    /// The `?token=` value of the last link sent to `to` whose path contains `path`.
+    pub fn last_token(&self, to: &str, path: &str) -> Option<String> {
+        let sent = self.sent.lock().unwrap();
+        sent.iter().rev().filter(|m| m.to == to).find_map(|m| {
+            m.text.lines().find_map(|l| {
+                let l = l.trim();
+                (l.starts_with("http") && l.contains(path))
+                    .then(|| l.split("?token=").nth(1).map(|t| t.split('&').next().unwrap_or(t).to_string()))
+                    .flatten()
+            })
+        })
+    }
+}
+
+#[async_trait]
+impl Mailer for RecordingMailer {
+    async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
+        self.sent.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+/// Keeps every SMS.
+#[derive(Default)]
+pub struct RecordingSms {
+    /// The messages, oldest first.
+    pub sent: Mutex<Vec<SmsMessage>>,
+}
+
+#[async_trait]
+impl SmsSender for RecordingSms {
+    async fn send(&self, message: &SmsMessage) -> Result<(), DeliveryError> {
+        self.sent.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}
+
+/// Keeps every event.
+#[derive(Default)]
+pub struct RecordingEvents {
+    /// The events, oldest first.
+    pub seen: Mutex<Vec<Event>>,
+}
+
+impl RecordingEvents {
+    /// The names of the events seen so far.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.seen.lock().unwrap().iter().map(Event::name).collect()
+    }
+}
+
+#[async_trait]
+impl EventSink for RecordingEvents {
+    async fn emit(&self, event: &Event) {
+        self.seen.lock().unwrap().push(event.clone());
+    }
+}
+
+/// Argon2 parameters cheap enough for unit tests.
+pub const CHEAP_HASH: HashParams = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+
+/// In-memory ports with handles to the recorders.
+pub struct TestPorts {
+    /// The ports to build an engine from.
+    pub ports: Ports,
+    /// The shared store.
+    pub store: MemoryStore,
+    /// Sent emails.
+    pub mailer: Arc<RecordingMailer>,
+    /// Sent SMS.
+    pub sms: Arc<RecordingSms>,
+    /// Fired events.
+    pub events: Arc<RecordingEvents>,
+    /// The clock.
+    pub clock: Arc<TestClock>,
+}
+
+/// Everything in memory, deterministic, with cheap Argon2.
+pub fn test_ports() -> TestPorts {
+    let store = MemoryStore::new();
+    let mailer = Arc::new(RecordingMailer::default());
+    let sms = Arc::new(RecordingSms::default());
+    let events = Arc::new(RecordingEvents::default());
+    let clock = Arc::new(TestClock::new());
+    let random: Arc<dyn Random> = Arc::new(SeededRandom::new(42));
+    let ports = Ports {
+        users: Arc::new(store.clone()),
+        pending: Arc::new(store.clone()),
+        revocations: Arc::new(store.clone()),
+        attempts: Arc::new(store.clone()),
+        counter: Arc::new(MemoryCounter::default()),
+        mailer: mailer.clone(),
+        sms: sms.clone(),
+        hasher: Arc::new(InlineHasher::new(CHEAP_HASH, random.clone())),
+        events: events.clone(),
+        clock: clock.clone(),
+        random,
+    };
+    TestPorts { ports, store, mailer, sms, events, clock }
+}
+
+/// The stores an adapter provides, fresh and empty, for [`contract`].
+pub struct Stores {
+    /// Accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Pending registrations.
+    pub pending: Arc<dyn PendingStore>,
+    /// Revocations.
+    pub revocations: Arc<dyn RevocationStore>,
+    /// Lockout attempts.
+    pub attempts: Arc<dyn AttemptStore>,
+    /// Rate-limit counters.
+    pub counter: Arc<dyn Counter>,
+}
+
+fn user(id: &str, email: &str, now: Timestamp) -> User {
+    User::new(id.to_string(), email.to_string(), Some("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()), now)
+}
+
+fn pending(id: &str, email: &str, token_hash: &str, now: Timestamp) -> PendingRegistration {
+    PendingRegistration {
+        id: id.into(),
+        email: email.into(),
+        hashed_password: "$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
+        full_name: Some("Pen Ding".into()),
+        token_hash: token_hash.into(),
+        created_at: now,
+        expires_at: plus_seconds(now, 3600),
+    }
+}
+
+/// The port contract suite: every storage adapter must pass it unchanged. `parallelism` is how
+/// many concurrent callers the race checks use.
+pub async fn contract(stores: Stores, parallelism: usize) {
+    let now = from_micros(1_767_268_800_123_456);
+    users_contract(&stores, now).await;
+    pending_contract(&stores, now, parallelism).await;
+    revocation_contract(&stores, now, parallelism).await;
+    attempts_contract(&stores, now, parallelism).await;
+    counter_contract(&stores, now, parallelism).await;
+}
+
+async fn users_contract(s: &Stores, now: Timestamp) {
+    let u = user("0123456789abcdef0123456789abcdef", "ann@example.com", now);
+    s.users.create(&u).await.unwrap();
+    assert_eq!(s.users.get(&u.id).await.unwrap().as_ref(), Some(&u), "get returns what create stored, to the microsecond");
+    assert_eq!(s.users.find_by_email("ANN@example.com").await.unwrap().map(|x| x.id), Some(u.id.clone()), "email lookups ignore case");
+    assert_eq!(s.users.get("nope").await.unwrap(), None);
+    assert_eq!(s.users.find_by_email("nobody@example.com").await.unwrap(), None);
+    let dup = user("fedcba9876543210fedcba9876543210", "Ann@Example.com", now);
+    assert_eq!(s.users.create(&dup).await, Err(StoreError::Conflict("email".into())), "uniqueness ignores case");
+
+    let later = plus_seconds(now, 5);
+    let patch = UserPatch {
+        full_name: Some(Some("Ann Example".into())),
+        tokens_invalidated_after: Some(later),
+        last_login: Some(later),
+        is_verified: Some(true),
+        ..UserPatch::default()
+    };
+    let after = s.users.update(&u.id, &patch, later).await.unwrap();
+    assert_eq!(after.full_name.as_deref(), Some("Ann Example"));
+    assert_eq!(after.tokens_invalidated_after, Some(later));
+    assert_eq!(after.updated_at, later);
+    assert!(after.is_verified);
+    assert_eq!(s.users.get(&u.id).await.unwrap(), Some(after.clone()), "update returns the stored record");
+    let cleared = s.users.update(&u.id, &UserPatch { full_name: Some(None), hashed_password: Some(None), ..UserPatch::default() }, later).await.unwrap();
+    assert_eq!((cleared.full_name, cleared.hashed_password), (None, None));
+    assert_eq!(s.users.update("nope", &patch, later).await, Err(StoreError::NotFound));
+
+    let bob = user("11111111111111111111111111111111", "bob@example.com", now);
+    s.users.create(&bob).await.unwrap();
+    let clash = UserPatch { email: Some("ann@example.com".into()), ..UserPatch::default() };
+    assert_eq!(s.users.update(&bob.id, &clash, later).await, Err(StoreError::Conflict("email".into())));
+    assert_eq!(s.users.get(&bob.id).await.unwrap().unwrap().email, "bob@example.com", "a refused update changes nothing");
+
+    // Delete cascades to the pending row and lockout rows of that email.
+    s.pending.put(&pending("22222222222222222222222222222222", "bob@example.com", "h-bob", now)).await.unwrap();
+    s.attempts.try_reserve("bob@example.com", None, now, plus_seconds(now, -60), 5).await.unwrap();
+    assert!(s.users.delete(&bob).await.unwrap());
+    assert!(!s.users.delete(&bob).await.unwrap(), "a second delete finds nothing");
+    assert_eq!(s.users.get(&bob.id).await.unwrap(), None);
+    assert_eq!(s.pending.find_by_email("bob@example.com").await.unwrap(), None);
+    match s.attempts.try_reserve("bob@example.com", None, now, plus_seconds(now, -60), 5).await.unwrap() {
+        Reservation::Reserved { failures, .. } => assert_eq!(failures, 1, "delete cleared the lockout rows"),
+        Reservation::Locked => panic!("not locked"),
+    }
+    s.attempts.clear("bob@example.com").await.unwrap();
+    s.users.ping().await.unwrap();
+}
+
+async fn pending_contract(s: &Stores, now: Timestamp, parallelism: usize) {
+    let p = pending("33333333333333333333333333333333", "pen@example.com", "h1", now);
+    s.pending.put(&p).await.unwrap();
+    assert_eq!(s.pending.find_by_email("PEN@example.com").await.unwrap(), Some(p.clone()));
+    // A second put for the same email replaces the row and kills the old token.
+    let p2 = pending("44444444444444444444444444444444", "pen@example.com", "h2", plus_seconds(now, 1));
+    s.pending.put(&p2).await.unwrap();
+    assert_eq!(s.pending.take_by_token_hash("h1").await.unwrap(), None);
+    assert_eq!(s.pending.find_by_email("pen@example.com").await.unwrap(), Some(p2.clone()));
+    // take is atomic: one winner among parallel takers.
+    let takes = futures_join((0..parallelism).map(|_| {
+        let pending = s.pending.clone();
+        async move { pending.take_by_token_hash("h2").await.unwrap() }
+    }))
+    .await;
+    assert_eq!(takes.iter().filter(|t| t.is_some()).count(), 1, "a token is taken exactly once");
+    assert_eq!(s.pending.find_by_email("pen@example.com").await.unwrap(), None);
+    s.pending.put(&p).await.unwrap();
+    assert_eq!(s.pending.take_by_email("pen@example.com").await.unwrap(), Some(p));
+    assert_eq!(s.pending.take_by_email("pen@example.com").await.unwrap(), None);
+}
+
+async fn revocation_contract(s: &Stores, now: Timestamp, parallelism: usize) {
+    assert!(!s.revocations.is_revoked("j1").await.unwrap());
+    assert!(s.revocations.revoke("j1", plus_seconds(now, 60)).await.unwrap());
+    assert!(!s.revocations.revoke("j1", plus_seconds(now, 60)).await.unwrap(), "revoke is idempotent");
+    assert!(s.revocations.is_revoked("j1").await.unwrap());
+    let wins = futures_join((0..parallelism).map(|_| {
+        let r = s.revocations.clone();
+        async move { r.revoke("j-race", plus_seconds(now, 60)).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "exactly one caller claims a jti");
+}
+
+async fn attempts_contract(s: &Stores, now: Timestamp, parallelism: usize) {
+    let since = plus_seconds(now, -900);
+    // Old failures outside the window do not count.
+    s.attempts.try_reserve("eve@example.com", Some("10.0.0.1"), plus_seconds(now, -1000), plus_seconds(now, -2000), 5).await.unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        match s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap() {
+            Reservation::Reserved { failures, .. } => seen.push(failures),
+            Reservation::Locked => seen.push(0),
+        }
+    }
+    assert_eq!(seen, vec![1, 2, 3]);
+    assert_eq!(s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap(), Reservation::Locked);
+    s.attempts.clear("EVE@example.com").await.unwrap();
+    let Reservation::Reserved { id, failures: 1 } = s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap() else {
+        panic!("clear removes every failure");
+    };
+    s.attempts.release(id).await.unwrap();
+    assert!(matches!(s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap(), Reservation::Reserved { failures: 1, .. }), "release removes the reserved row");
+    s.attempts.clear("eve@example.com").await.unwrap();
+    // Parallel reservations never exceed the threshold.
+    let outcomes = futures_join((0..parallelism).map(|_| {
+        let a = s.attempts.clone();
+        async move { a.try_reserve("race@example.com", None, now, since, 5).await.unwrap() }
+    }))
+    .await;
+    let reserved = outcomes.iter().filter(|o| matches!(o, Reservation::Reserved { .. })).count();
+    assert_eq!(reserved, 5.min(parallelism), "exactly threshold reservations succeed");
+    s.attempts.clear("race@example.com").await.unwrap();
+}
+
+async fn counter_contract(s: &Stores, now: Timestamp, parallelism: usize) {
+    let exp = plus_seconds(now, 60);
+    assert_eq!(s.counter.increment("k1", exp).await.unwrap(), 1);
+    assert_eq!(s.counter.increment("k1", exp).await.unwrap(), 2);
+    assert_eq!(s.counter.increment("k2", exp).await.unwrap(), 1);
+    let mut got = futures_join((0..parallelism).map(|_| {
+        let c = s.counter.clone();
+        async move { c.increment("k-race", exp).await.unwrap() }
+    }))
+    .await;
+    got.sort_unstable();
+    assert_eq!(got, (1..=parallelism as u64).collect::<Vec<_>>(), "every increment is counted once");
+}
+
+/// Awaits every future concurrently.
+pub async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    futures_util::future::join_all(futs).await
+}
+
+/// The in-memory stores, for running [`contract`] against the reference implementation.
+pub fn memory_stores() -> Stores {
+    let store = MemoryStore::new();
+    Stores {
+        users: Arc::new(store.clone()),
+        pending: Arc::new(store.clone()),
+        revocations: Arc::new(store.clone()),
+        attempts: Arc::new(store),
+        counter: Arc::new(MemoryCounter::default()),
+    }
+}
