@@ -1,0 +1,234 @@
+//! # regstack
+//!
+//! Production-grade user accounts for axum apps: register, verify email, log in, log out,
+//! change password or email, reset a forgotten password, delete an account — wire-compatible
+//! with the Python regstack 0.9.3, on embedded SQLite by default.
+//!
+//! ```no_run
+//! use axum::{routing::get, Extension, Router};
+//! use regstack::{CurrentUser, RegStack};
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let config = regstack::settings::load(None, &[])?.config;
+//! let rs = RegStack::new(config).await?;
+//! let app = Router::new()
+//!     .route("/hello", get(|CurrentUser(user): CurrentUser| async move { format!("hi {}", user.email) }))
+//!     .nest(&rs.config().api_prefix.clone(), rs.router())
+//!     .layer(Extension(rs.clone()));
+//! # let _ = app; Ok(()) }
+//! ```
+//!
+//! Cargo features: `sqlite` (default) selects the embedded SQLite backend.
+
+pub mod delivery;
+pub mod extract;
+pub mod hooks;
+pub mod serve;
+pub mod settings;
+pub mod store;
+pub mod system;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+pub use extract::{Admin, CurrentUser, OptionalUser};
+pub use regstack_core::{Config, Engine};
+use regstack_core::events::Event;
+use regstack_core::http::{BodyLimit, ClientIp};
+use regstack_core::password::HashParams;
+use regstack_core::ports::{Mailer, Ports, SmsSender};
+use regstack_core::render::Renderer;
+
+use crate::delivery::{Background, ConsoleMailer, NullSms};
+use crate::hooks::Hooks;
+use crate::system::{BlockingHasher, OsRandom, SystemClock};
+
+/// Why an instance cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Storage cannot be opened.
+    #[error(transparent)]
+    Store(#[from] store::StoreOpenError),
+    /// The config or the hasher parameters are unusable.
+    #[error(transparent)]
+    Engine(#[from] regstack_core::engine::EngineError),
+    /// A delivery backend this build cannot provide.
+    #[error("{0}")]
+    Delivery(String),
+    /// A template directory cannot be read.
+    #[error("cannot read template directory {0}: {1}")]
+    Templates(String, std::io::Error),
+}
+
+/// One regstack instance: cheap to clone, independent of every other instance.
+#[derive(Clone)]
+pub struct RegStack {
+    engine: Arc<Engine>,
+    hooks: Hooks,
+}
+
+impl std::fmt::Debug for RegStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegStack").field("app_name", &self.engine.config.app_name).finish_non_exhaustive()
+    }
+}
+
+/// Options beyond the config: the host's own delivery backends and template directories.
+pub struct Builder {
+    config: Config,
+    mailer: Option<Arc<dyn Mailer>>,
+    sms: Option<Arc<dyn SmsSender>>,
+    template_dirs: Vec<String>,
+}
+
+impl Builder {
+    /// Sends email through the host's own [`Mailer`] instead of `email.backend`.
+    pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
+        self.mailer = Some(mailer);
+        self
+    }
+
+    /// Sends SMS through the host's own [`SmsSender`] instead of `sms.backend`.
+    pub fn sms_sender(mut self, sms: Arc<dyn SmsSender>) -> Self {
+        self.sms = Some(sms);
+        self
+    }
+
+    /// Searches `dir` for template overrides before `extra_template_dirs` and the bundled ones.
+    pub fn template_dir(mut self, dir: impl Into<String>) -> Self {
+        self.template_dirs.push(dir.into());
+        self
+    }
+
+    /// Opens storage, builds the engine, and returns the instance.
+    pub async fn build(self) -> Result<RegStack, StartError> {
+        let config = self.config;
+        let stores = store::open(&config).await?;
+        let random: Arc<dyn regstack_core::ports::Random> = Arc::new(OsRandom);
+        let mailer: Arc<dyn Mailer> = match self.mailer {
+            Some(m) => m,
+            None => match config.email.backend.as_str() {
+                "console" => Arc::new(ConsoleMailer { log_bodies: config.email.log_bodies }),
+                other => return Err(StartError::Delivery(format!("email.backend = \"{other}\" is not available in this build"))),
+            },
+        };
+        let sms: Arc<dyn SmsSender> = match self.sms {
+            Some(s) => s,
+            None => match config.sms.backend.as_str() {
+                "null" => Arc::new(NullSms { from_number: config.sms.from_number.clone(), log_bodies: config.sms.log_bodies }),
+                other => return Err(StartError::Delivery(format!("sms.backend = \"{other}\" is not available in this build"))),
+            },
+        };
+        let mut dirs = self.template_dirs;
+        dirs.extend(config.extra_template_dirs.iter().cloned());
+        let renderer = Renderer::new(read_template_dirs(&dirs)?);
+        let hooks = Hooks::default();
+        let ports = Ports {
+            users: stores.users,
+            pending: stores.pending,
+            revocations: stores.revocations,
+            attempts: stores.attempts,
+            counter: stores.counter,
+            mailer: Arc::new(Background(mailer)),
+            sms: Arc::new(Background(sms)),
+            hasher: Arc::new(BlockingHasher::new(HashParams::from_config(&config), random.clone(), config.password_hash_concurrency)),
+            events: Arc::new(hooks.clone()),
+            clock: Arc::new(SystemClock),
+            random,
+        };
+        let engine = Engine::new(config, ports, renderer).await?;
+        Ok(RegStack { engine: Arc::new(engine), hooks })
+    }
+}
+
+/// Reads every file below each directory, keyed by its path relative to that directory
+/// (`email/verification.txt`); earlier directories win.
+fn read_template_dirs(dirs: &[String]) -> Result<HashMap<String, String>, StartError> {
+    fn walk(root: &Path, dir: &Path, out: &mut HashMap<String, String>) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(root, &path, out)?;
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                let name = rel.to_string_lossy().replace('\\', "/");
+                if !out.contains_key(&name) {
+                    out.insert(name, std::fs::read_to_string(&path)?);
+                }
+            }
+        }
+        Ok(())
+    }
+    let mut out = HashMap::new();
+    for dir in dirs {
+        walk(Path::new(dir), Path::new(dir), &mut out).map_err(|e| StartError::Templates(dir.clone(), e))?;
+    }
+    Ok(out)
+}
+
+impl RegStack {
+    /// An instance with the config's backends.
+    pub async fn new(config: Config) -> Result<Self, StartError> {
+        Self::builder(config).build().await
+    }
+
+    /// An instance with host-provided parts.
+    pub fn builder(config: Config) -> Builder {
+        Builder { config, mailer: None, sms: None, template_dirs: Vec::new() }
+    }
+
+    /// The validated config in force.
+    pub fn config(&self) -> &Config {
+        &self.engine.config
+    }
+
+    /// The engine, for calling flows directly.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Registers a hook for the event called `name` (contract §6).
+    pub fn on<F, Fut>(&self, name: &str, handler: F)
+    where
+        F: Fn(Event) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks.on(name, handler);
+    }
+
+    /// The JSON API, unprefixed: nest it under `api_prefix`. Serve the app with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` so rate limits see client IPs.
+    pub fn router(&self) -> Router {
+        regstack_core::http::router(self.engine.clone())
+            .layer(middleware::from_fn_with_state(self.engine.clone(), client_context))
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> bool {
+        self.engine.ports.users.ping().await.is_ok()
+    }
+}
+
+/// Puts the client IP (socket peer, or the right-most `X-Forwarded-For` entry when
+/// `behind_proxy`) and the body limit into the request for the core's Router.
+async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, next: Next) -> Response {
+    let forwarded = engine
+        .config
+        .behind_proxy
+        .then(|| req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()))
+        .flatten()
+        .and_then(|v| v.rsplit(',').next())
+        .map(|ip| ip.trim().to_string())
+        .filter(|ip| !ip.is_empty());
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    if let Some(ip) = forwarded.or(peer) {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    req.extensions_mut().insert(BodyLimit(engine.config.max_request_body_bytes));
+    next.run(req).await
+}

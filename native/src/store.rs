@@ -1,0 +1,64 @@
+//! Storage backends, chosen at start-up from the scheme of `database_url`.
+
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+#[cfg(not(any(feature = "sqlite")))]
+compile_error!("regstack needs at least one storage backend feature: `sqlite` (the default)");
+
+use std::sync::Arc;
+
+use regstack_core::config::{database_kind, Config, DatabaseKind};
+use regstack_core::memory::MemoryCounter;
+use regstack_core::ports::{AttemptStore, Counter, PendingStore, RevocationStore, UserStore};
+
+/// The stores of one backend, as the ports the core wants.
+#[derive(Clone)]
+pub struct Stores {
+    /// Accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Pending registrations.
+    pub pending: Arc<dyn PendingStore>,
+    /// Revocations.
+    pub revocations: Arc<dyn RevocationStore>,
+    /// Lockout failures.
+    pub attempts: Arc<dyn AttemptStore>,
+    /// Rate-limit counters (in process for SQLite, which serves one process anyway).
+    pub counter: Arc<dyn Counter>,
+}
+
+/// Why storage could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenError {
+    /// The URL is malformed or names an unsupported scheme.
+    #[error(transparent)]
+    Config(#[from] regstack_core::config::ConfigError),
+    /// The URL names a backend this build leaves out.
+    #[error("database_url selects {0}, but this regstack was built without the `{1}` feature")]
+    NotBuilt(&'static str, &'static str),
+    /// SQLite failed to open or migrate.
+    #[cfg(feature = "sqlite")]
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::OpenError),
+}
+
+/// Opens and migrates the backend `config.database_url` selects.
+pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
+    match database_kind(&config.database_url)? {
+        #[cfg(feature = "sqlite")]
+        DatabaseKind::Sqlite(path) => {
+            let store = sqlite::SqliteStore::open(&path, 8).await?;
+            Ok(Stores {
+                users: Arc::new(store.clone()),
+                pending: Arc::new(store.clone()),
+                revocations: Arc::new(store.clone()),
+                attempts: Arc::new(store),
+                counter: Arc::new(MemoryCounter::default()),
+            })
+        }
+        #[cfg(not(feature = "sqlite"))]
+        DatabaseKind::Sqlite(_) => Err(StoreOpenError::NotBuilt("SQLite", "sqlite")),
+        DatabaseKind::Postgres(_) => Err(StoreOpenError::NotBuilt("PostgreSQL", "postgres")),
+        DatabaseKind::Mongo(_) => Err(StoreOpenError::NotBuilt("MongoDB", "mongo")),
+    }
+}
