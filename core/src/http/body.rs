@@ -74,12 +74,17 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
 /// Python's `json` wording for the common failures, at the character offset it reports.
 fn json_invalid(text: &str, e: &serde_json::Error) -> ApiError {
-    let offset: usize = text
+    // Python reports the character offset; at end of input that is the length.
+    let offset: usize = if e.is_eof() {
+        text.chars().count()
+    } else {
+        text
         .split_inclusive('\n')
         .take(e.line().saturating_sub(1))
         .map(|l| l.chars().count())
         .sum::<usize>()
-        + e.column().saturating_sub(1);
+        + e.column().saturating_sub(1)
+    };
     let msg = e.to_string();
     let reason = if msg.starts_with("key must be a string") {
         "Expecting property name enclosed in double quotes"

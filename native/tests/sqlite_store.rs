@@ -1,0 +1,163 @@
+//! The shared port contract suite on SQLite, and adoption of a regstack 0.9.3 database.
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use regstack::store::sqlite::SqliteStore;
+use regstack::RegStack;
+use regstack_core::memory::MemoryCounter;
+use regstack_core::testing::{contract, Stores};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn stores(s: SqliteStore) -> Stores {
+    Stores {
+        users: Arc::new(s.clone()),
+        pending: Arc::new(s.clone()),
+        revocations: Arc::new(s.clone()),
+        attempts: Arc::new(s),
+        counter: Arc::new(MemoryCounter::default()),
+    }
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("regstack-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("regstack.db")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_file_passes_the_port_contract() {
+    let path = temp_db("contract");
+    let store = SqliteStore::open(path.to_str().unwrap(), 8).await.unwrap();
+    contract(stores(store), 25).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_memory_passes_the_port_contract() {
+    let store = SqliteStore::open(":memory:", 8).await.unwrap();
+    contract(stores(store), 10).await;
+}
+
+#[tokio::test]
+async fn migrations_are_recorded_and_run_once() {
+    let path = temp_db("migrate");
+    let store = SqliteStore::open(path.to_str().unwrap(), 2).await.unwrap();
+    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new(), "already applied at open");
+    let rev: String = sqlx::query_scalar("SELECT version_num FROM alembic_version").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(rev, "0003");
+    let mut names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type IN ('table','index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    names.retain(|n| n != "regstack_migrations");
+    assert_eq!(
+        names,
+        [
+            "alembic_version", "ix_blacklist_exp", "ix_login_attempts_email_when", "ix_mfa_codes_expires_at", "ix_oauth_states_expires_at",
+            "ix_pending_expires_at", "login_attempts", "mfa_codes", "oauth_identities", "oauth_states", "pending_registrations",
+            "token_blacklist", "users",
+        ]
+    );
+}
+
+/// The DDL SQLAlchemy/Alembic 0.9.3 leaves at head, with rows in its formats.
+const PYTHON_DB: &str = r#"
+CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num));
+INSERT INTO alembic_version VALUES ('0003');
+CREATE TABLE users (id VARCHAR(36) NOT NULL, email VARCHAR(320) NOT NULL, hashed_password TEXT, is_active BOOLEAN NOT NULL,
+  is_verified BOOLEAN NOT NULL, is_superuser BOOLEAN NOT NULL, full_name VARCHAR(200), phone_number VARCHAR(20),
+  is_mfa_enabled BOOLEAN NOT NULL, created_at DATETIME NOT NULL, updated_at DATETIME NOT NULL, last_login DATETIME,
+  tokens_invalidated_after DATETIME, CONSTRAINT pk_users PRIMARY KEY (id), CONSTRAINT email_unique UNIQUE (email));
+CREATE TABLE pending_registrations (id VARCHAR(36) NOT NULL, email VARCHAR(320) NOT NULL, hashed_password TEXT NOT NULL,
+  full_name VARCHAR(200), token_hash VARCHAR(64) NOT NULL, created_at DATETIME NOT NULL, expires_at DATETIME NOT NULL,
+  CONSTRAINT pk_pending_registrations PRIMARY KEY (id), CONSTRAINT pending_email_unique UNIQUE (email),
+  CONSTRAINT pending_token_unique UNIQUE (token_hash));
+CREATE INDEX ix_pending_expires_at ON pending_registrations (expires_at);
+CREATE TABLE token_blacklist (id INTEGER NOT NULL, jti VARCHAR(64) NOT NULL, exp DATETIME NOT NULL,
+  CONSTRAINT pk_token_blacklist PRIMARY KEY (id), CONSTRAINT jti_unique UNIQUE (jti));
+CREATE INDEX ix_blacklist_exp ON token_blacklist (exp);
+CREATE TABLE login_attempts (id INTEGER NOT NULL, email VARCHAR(320) NOT NULL, "when" DATETIME NOT NULL, ip VARCHAR(64),
+  CONSTRAINT pk_login_attempts PRIMARY KEY (id));
+CREATE INDEX ix_login_attempts_email_when ON login_attempts (email, "when");
+CREATE TABLE mfa_codes (id INTEGER NOT NULL, user_id VARCHAR(36) NOT NULL, kind VARCHAR(32) NOT NULL, code_hash VARCHAR(64) NOT NULL,
+  expires_at DATETIME NOT NULL, attempts INTEGER NOT NULL, max_attempts INTEGER NOT NULL, created_at DATETIME NOT NULL,
+  CONSTRAINT pk_mfa_codes PRIMARY KEY (id), CONSTRAINT user_kind_unique UNIQUE (user_id, kind),
+  CONSTRAINT ck_mfa_codes_ck_mfa_codes_attempts_nonneg CHECK (attempts >= 0));
+CREATE INDEX ix_mfa_codes_expires_at ON mfa_codes (expires_at);
+CREATE TABLE oauth_identities (id VARCHAR(36) NOT NULL, user_id VARCHAR(36) NOT NULL, provider VARCHAR(32) NOT NULL,
+  subject_id VARCHAR(255) NOT NULL, email VARCHAR(320), linked_at DATETIME NOT NULL, last_used_at DATETIME,
+  CONSTRAINT pk_oauth_identities PRIMARY KEY (id), CONSTRAINT provider_subject_unique UNIQUE (provider, subject_id),
+  CONSTRAINT user_provider_unique UNIQUE (user_id, provider));
+CREATE TABLE oauth_states (id VARCHAR(64) NOT NULL, provider VARCHAR(32) NOT NULL, code_verifier TEXT NOT NULL, nonce VARCHAR(64) NOT NULL,
+  redirect_to TEXT NOT NULL, mode VARCHAR(16) NOT NULL, linking_user_id VARCHAR(36), created_at DATETIME NOT NULL,
+  expires_at DATETIME NOT NULL, result_token TEXT, result_was_new BOOLEAN DEFAULT 0 NOT NULL,
+  CONSTRAINT pk_oauth_states PRIMARY KEY (id), CONSTRAINT ck_oauth_states_ck_oauth_states_mode_valid CHECK (mode IN ('signin', 'link')));
+CREATE INDEX ix_oauth_states_expires_at ON oauth_states (expires_at);
+INSERT INTO users VALUES ('9f1c2b7e4d5a4c3b8a7f6e5d4c3b2a19', 'Mixed.Case@Example.com',
+  '$argon2id$v=19$m=65536,t=3,p=4$xSFxZoMtkEb/aDsuAm/uCw$fXp5tVXCJA/hvHobeJu5sB8fC4eKlPRTUUjYlvTDsJU',
+  1, 1, 0, 'Py Thon', NULL, 0, '2026-01-02 03:04:05.123456', '2026-01-02 03:04:05.123456', NULL, '2026-01-02 03:04:06.000001');
+INSERT INTO token_blacklist (jti, exp) VALUES ('old-jti', '2026-01-02 05:04:05.000000');
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopts_a_regstack_093_database_in_place() {
+    let path = temp_db("adopt");
+    {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+        sqlx::raw_sql(PYTHON_DB).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+    let config = regstack_core::config::load(regstack_core::config::Sources {
+        overrides: &[
+            ("database_url".into(), json!(format!("sqlite+aiosqlite:///{}", path.display()))),
+            ("jwt_secret".into(), json!("0123456789abcdef0123456789abcdef")),
+        ],
+        ..Default::default()
+    })
+    .unwrap()
+    .config;
+    let rs = RegStack::new(config).await.expect("the adopted database opens");
+    let app = rs.router();
+    let post = |body: Value| {
+        Request::post("/login").header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+    };
+    // The original's hash verifies, and the mixed-case address matches case-insensitively.
+    let resp = app.clone().oneshot(post(json!({"email": "mixed.case@example.com", "password": "adopted-password-1"}))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let me = Request::get("/me").header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap();
+    let resp = app.clone().oneshot(me).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let me: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(me["id"], "9f1c2b7e4d5a4c3b8a7f6e5d4c3b2a19");
+    assert_eq!(me["email"], "Mixed.Case@Example.com", "data is left as it was");
+    assert_eq!(me["created_at"], "2026-01-02T03:04:05.123456Z");
+    assert_eq!(me["tokens_invalidated_after"], "2026-01-02T03:04:06.000001Z");
+    // A wrong password is still refused, and the existing blacklist row is still there.
+    let resp = app.oneshot(post(json!({"email": "mixed.case@example.com", "password": "not-the-password"}))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM token_blacklist WHERE jti = 'old-jti'").fetch_one(&pool).await.unwrap();
+    assert_eq!(n, 1);
+    // Rehash on login replaced the 64 MiB hash with the configured parameters.
+    let hash: String = sqlx::query_scalar("SELECT hashed_password FROM users").fetch_one(&pool).await.unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+}
+
+#[tokio::test]
+async fn an_older_alembic_revision_is_refused_clearly() {
+    let path = temp_db("old-rev");
+    {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0002');")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let err = SqliteStore::open(path.to_str().unwrap(), 1).await.unwrap_err();
+    assert!(err.to_string().contains("revision 0002"), "{err}");
+}
