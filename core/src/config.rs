@@ -326,7 +326,14 @@ pub fn load(sources: Sources<'_>) -> Result<Loaded, ConfigError> {
                 match value {
                     Value::Object(inner) => {
                         for (k, v) in inner {
-                            set_path(&schema, &mut tree, &[key.clone(), k.to_ascii_lowercase()], v, "regstack.toml", &mut warnings)?;
+                            set_path(
+                                &schema,
+                                &mut tree,
+                                &[key.clone(), k.to_ascii_lowercase()],
+                                v,
+                                "regstack.toml",
+                                &mut warnings,
+                            )?;
                         }
                     }
                     other => set_path(&schema, &mut tree, &[key], other, "regstack.toml", &mut warnings)?,
@@ -478,7 +485,9 @@ fn toml_to_json(v: toml::Value) -> Value {
     match v {
         toml::Value::String(s) => Value::String(s),
         toml::Value::Integer(i) => Value::from(i),
-        toml::Value::Float(f) => serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         toml::Value::Boolean(b) => Value::Bool(b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
         toml::Value::Array(a) => Value::Array(a.into_iter().map(toml_to_json).collect()),
@@ -499,9 +508,12 @@ pub enum DatabaseKind {
 
 /// Classifies a database URL by scheme.
 pub fn database_kind(url: &str) -> Result<DatabaseKind, ConfigError> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| invalid("database_url", "expected a URL such as sqlite+aiosqlite:///./regstack.db"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+        invalid(
+            "database_url",
+            "expected a URL such as sqlite+aiosqlite:///./regstack.db",
+        )
+    })?;
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" | "sqlite+aiosqlite" => {
             let path = rest.strip_prefix('/').unwrap_or(rest);
@@ -548,15 +560,40 @@ impl Config {
         if self.transport != "bearer" {
             return Err(invalid("transport", "the only supported transport is \"bearer\""));
         }
-        range("verification_token_ttl_seconds", self.verification_token_ttl_seconds, 60, i64::MAX / 2_000_000)?;
-        range("password_reset_token_ttl_seconds", self.password_reset_token_ttl_seconds, 60, i64::MAX / 2_000_000)?;
-        range("email_change_token_ttl_seconds", self.email_change_token_ttl_seconds, 60, i64::MAX / 2_000_000)?;
+        range(
+            "verification_token_ttl_seconds",
+            self.verification_token_ttl_seconds,
+            60,
+            i64::MAX / 2_000_000,
+        )?;
+        range(
+            "password_reset_token_ttl_seconds",
+            self.password_reset_token_ttl_seconds,
+            60,
+            i64::MAX / 2_000_000,
+        )?;
+        range(
+            "email_change_token_ttl_seconds",
+            self.email_change_token_ttl_seconds,
+            60,
+            i64::MAX / 2_000_000,
+        )?;
         range("sms_code_length", self.sms_code_length as i64, 4, 10)?;
         range("sms_code_ttl_seconds", self.sms_code_ttl_seconds, 30, 1800)?;
         range("sms_code_max_attempts", self.sms_code_max_attempts, 1, 20)?;
-        range("mfa_pending_token_ttl_seconds", self.mfa_pending_token_ttl_seconds, 60, 1800)?;
+        range(
+            "mfa_pending_token_ttl_seconds",
+            self.mfa_pending_token_ttl_seconds,
+            60,
+            1800,
+        )?;
         range("login_lockout_threshold", self.login_lockout_threshold, 1, i64::MAX)?;
-        range("login_lockout_window_seconds", self.login_lockout_window_seconds, 10, i64::MAX / 2_000_000)?;
+        range(
+            "login_lockout_window_seconds",
+            self.login_lockout_window_seconds,
+            10,
+            i64::MAX / 2_000_000,
+        )?;
         for (field, value) in self.rate_limit_fields() {
             if let Some(spec) = value {
                 RateLimit::parse_all(spec).map_err(|e| invalid(field, e.to_string()))?;
@@ -576,7 +613,10 @@ impl Config {
             ));
         }
         if self.email.ses_profile.is_some() && self.email.ses_access_key_id.is_some() {
-            return Err(invalid("email.ses_profile", "ses_profile and explicit SES keys are mutually exclusive"));
+            return Err(invalid(
+                "email.ses_profile",
+                "ses_profile and explicit SES keys are mutually exclusive",
+            ));
         }
         if !matches!(self.sms.backend.as_str(), "null" | "sns" | "twilio") {
             return Err(invalid("sms.backend", "must be null, sns or twilio"));
@@ -584,18 +624,47 @@ impl Config {
         if self.sms.backend == "twilio" && self.sms.from_number.is_none() {
             return Err(invalid("sms.from_number", "is required when sms.backend = \"twilio\""));
         }
-        for (field, value) in [("api_prefix", &self.api_prefix), ("ui_prefix", &self.ui_prefix), ("static_prefix", &self.static_prefix)] {
+        for (field, value) in [
+            ("api_prefix", &self.api_prefix),
+            ("ui_prefix", &self.ui_prefix),
+            ("static_prefix", &self.static_prefix),
+        ] {
             if !value.starts_with('/') || (value.len() > 1 && value.ends_with('/')) {
                 return Err(invalid(field, "must start with `/` and not end with one"));
             }
         }
-        range("password_hash_memory_kib", self.password_hash_memory_kib as i64, 8 * self.password_hash_parallelism.max(1) as i64, 4 * 1024 * 1024)?;
+        range(
+            "password_hash_memory_kib",
+            self.password_hash_memory_kib as i64,
+            8 * self.password_hash_parallelism.max(1) as i64,
+            4 * 1024 * 1024,
+        )?;
         range("password_hash_iterations", self.password_hash_iterations as i64, 1, 100)?;
-        range("password_hash_parallelism", self.password_hash_parallelism as i64, 1, 64)?;
-        range("max_request_body_bytes", self.max_request_body_bytes as i64, 1024, 64 * 1024 * 1024)?;
-        range("password_hash_concurrency", self.password_hash_concurrency as i64, 1, 1024)?;
+        range(
+            "password_hash_parallelism",
+            self.password_hash_parallelism as i64,
+            1,
+            64,
+        )?;
+        range(
+            "max_request_body_bytes",
+            self.max_request_body_bytes as i64,
+            1024,
+            64 * 1024 * 1024,
+        )?;
+        range(
+            "password_hash_concurrency",
+            self.password_hash_concurrency as i64,
+            1,
+            1024,
+        )?;
         range("oauth.state_ttl_seconds", self.oauth.state_ttl_seconds, 1, 86_400)?;
-        range("oauth.completion_ttl_seconds", self.oauth.completion_ttl_seconds, 1, 86_400)?;
+        range(
+            "oauth.completion_ttl_seconds",
+            self.oauth.completion_ttl_seconds,
+            1,
+            86_400,
+        )?;
         Ok(())
     }
 
@@ -636,8 +705,16 @@ impl Config {
 
     fn link(&self, template: &Option<String>, bare: &str, token: &str) -> String {
         match template {
-            Some(t) => t.replace("{base_url}", self.base_url_trimmed()).replace("{token}", token),
-            None => format!("{}{}{}?token={}", self.base_url_trimmed(), self.email_link_prefix(), bare, token),
+            Some(t) => t
+                .replace("{base_url}", self.base_url_trimmed())
+                .replace("{token}", token),
+            None => format!(
+                "{}{}{}?token={}",
+                self.base_url_trimmed(),
+                self.email_link_prefix(),
+                bare,
+                token
+            ),
         }
     }
 
@@ -709,17 +786,33 @@ mod tests {
     fn precedence_is_toml_then_secrets_then_env_then_overrides() {
         let toml = "app_name = \"FromToml\"\njwt_ttl_seconds = 100\nbase_url = \"http://toml\"\n[email]\nbackend = \"smtp\"\nsmtp_host = \"mail\"\n";
         let secrets = "# comment\nREGSTACK_JWT_TTL_SECONDS='200'\nREGSTACK_APP_NAME=\"FromSecrets\"\n";
-        let e = env(&[("regstack_app_name", "FromEnv"), ("REGSTACK_EMAIL__SMTP_PORT", "2525"), ("OTHER", "x")]);
+        let e = env(&[
+            ("regstack_app_name", "FromEnv"),
+            ("REGSTACK_EMAIL__SMTP_PORT", "2525"),
+            ("OTHER", "x"),
+        ]);
         let o = vec![("app_name".to_string(), Value::from("FromOverride"))];
-        let c = load(Sources { toml: Some(toml), secrets_env: Some(secrets), env: &e, overrides: &o })
-            .unwrap()
-            .config;
+        let c = load(Sources {
+            toml: Some(toml),
+            secrets_env: Some(secrets),
+            env: &e,
+            overrides: &o,
+        })
+        .unwrap()
+        .config;
         assert_eq!(c.app_name, "FromOverride");
         assert_eq!(c.jwt_ttl_seconds, 200);
         assert_eq!(c.base_url, "http://toml");
         assert_eq!(c.email.backend, "smtp");
         assert_eq!(c.email.smtp_port, 2525);
-        let c = load(Sources { toml: Some(toml), secrets_env: Some(secrets), env: &e, overrides: &[] }).unwrap().config;
+        let c = load(Sources {
+            toml: Some(toml),
+            secrets_env: Some(secrets),
+            env: &e,
+            overrides: &[],
+        })
+        .unwrap()
+        .config;
         assert_eq!(c.app_name, "FromEnv");
     }
 
@@ -728,12 +821,22 @@ mod tests {
     fn arrays_unknown_keys_and_booleans() {
         let toml = "extra_template_dirs = [\"a\", \"b\"]\ncookie_domain = \"x\"\nlogin_max_per_minute = 3\n";
         let e = env(&[("REGSTACK_ENABLE_ADMIN_ROUTER", "yes"), ("REGSTACK_NOPE", "1")]);
-        let loaded = load(Sources { toml: Some(toml), env: &e, ..Default::default() }).unwrap();
+        let loaded = load(Sources {
+            toml: Some(toml),
+            env: &e,
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(loaded.config.extra_template_dirs, vec!["a", "b"]);
         assert!(loaded.config.enable_admin_router);
         assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
         let e = env(&[("REGSTACK_EXTRA_TEMPLATE_DIRS", "[\"/x\"]")]);
-        let c = load(Sources { env: &e, ..Default::default() }).unwrap().config;
+        let c = load(Sources {
+            env: &e,
+            ..Default::default()
+        })
+        .unwrap()
+        .config;
         assert_eq!(c.extra_template_dirs, vec!["/x"]);
     }
 
@@ -752,28 +855,55 @@ mod tests {
         ];
         for (k, v, field) in cases {
             let e = env(&[(k, v)]);
-            match load(Sources { env: &e, ..Default::default() }) {
+            match load(Sources {
+                env: &e,
+                ..Default::default()
+            }) {
                 Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(&f, field),
                 other => panic!("{k}={v}: {other:?}"),
             }
         }
-        assert!(matches!(load(Sources { toml: Some("= broken"), ..Default::default() }), Err(ConfigError::Toml(_))));
+        assert!(matches!(
+            load(Sources {
+                toml: Some("= broken"),
+                ..Default::default()
+            }),
+            Err(ConfigError::Toml(_))
+        ));
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn database_urls() {
-        assert_eq!(database_kind("sqlite+aiosqlite:///./regstack.db").unwrap(), DatabaseKind::Sqlite("./regstack.db".into()));
-        assert_eq!(database_kind("sqlite+aiosqlite:////var/lib/x.db").unwrap(), DatabaseKind::Sqlite("/var/lib/x.db".into()));
-        assert_eq!(database_kind("sqlite:///:memory:").unwrap(), DatabaseKind::Sqlite(":memory:".into()));
-        assert_eq!(database_kind("postgresql+asyncpg://u:p@h/db").unwrap(), DatabaseKind::Postgres("postgresql://u:p@h/db".into()));
-        assert!(matches!(database_kind("mongodb://h/db").unwrap(), DatabaseKind::Mongo(_)));
+        assert_eq!(
+            database_kind("sqlite+aiosqlite:///./regstack.db").unwrap(),
+            DatabaseKind::Sqlite("./regstack.db".into())
+        );
+        assert_eq!(
+            database_kind("sqlite+aiosqlite:////var/lib/x.db").unwrap(),
+            DatabaseKind::Sqlite("/var/lib/x.db".into())
+        );
+        assert_eq!(
+            database_kind("sqlite:///:memory:").unwrap(),
+            DatabaseKind::Sqlite(":memory:".into())
+        );
+        assert_eq!(
+            database_kind("postgresql+asyncpg://u:p@h/db").unwrap(),
+            DatabaseKind::Postgres("postgresql://u:p@h/db".into())
+        );
+        assert!(matches!(
+            database_kind("mongodb://h/db").unwrap(),
+            DatabaseKind::Mongo(_)
+        ));
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn links_follow_prefix_and_templates() {
-        let mut c = Config { base_url: "http://h:1/".into(), ..Config::default() };
+        let mut c = Config {
+            base_url: "http://h:1/".into(),
+            ..Config::default()
+        };
         assert_eq!(c.verify_url("T"), "http://h:1/verify?token=T");
         c.enable_ui_router = true;
         assert_eq!(c.password_reset_url("T"), "http://h:1/account/reset-password?token=T");
@@ -782,6 +912,9 @@ mod tests {
         c.verify_url_template = Some("{base_url}/v/{token}?x={other}".into());
         assert_eq!(c.verify_url("T"), "http://h:1/v/T?x={other}");
         assert_eq!(c.email_from(), "RegStack <noreply@example.com>");
-        assert_eq!(redact_token("http://x/verify?token=a+b", "a+b"), "http://x/verify?token=[REDACTED]");
+        assert_eq!(
+            redact_token("http://x/verify?token=a+b", "a+b"),
+            "http://x/verify?token=[REDACTED]"
+        );
     }
 }

@@ -51,7 +51,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("app_name", &self.config.app_name).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("app_name", &self.config.app_name)
+            .finish_non_exhaustive()
     }
 }
 

@@ -95,7 +95,14 @@ use crate::render::EmailKind;
 
 /// Renders and hands one email to the mailer. A delivery failure is logged for the operator
 /// (never with the link) and does not change the route's answer.
-pub(crate) async fn send_email(engine: &Engine, kind: EmailKind, to: &str, full_name: Option<&str>, url: &str, new_email: Option<&str>) -> FlowResult<()> {
+pub(crate) async fn send_email(
+    engine: &Engine,
+    kind: EmailKind,
+    to: &str,
+    full_name: Option<&str>,
+    url: &str,
+    new_email: Option<&str>,
+) -> FlowResult<()> {
     let rendered = engine.renderer.email(kind, &engine.config, full_name, url, new_email)?;
     let message = EmailMessage {
         to: to.to_string(),

@@ -62,9 +62,7 @@ impl fmt::Display for Email {
 
 fn validate_local(local: &str) -> Result<(), EmailError> {
     if local.chars().count() > 64 {
-        return Err(EmailError(
-            "The email address is too long before the @-sign.",
-        ));
+        return Err(EmailError("The email address is too long before the @-sign."));
     }
     if local.starts_with('.') {
         return Err(EmailError("An email address cannot start with a period."));
@@ -75,9 +73,7 @@ fn validate_local(local: &str) -> Result<(), EmailError> {
         ));
     }
     if local.contains("..") {
-        return Err(EmailError(
-            "An email address cannot have two periods in a row.",
-        ));
+        return Err(EmailError("An email address cannot have two periods in a row."));
     }
     const ATEXT: &str = "!#$%&'*+-/=?^_`{|}~.";
     if !local
@@ -102,7 +98,10 @@ fn validate_domain(domain: &str) -> Result<(), EmailError> {
         ));
     }
     let labels: Vec<&str> = lower.split('.').collect();
-    if SPECIAL_USE.iter().any(|s| lower == *s || lower.ends_with(&format!(".{s}"))) {
+    if SPECIAL_USE
+        .iter()
+        .any(|s| lower == *s || lower.ends_with(&format!(".{s}")))
+    {
         return Err(EmailError(
             "The part after the @-sign is a special-use or reserved name that cannot be used with email.",
         ));
@@ -127,9 +126,7 @@ fn validate_domain(domain: &str) -> Result<(), EmailError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && c.is_alphanumeric()))
         {
-            return Err(EmailError(
-                "The part after the @-sign contains invalid characters.",
-            ));
+            return Err(EmailError("The part after the @-sign contains invalid characters."));
         }
     }
     if labels.len() < 2 {
@@ -139,9 +136,7 @@ fn validate_domain(domain: &str) -> Result<(), EmailError> {
     }
     let tld = labels[labels.len() - 1];
     if tld.chars().all(|c| c.is_ascii_digit()) {
-        return Err(EmailError(
-            "The part after the @-sign is not valid IDNA.",
-        ));
+        return Err(EmailError("The part after the @-sign is not valid IDNA."));
     }
     Ok(())
 }

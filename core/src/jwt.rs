@@ -8,7 +8,9 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use jwt_compact::alg::{Hs256, Hs256Key, Hs256Signature, Hs384, Hs384Key, Hs384Signature, Hs512, Hs512Key, Hs512Signature};
+use jwt_compact::alg::{
+    Hs256, Hs256Key, Hs256Signature, Hs384, Hs384Key, Hs384Signature, Hs512, Hs512Key, Hs512Signature,
+};
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use serde_json::{Map, Value};
 use sha2::Sha256;
@@ -125,7 +127,10 @@ pub struct JwtCodec {
 
 impl std::fmt::Debug for JwtCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtCodec").field("alg", &self.alg).field("audience", &self.audience).finish_non_exhaustive()
+        f.debug_struct("JwtCodec")
+            .field("alg", &self.alg)
+            .field("audience", &self.audience)
+            .finish_non_exhaustive()
     }
 }
 
@@ -182,7 +187,15 @@ impl JwtCodec {
     }
 
     /// Mints a token. `iat = now`, `exp = trunc(now + ttl)`.
-    pub fn mint(&self, purpose: Purpose, sub: &str, extra: Option<&str>, jti: &str, now: Timestamp, ttl_seconds: i64) -> (String, Claims) {
+    pub fn mint(
+        &self,
+        purpose: Purpose,
+        sub: &str,
+        extra: Option<&str>,
+        jti: &str,
+        now: Timestamp,
+        ttl_seconds: i64,
+    ) -> (String, Claims) {
         let iat_micros = to_micros(now);
         let exp = plus_seconds(now, ttl_seconds).timestamp();
         let mut payload = Map::new();
@@ -224,7 +237,10 @@ impl JwtCodec {
         if !self.verify_signature(purpose, signing_input.as_bytes(), untrusted.signature_bytes()) {
             return Err(JwtError::Signature);
         }
-        let payload_b64 = signing_input.split_once('.').map(|(_, p)| p).ok_or(JwtError::Malformed)?;
+        let payload_b64 = signing_input
+            .split_once('.')
+            .map(|(_, p)| p)
+            .ok_or(JwtError::Malformed)?;
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| JwtError::Malformed)?;
         let Value::Object(map) = serde_json::from_slice::<Value>(&payload).map_err(|_| JwtError::Malformed)? else {
             return Err(JwtError::Malformed);
@@ -233,9 +249,17 @@ impl JwtCodec {
         let exp = map.get("exp").and_then(number_as_f64).ok_or(JwtError::Claim("exp"))?;
         let iat = map.get("iat").and_then(number_as_f64).ok_or(JwtError::Claim("iat"))?;
         let jti = map.get("jti").and_then(Value::as_str).ok_or(JwtError::Claim("jti"))?;
-        let claimed_purpose = map.get("purpose").and_then(Value::as_str).ok_or(JwtError::Claim("purpose"))?;
+        let claimed_purpose = map
+            .get("purpose")
+            .and_then(Value::as_str)
+            .ok_or(JwtError::Claim("purpose"))?;
         let extra = match purpose.extra_claim() {
-            Some(name) => Some(map.get(name).and_then(Value::as_str).ok_or(JwtError::Claim(name))?.to_string()),
+            Some(name) => Some(
+                map.get(name)
+                    .and_then(Value::as_str)
+                    .ok_or(JwtError::Claim(name))?
+                    .to_string(),
+            ),
             None => None,
         };
         match (&self.audience, map.get("aud")) {
@@ -298,25 +322,43 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn accepts_the_python_session_token() {
         let codec = JwtCodec::new(SECRET, "HS256", None);
-        let claims = codec.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000)).unwrap();
+        let claims = codec
+            .decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000))
+            .unwrap();
         assert_eq!(claims.sub, "user-1");
         assert_eq!(claims.jti, "_H7pH_QhpvVWfdBoqmRZKA");
         assert_eq!(to_micros(claims.iat), 1_767_268_800_123_456);
         assert_eq!(claims.exp, 1_767_276_000);
         // Expired exactly at exp, no leeway.
-        assert_eq!(codec.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_276_000_000_000)), Err(JwtError::Expired));
+        assert_eq!(
+            codec.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_276_000_000_000)),
+            Err(JwtError::Expired)
+        );
         // Another purpose's key does not verify it.
-        assert_eq!(codec.decode(PYTHON_TOKEN, Purpose::PasswordReset, at(1_767_268_800_200_000)), Err(JwtError::Signature));
+        assert_eq!(
+            codec.decode(PYTHON_TOKEN, Purpose::PasswordReset, at(1_767_268_800_200_000)),
+            Err(JwtError::Signature)
+        );
         // Another secret does not verify it.
         let other = JwtCodec::new("fedcba9876543210fedcba9876543210", "HS256", None);
-        assert_eq!(other.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000)), Err(JwtError::Signature));
+        assert_eq!(
+            other.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000)),
+            Err(JwtError::Signature)
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn mints_the_python_token_byte_for_byte() {
         let codec = JwtCodec::new(SECRET, "HS256", None);
-        let (token, _) = codec.mint(Purpose::Session, "user-1", None, "_H7pH_QhpvVWfdBoqmRZKA", at(1_767_268_800_123_456), 7200);
+        let (token, _) = codec.mint(
+            Purpose::Session,
+            "user-1",
+            None,
+            "_H7pH_QhpvVWfdBoqmRZKA",
+            at(1_767_268_800_123_456),
+            7200,
+        );
         assert_eq!(token, PYTHON_TOKEN);
     }
 
@@ -336,11 +378,22 @@ mod tests {
         assert_eq!(codec.decode(&t2, Purpose::Session, now), Err(JwtError::Audience));
         // HS256 token against an HS512 codec.
         let hs256 = JwtCodec::new(SECRET, "HS256", None);
-        assert_eq!(plain.decode(&hs256.mint(Purpose::Session, "u", None, "j", now, 60).0, Purpose::Session, now), Err(JwtError::Algorithm));
+        assert_eq!(
+            plain.decode(
+                &hs256.mint(Purpose::Session, "u", None, "j", now, 60).0,
+                Purpose::Session,
+                now
+            ),
+            Err(JwtError::Algorithm)
+        );
         // A flipped payload byte breaks the signature.
         let mut parts: Vec<String> = t2.split('.').map(str::to_string).collect();
-        parts[1] = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","jti":"j","iat":1.0,"exp":9999999999,"purpose":"session"}"#);
-        assert_eq!(plain.decode(&parts.join("."), Purpose::Session, now), Err(JwtError::Signature));
+        parts[1] =
+            URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","jti":"j","iat":1.0,"exp":9999999999,"purpose":"session"}"#);
+        assert_eq!(
+            plain.decode(&parts.join("."), Purpose::Session, now),
+            Err(JwtError::Signature)
+        );
         assert_eq!(plain.decode("garbage", Purpose::Session, now), Err(JwtError::Malformed));
         assert_eq!(plain.decode("a.b.c", Purpose::Session, now), Err(JwtError::Malformed));
     }

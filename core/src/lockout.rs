@@ -48,7 +48,11 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn remaining_counts_down_then_disappears() {
-        let l = Lockout { threshold: 5, window_seconds: 900, disabled: false };
+        let l = Lockout {
+            threshold: 5,
+            window_seconds: 900,
+            disabled: false,
+        };
         let seq: Vec<_> = (1..=6).map(|n| l.remaining(n)).collect();
         assert_eq!(seq, vec![Some(4), Some(3), Some(2), Some(1), None, None]);
         let off = Lockout { disabled: true, ..l };

@@ -63,7 +63,9 @@ impl UserStore for MemoryStore {
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let t = self.lock();
         let exact = t.users.iter().find(|u| u.email == email);
-        Ok(exact.or_else(|| t.users.iter().find(|u| same_email(&u.email, email))).cloned())
+        Ok(exact
+            .or_else(|| t.users.iter().find(|u| same_email(&u.email, email)))
+            .cloned())
     }
 
     async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError> {
@@ -112,7 +114,12 @@ impl PendingStore for MemoryStore {
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        Ok(self.lock().pending.iter().find(|p| same_email(&p.email, email)).cloned())
+        Ok(self
+            .lock()
+            .pending
+            .iter()
+            .find(|p| same_email(&p.email, email))
+            .cloned())
     }
 
     async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
@@ -140,16 +147,30 @@ impl RevocationStore for MemoryStore {
 
 #[async_trait]
 impl AttemptStore for MemoryStore {
-    async fn try_reserve(&self, email: &str, _ip: Option<&str>, now: Timestamp, since: Timestamp, threshold: u64) -> Result<Reservation, StoreError> {
+    async fn try_reserve(
+        &self,
+        email: &str,
+        _ip: Option<&str>,
+        now: Timestamp,
+        since: Timestamp,
+        threshold: u64,
+    ) -> Result<Reservation, StoreError> {
         let mut t = self.lock();
-        let count = t.attempts.iter().filter(|(_, e, w)| same_email(e, email) && *w >= since).count() as u64;
+        let count = t
+            .attempts
+            .iter()
+            .filter(|(_, e, w)| same_email(e, email) && *w >= since)
+            .count() as u64;
         if count >= threshold {
             return Ok(Reservation::Locked);
         }
         t.next_attempt += 1;
         let id = t.next_attempt;
         t.attempts.push((id, email.to_string(), now));
-        Ok(Reservation::Reserved { id, failures: count + 1 })
+        Ok(Reservation::Reserved {
+            id,
+            failures: count + 1,
+        })
     }
 
     async fn release(&self, id: i64) -> Result<(), StoreError> {

@@ -21,7 +21,11 @@ pub struct HashParams {
 
 impl HashParams {
     /// OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane.
-    pub const OWASP: HashParams = HashParams { memory_kib: 19_456, iterations: 2, parallelism: 1 };
+    pub const OWASP: HashParams = HashParams {
+        memory_kib: 19_456,
+        iterations: 2,
+        parallelism: 1,
+    };
 
     /// The parameters a config asks for.
     pub fn from_config(c: &crate::config::Config) -> Self {
@@ -73,10 +77,16 @@ pub struct Verified {
 /// A malformed stored hash simply does not match.
 pub fn verify(password: &str, phc: &str, params: HashParams) -> Verified {
     let Ok(parsed) = PasswordHash::new(phc) else {
-        return Verified { ok: false, needs_rehash: false };
+        return Verified {
+            ok: false,
+            needs_rehash: false,
+        };
     };
     let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
-    Verified { ok, needs_rehash: ok && needs_rehash(&parsed, params) }
+    Verified {
+        ok,
+        needs_rehash: ok && needs_rehash(&parsed, params),
+    }
 }
 
 fn needs_rehash(parsed: &PasswordHash<'_>, params: HashParams) -> bool {
@@ -84,9 +94,7 @@ fn needs_rehash(parsed: &PasswordHash<'_>, params: HashParams) -> bool {
         return true;
     }
     let get = |name: &str| parsed.params.get_decimal(name);
-    get("m") != Some(params.memory_kib)
-        || get("t") != Some(params.iterations)
-        || get("p") != Some(params.parallelism)
+    get("m") != Some(params.memory_kib) || get("t") != Some(params.iterations) || get("p") != Some(params.parallelism)
 }
 
 /// Hashes on the calling task. Right for the edge (one isolate, one request at a time) and
@@ -120,31 +128,66 @@ impl crate::ports::PasswordHasher for InlineHasher {
 mod tests {
     use super::*;
 
-    const CHEAP: HashParams = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+    const CHEAP: HashParams = HashParams {
+        memory_kib: 64,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn hash_then_verify() {
         let h = hash("correct horse", &[7; 16], CHEAP).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert_eq!(verify("correct horse", &h, CHEAP), Verified { ok: true, needs_rehash: false });
-        assert_eq!(verify("wrong horse", &h, CHEAP), Verified { ok: false, needs_rehash: false });
-        assert_eq!(verify("correct horse", "not-a-hash", CHEAP).ok, false);
+        assert_eq!(
+            verify("correct horse", &h, CHEAP),
+            Verified {
+                ok: true,
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            verify("wrong horse", &h, CHEAP),
+            Verified {
+                ok: false,
+                needs_rehash: false
+            }
+        );
+        assert!(!verify("correct horse", "not-a-hash", CHEAP).ok);
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn other_parameters_verify_and_ask_for_rehash() {
-        let other = HashParams { memory_kib: 128, iterations: 2, parallelism: 2 };
+        let other = HashParams {
+            memory_kib: 128,
+            iterations: 2,
+            parallelism: 2,
+        };
         let h = hash("pw-12345678", &[1; 16], other).unwrap();
-        assert_eq!(verify("pw-12345678", &h, CHEAP), Verified { ok: true, needs_rehash: true });
+        assert_eq!(
+            verify("pw-12345678", &h, CHEAP),
+            Verified {
+                ok: true,
+                needs_rehash: true
+            }
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn verifies_a_pwdlib_style_hash() {
         // pwdlib's default layout (m=65536,t=3,p=4) at a cost small enough for a unit test.
-        let h = hash("python-made", &[9; 16], HashParams { memory_kib: 256, iterations: 3, parallelism: 4 }).unwrap();
+        let h = hash(
+            "python-made",
+            &[9; 16],
+            HashParams {
+                memory_kib: 256,
+                iterations: 3,
+                parallelism: 4,
+            },
+        )
+        .unwrap();
         assert!(h.contains("m=256,t=3,p=4"));
         assert!(verify("python-made", &h, HashParams::OWASP).ok);
     }

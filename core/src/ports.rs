@@ -93,7 +93,14 @@ pub trait AttemptStore: Send + Sync {
     /// Atomically: if `count(email, when >= since) >= threshold` answer `Locked`, else insert a
     /// failure row at `now` and answer its id and the new count. Under N parallel calls, exactly
     /// `threshold - existing` of them are `Reserved`.
-    async fn try_reserve(&self, email: &str, ip: Option<&str>, now: Timestamp, since: Timestamp, threshold: u64) -> Result<Reservation, StoreError>;
+    async fn try_reserve(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: Timestamp,
+        since: Timestamp,
+        threshold: u64,
+    ) -> Result<Reservation, StoreError>;
     /// Removes one reserved row (a correct password that does not clear the lockout).
     async fn release(&self, id: i64) -> Result<(), StoreError>;
     /// Removes every failure for `email` (case-insensitive).

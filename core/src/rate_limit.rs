@@ -62,7 +62,12 @@ impl RateLimit {
             "day" => (86_400, "day"),
             _ => return None,
         };
-        Some(RateLimit { count, window_seconds: seconds * multiplier, multiplier, unit })
+        Some(RateLimit {
+            count,
+            window_seconds: seconds * multiplier,
+            multiplier,
+            unit,
+        })
     }
 
     /// The start of the fixed window containing `now`.
@@ -117,7 +122,10 @@ mod tests {
         let l = RateLimit::parse_all("2 per second").unwrap();
         assert_eq!(l[0].window_seconds, 1);
         let l = RateLimit::parse_all("100/5 minutes").unwrap();
-        assert_eq!((l[0].window_seconds, l[0].to_string().as_str()), (300, "100 per 5 minutes"));
+        assert_eq!(
+            (l[0].window_seconds, l[0].to_string().as_str()),
+            (300, "100 per 5 minutes")
+        );
         for bad in ["", "5", "five/minute", "0/minute", "5/fortnight", "5/-1 minutes"] {
             assert!(RateLimit::parse_all(bad).is_err(), "{bad}");
         }

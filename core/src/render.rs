@@ -11,17 +11,50 @@ use crate::config::Config;
 
 /// The bundled templates, by name.
 pub const BUNDLED: &[(&str, &str)] = &[
-    ("email/verification.subject.txt", include_str!("../../templates/email/verification.subject.txt")),
-    ("email/verification.txt", include_str!("../../templates/email/verification.txt")),
-    ("email/verification.html", include_str!("../../templates/email/verification.html")),
-    ("email/password_reset.subject.txt", include_str!("../../templates/email/password_reset.subject.txt")),
-    ("email/password_reset.txt", include_str!("../../templates/email/password_reset.txt")),
-    ("email/password_reset.html", include_str!("../../templates/email/password_reset.html")),
-    ("email/email_change.subject.txt", include_str!("../../templates/email/email_change.subject.txt")),
-    ("email/email_change.txt", include_str!("../../templates/email/email_change.txt")),
-    ("email/email_change.html", include_str!("../../templates/email/email_change.html")),
-    ("email/sms_login_mfa.txt", include_str!("../../templates/email/sms_login_mfa.txt")),
-    ("email/sms_phone_setup.txt", include_str!("../../templates/email/sms_phone_setup.txt")),
+    (
+        "email/verification.subject.txt",
+        include_str!("../../templates/email/verification.subject.txt"),
+    ),
+    (
+        "email/verification.txt",
+        include_str!("../../templates/email/verification.txt"),
+    ),
+    (
+        "email/verification.html",
+        include_str!("../../templates/email/verification.html"),
+    ),
+    (
+        "email/password_reset.subject.txt",
+        include_str!("../../templates/email/password_reset.subject.txt"),
+    ),
+    (
+        "email/password_reset.txt",
+        include_str!("../../templates/email/password_reset.txt"),
+    ),
+    (
+        "email/password_reset.html",
+        include_str!("../../templates/email/password_reset.html"),
+    ),
+    (
+        "email/email_change.subject.txt",
+        include_str!("../../templates/email/email_change.subject.txt"),
+    ),
+    (
+        "email/email_change.txt",
+        include_str!("../../templates/email/email_change.txt"),
+    ),
+    (
+        "email/email_change.html",
+        include_str!("../../templates/email/email_change.html"),
+    ),
+    (
+        "email/sms_login_mfa.txt",
+        include_str!("../../templates/email/sms_login_mfa.txt"),
+    ),
+    (
+        "email/sms_phone_setup.txt",
+        include_str!("../../templates/email/sms_phone_setup.txt"),
+    ),
 ];
 
 /// The three emails regstack sends.
@@ -93,12 +126,22 @@ impl Renderer {
     }
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
-        let err = |e: minijinja::Error| RenderError { name: name.to_string(), message: e.to_string() };
+        let err = |e: minijinja::Error| RenderError {
+            name: name.to_string(),
+            message: e.to_string(),
+        };
         self.env.get_template(name).map_err(err)?.render(ctx).map_err(err)
     }
 
     /// Renders one email.
-    pub fn email(&self, kind: EmailKind, config: &Config, full_name: Option<&str>, url: &str, new_email: Option<&str>) -> Result<RenderedEmail, RenderError> {
+    pub fn email(
+        &self,
+        kind: EmailKind,
+        config: &Config,
+        full_name: Option<&str>,
+        url: &str,
+        new_email: Option<&str>,
+    ) -> Result<RenderedEmail, RenderError> {
         let ttl = match kind {
             EmailKind::Verification => config.verification_token_ttl_seconds,
             EmailKind::PasswordReset => config.password_reset_token_ttl_seconds,
@@ -114,7 +157,10 @@ impl Renderer {
         };
         let stem = kind.stem();
         Ok(RenderedEmail {
-            subject: self.render(&format!("email/{stem}.subject.txt"), ctx.clone())?.trim().to_string(),
+            subject: self
+                .render(&format!("email/{stem}.subject.txt"), ctx.clone())?
+                .trim()
+                .to_string(),
             text: self.render(&format!("email/{stem}.txt"), ctx.clone())?,
             html: self.render(&format!("email/{stem}.html"), ctx)?,
         })
@@ -129,9 +175,14 @@ mod tests {
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn bundled_emails_carry_the_link_alone_on_a_line() {
         let r = Renderer::new(HashMap::new());
-        let c = Config { app_name: "Demo".into(), ..Config::default() };
+        let c = Config {
+            app_name: "Demo".into(),
+            ..Config::default()
+        };
         let url = "http://x/verify?token=abc";
-        let m = r.email(EmailKind::Verification, &c, Some("Ann <b>"), url, None).unwrap();
+        let m = r
+            .email(EmailKind::Verification, &c, Some("Ann <b>"), url, None)
+            .unwrap();
         assert_eq!(m.subject, "Confirm your Demo account");
         assert!(m.text.lines().any(|l| l == format!("  {url}")));
         assert!(m.text.contains("valid for 24 hours"));
@@ -139,7 +190,9 @@ mod tests {
         let m = r.email(EmailKind::PasswordReset, &c, None, url, None).unwrap();
         assert_eq!(m.subject, "Reset your Demo password");
         assert!(m.text.contains("30 minutes"));
-        let m = r.email(EmailKind::EmailChange, &c, None, url, Some("n@example.com")).unwrap();
+        let m = r
+            .email(EmailKind::EmailChange, &c, None, url, Some("n@example.com"))
+            .unwrap();
         assert_eq!(m.subject, "Confirm your new Demo email address");
         assert!(m.text.contains("n@example.com"));
     }
@@ -147,12 +200,22 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn an_override_replaces_one_file() {
-        let overrides = HashMap::from([("email/verification.subject.txt".to_string(), "Welcome to {{ app_name }}!".to_string())]);
+        let overrides = HashMap::from([(
+            "email/verification.subject.txt".to_string(),
+            "Welcome to {{ app_name }}!".to_string(),
+        )]);
         let r = Renderer::new(overrides);
-        let m = r.email(EmailKind::Verification, &Config::default(), None, "u", None).unwrap();
+        let m = r
+            .email(EmailKind::Verification, &Config::default(), None, "u", None)
+            .unwrap();
         assert_eq!(m.subject, "Welcome to RegStack!");
         assert!(m.text.contains("  u"));
-        let broken = Renderer::new(HashMap::from([("email/verification.txt".to_string(), "{{ oops(".to_string())]));
-        assert!(broken.email(EmailKind::Verification, &Config::default(), None, "u", None).is_err());
+        let broken = Renderer::new(HashMap::from([(
+            "email/verification.txt".to_string(),
+            "{{ oops(".to_string(),
+        )]));
+        assert!(broken
+            .email(EmailKind::Verification, &Config::default(), None, "u", None)
+            .is_err());
     }
 }

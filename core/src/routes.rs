@@ -175,19 +175,61 @@ impl Endpoint {
         let (method, path, access, rate, group) = match self {
             Endpoint::Register => (Method::POST, "/register", Public, Some(RateClass::Register), Core),
             Endpoint::Verify => (Method::POST, "/verify", Public, Some(RateClass::Verify), Core),
-            Endpoint::ResendVerification => (Method::POST, "/resend-verification", Public, Some(RateClass::ResendVerification), Core),
+            Endpoint::ResendVerification => (
+                Method::POST,
+                "/resend-verification",
+                Public,
+                Some(RateClass::ResendVerification),
+                Core,
+            ),
             Endpoint::Login => (Method::POST, "/login", Public, Some(RateClass::Login), Core),
             Endpoint::Logout => (Method::POST, "/logout", Bearer, None, Core),
             Endpoint::GetMe => (Method::GET, "/me", Bearer, None, Core),
             Endpoint::PatchMe => (Method::PATCH, "/me", Bearer, None, Core),
-            Endpoint::ChangePassword => (Method::POST, "/change-password", Bearer, Some(RateClass::ChangePassword), Core),
-            Endpoint::ChangeEmail => (Method::POST, "/change-email", Bearer, Some(RateClass::ChangeEmail), Core),
-            Endpoint::ConfirmEmailChange => (Method::POST, "/confirm-email-change", Public, Some(RateClass::ConfirmEmailChange), Core),
+            Endpoint::ChangePassword => (
+                Method::POST,
+                "/change-password",
+                Bearer,
+                Some(RateClass::ChangePassword),
+                Core,
+            ),
+            Endpoint::ChangeEmail => (
+                Method::POST,
+                "/change-email",
+                Bearer,
+                Some(RateClass::ChangeEmail),
+                Core,
+            ),
+            Endpoint::ConfirmEmailChange => (
+                Method::POST,
+                "/confirm-email-change",
+                Public,
+                Some(RateClass::ConfirmEmailChange),
+                Core,
+            ),
             Endpoint::DeleteAccount => (Method::DELETE, "/account", Bearer, Some(RateClass::DeleteAccount), Core),
-            Endpoint::ForgotPassword => (Method::POST, "/forgot-password", Public, Some(RateClass::ForgotPassword), PasswordReset),
-            Endpoint::ResetPassword => (Method::POST, "/reset-password", Public, Some(RateClass::ResetPassword), PasswordReset),
+            Endpoint::ForgotPassword => (
+                Method::POST,
+                "/forgot-password",
+                Public,
+                Some(RateClass::ForgotPassword),
+                PasswordReset,
+            ),
+            Endpoint::ResetPassword => (
+                Method::POST,
+                "/reset-password",
+                Public,
+                Some(RateClass::ResetPassword),
+                PasswordReset,
+            ),
         };
-        Route { method, path, access, rate, group }
+        Route {
+            method,
+            path,
+            access,
+            rate,
+            group,
+        }
     }
 
     /// The endpoints mounted under `config`.

@@ -10,8 +10,8 @@ use crate::events::Event;
 use crate::memory::{MemoryCounter, MemoryStore};
 use crate::password::{HashParams, InlineHasher};
 use crate::ports::{
-    AttemptStore, Clock, Counter, DeliveryError, EmailMessage, EventSink, Mailer, PendingStore, Ports, Random, Reservation,
-    RevocationStore, SmsMessage, SmsSender, StoreError, UserStore,
+    AttemptStore, Clock, Counter, DeliveryError, EmailMessage, EventSink, Mailer, PendingStore, Ports, Random,
+    Reservation, RevocationStore, SmsMessage, SmsSender, StoreError, UserStore,
 };
 use crate::records::{PendingRegistration, User, UserPatch};
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
@@ -30,7 +30,9 @@ impl TestClock {
 
     /// Starts at `t`.
     pub fn starting_at(t: Timestamp) -> Self {
-        Self { micros: Mutex::new(to_micros(t)) }
+        Self {
+            micros: Mutex::new(to_micros(t)),
+        }
     }
 
     /// Jumps forward.
@@ -61,7 +63,9 @@ pub struct SeededRandom {
 impl SeededRandom {
     /// A generator with this seed.
     pub fn new(seed: u64) -> Self {
-        Self { state: Mutex::new(seed) }
+        Self {
+            state: Mutex::new(seed),
+        }
     }
 }
 
@@ -94,7 +98,11 @@ impl RecordingMailer {
             m.text.lines().find_map(|l| {
                 let l = l.trim();
                 (l.starts_with("http") && l.contains(path))
-                    .then(|| l.split("?token=").nth(1).map(|t| t.split('&').next().unwrap_or(t).to_string()))
+                    .then(|| {
+                        l.split("?token=")
+                            .nth(1)
+                            .map(|t| t.split('&').next().unwrap_or(t).to_string())
+                    })
                     .flatten()
             })
         })
@@ -146,7 +154,11 @@ impl EventSink for RecordingEvents {
 }
 
 /// Argon2 parameters cheap enough for unit tests.
-pub const CHEAP_HASH: HashParams = HashParams { memory_kib: 64, iterations: 1, parallelism: 1 };
+pub const CHEAP_HASH: HashParams = HashParams {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
 
 /// In-memory ports with handles to the recorders.
 pub struct TestPorts {
@@ -185,7 +197,14 @@ pub fn test_ports() -> TestPorts {
         clock: clock.clone(),
         random,
     };
-    TestPorts { ports, store, mailer, sms, events, clock }
+    TestPorts {
+        ports,
+        store,
+        mailer,
+        sms,
+        events,
+        clock,
+    }
 }
 
 /// The stores an adapter provides, fresh and empty, for [`contract`].
@@ -203,7 +222,12 @@ pub struct Stores {
 }
 
 fn user(id: &str, email: &str, now: Timestamp) -> User {
-    User::new(id.to_string(), email.to_string(), Some("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()), now)
+    User::new(
+        id.to_string(),
+        email.to_string(),
+        Some("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        now,
+    )
 }
 
 fn pending(id: &str, email: &str, token_hash: &str, now: Timestamp) -> PendingRegistration {
@@ -232,12 +256,24 @@ pub async fn contract(stores: Stores, parallelism: usize) {
 async fn users_contract(s: &Stores, now: Timestamp) {
     let u = user("0123456789abcdef0123456789abcdef", "ann@example.com", now);
     s.users.create(&u).await.unwrap();
-    assert_eq!(s.users.get(&u.id).await.unwrap().as_ref(), Some(&u), "get returns what create stored, to the microsecond");
-    assert_eq!(s.users.find_by_email("ANN@example.com").await.unwrap().map(|x| x.id), Some(u.id.clone()), "email lookups ignore case");
+    assert_eq!(
+        s.users.get(&u.id).await.unwrap().as_ref(),
+        Some(&u),
+        "get returns what create stored, to the microsecond"
+    );
+    assert_eq!(
+        s.users.find_by_email("ANN@example.com").await.unwrap().map(|x| x.id),
+        Some(u.id.clone()),
+        "email lookups ignore case"
+    );
     assert_eq!(s.users.get("nope").await.unwrap(), None);
     assert_eq!(s.users.find_by_email("nobody@example.com").await.unwrap(), None);
     let dup = user("fedcba9876543210fedcba9876543210", "Ann@Example.com", now);
-    assert_eq!(s.users.create(&dup).await, Err(StoreError::Conflict("email".into())), "uniqueness ignores case");
+    assert_eq!(
+        s.users.create(&dup).await,
+        Err(StoreError::Conflict("email".into())),
+        "uniqueness ignores case"
+    );
 
     let later = plus_seconds(now, 5);
     let patch = UserPatch {
@@ -252,25 +288,67 @@ async fn users_contract(s: &Stores, now: Timestamp) {
     assert_eq!(after.tokens_invalidated_after, Some(later));
     assert_eq!(after.updated_at, later);
     assert!(after.is_verified);
-    assert_eq!(s.users.get(&u.id).await.unwrap(), Some(after.clone()), "update returns the stored record");
-    let cleared = s.users.update(&u.id, &UserPatch { full_name: Some(None), hashed_password: Some(None), ..UserPatch::default() }, later).await.unwrap();
+    assert_eq!(
+        s.users.get(&u.id).await.unwrap(),
+        Some(after.clone()),
+        "update returns the stored record"
+    );
+    let cleared = s
+        .users
+        .update(
+            &u.id,
+            &UserPatch {
+                full_name: Some(None),
+                hashed_password: Some(None),
+                ..UserPatch::default()
+            },
+            later,
+        )
+        .await
+        .unwrap();
     assert_eq!((cleared.full_name, cleared.hashed_password), (None, None));
     assert_eq!(s.users.update("nope", &patch, later).await, Err(StoreError::NotFound));
 
     let bob = user("11111111111111111111111111111111", "bob@example.com", now);
     s.users.create(&bob).await.unwrap();
-    let clash = UserPatch { email: Some("ann@example.com".into()), ..UserPatch::default() };
-    assert_eq!(s.users.update(&bob.id, &clash, later).await, Err(StoreError::Conflict("email".into())));
-    assert_eq!(s.users.get(&bob.id).await.unwrap().unwrap().email, "bob@example.com", "a refused update changes nothing");
+    let clash = UserPatch {
+        email: Some("ann@example.com".into()),
+        ..UserPatch::default()
+    };
+    assert_eq!(
+        s.users.update(&bob.id, &clash, later).await,
+        Err(StoreError::Conflict("email".into()))
+    );
+    assert_eq!(
+        s.users.get(&bob.id).await.unwrap().unwrap().email,
+        "bob@example.com",
+        "a refused update changes nothing"
+    );
 
     // Delete cascades to the pending row and lockout rows of that email.
-    s.pending.put(&pending("22222222222222222222222222222222", "bob@example.com", "h-bob", now)).await.unwrap();
-    s.attempts.try_reserve("bob@example.com", None, now, plus_seconds(now, -60), 5).await.unwrap();
+    s.pending
+        .put(&pending(
+            "22222222222222222222222222222222",
+            "bob@example.com",
+            "h-bob",
+            now,
+        ))
+        .await
+        .unwrap();
+    s.attempts
+        .try_reserve("bob@example.com", None, now, plus_seconds(now, -60), 5)
+        .await
+        .unwrap();
     assert!(s.users.delete(&bob).await.unwrap());
     assert!(!s.users.delete(&bob).await.unwrap(), "a second delete finds nothing");
     assert_eq!(s.users.get(&bob.id).await.unwrap(), None);
     assert_eq!(s.pending.find_by_email("bob@example.com").await.unwrap(), None);
-    match s.attempts.try_reserve("bob@example.com", None, now, plus_seconds(now, -60), 5).await.unwrap() {
+    match s
+        .attempts
+        .try_reserve("bob@example.com", None, now, plus_seconds(now, -60), 5)
+        .await
+        .unwrap()
+    {
         Reservation::Reserved { failures, .. } => assert_eq!(failures, 1, "delete cleared the lockout rows"),
         Reservation::Locked => panic!("not locked"),
     }
@@ -281,19 +359,34 @@ async fn users_contract(s: &Stores, now: Timestamp) {
 async fn pending_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     let p = pending("33333333333333333333333333333333", "pen@example.com", "h1", now);
     s.pending.put(&p).await.unwrap();
-    assert_eq!(s.pending.find_by_email("PEN@example.com").await.unwrap(), Some(p.clone()));
+    assert_eq!(
+        s.pending.find_by_email("PEN@example.com").await.unwrap(),
+        Some(p.clone())
+    );
     // A second put for the same email replaces the row and kills the old token.
-    let p2 = pending("44444444444444444444444444444444", "pen@example.com", "h2", plus_seconds(now, 1));
+    let p2 = pending(
+        "44444444444444444444444444444444",
+        "pen@example.com",
+        "h2",
+        plus_seconds(now, 1),
+    );
     s.pending.put(&p2).await.unwrap();
     assert_eq!(s.pending.take_by_token_hash("h1").await.unwrap(), None);
-    assert_eq!(s.pending.find_by_email("pen@example.com").await.unwrap(), Some(p2.clone()));
+    assert_eq!(
+        s.pending.find_by_email("pen@example.com").await.unwrap(),
+        Some(p2.clone())
+    );
     // take is atomic: one winner among parallel takers.
     let takes = futures_join((0..parallelism).map(|_| {
         let pending = s.pending.clone();
         async move { pending.take_by_token_hash("h2").await.unwrap() }
     }))
     .await;
-    assert_eq!(takes.iter().filter(|t| t.is_some()).count(), 1, "a token is taken exactly once");
+    assert_eq!(
+        takes.iter().filter(|t| t.is_some()).count(),
+        1,
+        "a token is taken exactly once"
+    );
     assert_eq!(s.pending.find_by_email("pen@example.com").await.unwrap(), None);
     s.pending.put(&p).await.unwrap();
     assert_eq!(s.pending.take_by_email("pen@example.com").await.unwrap(), Some(p));
@@ -303,35 +396,76 @@ async fn pending_contract(s: &Stores, now: Timestamp, parallelism: usize) {
 async fn revocation_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     assert!(!s.revocations.is_revoked("j1").await.unwrap());
     assert!(s.revocations.revoke("j1", plus_seconds(now, 60)).await.unwrap());
-    assert!(!s.revocations.revoke("j1", plus_seconds(now, 60)).await.unwrap(), "revoke is idempotent");
+    assert!(
+        !s.revocations.revoke("j1", plus_seconds(now, 60)).await.unwrap(),
+        "revoke is idempotent"
+    );
     assert!(s.revocations.is_revoked("j1").await.unwrap());
     let wins = futures_join((0..parallelism).map(|_| {
         let r = s.revocations.clone();
         async move { r.revoke("j-race", plus_seconds(now, 60)).await.unwrap() }
     }))
     .await;
-    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "exactly one caller claims a jti");
+    assert_eq!(
+        wins.iter().filter(|w| **w).count(),
+        1,
+        "exactly one caller claims a jti"
+    );
 }
 
 async fn attempts_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     let since = plus_seconds(now, -900);
     // Old failures outside the window do not count.
-    s.attempts.try_reserve("eve@example.com", Some("10.0.0.1"), plus_seconds(now, -1000), plus_seconds(now, -2000), 5).await.unwrap();
+    s.attempts
+        .try_reserve(
+            "eve@example.com",
+            Some("10.0.0.1"),
+            plus_seconds(now, -1000),
+            plus_seconds(now, -2000),
+            5,
+        )
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     for _ in 0..3 {
-        match s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap() {
+        match s
+            .attempts
+            .try_reserve("eve@example.com", None, now, since, 3)
+            .await
+            .unwrap()
+        {
             Reservation::Reserved { failures, .. } => seen.push(failures),
             Reservation::Locked => seen.push(0),
         }
     }
     assert_eq!(seen, vec![1, 2, 3]);
-    assert_eq!(s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap(), Reservation::Locked);
+    assert_eq!(
+        s.attempts
+            .try_reserve("eve@example.com", None, now, since, 3)
+            .await
+            .unwrap(),
+        Reservation::Locked
+    );
     s.attempts.clear("EVE@example.com").await.unwrap();
-    let Reservation::Reserved { id, failures: 1 } = s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap() else {
+    let Reservation::Reserved { id, failures: 1 } = s
+        .attempts
+        .try_reserve("eve@example.com", None, now, since, 3)
+        .await
+        .unwrap()
+    else {
         panic!("clear removes every failure");
     };
     s.attempts.release(id).await.unwrap();
-    assert!(matches!(s.attempts.try_reserve("eve@example.com", None, now, since, 3).await.unwrap(), Reservation::Reserved { failures: 1, .. }), "release removes the reserved row");
+    assert!(
+        matches!(
+            s.attempts
+                .try_reserve("eve@example.com", None, now, since, 3)
+                .await
+                .unwrap(),
+            Reservation::Reserved { failures: 1, .. }
+        ),
+        "release removes the reserved row"
+    );
     s.attempts.clear("eve@example.com").await.unwrap();
     // Parallel reservations never exceed the threshold.
     let outcomes = futures_join((0..parallelism).map(|_| {
@@ -339,7 +473,10 @@ async fn attempts_contract(s: &Stores, now: Timestamp, parallelism: usize) {
         async move { a.try_reserve("race@example.com", None, now, since, 5).await.unwrap() }
     }))
     .await;
-    let reserved = outcomes.iter().filter(|o| matches!(o, Reservation::Reserved { .. })).count();
+    let reserved = outcomes
+        .iter()
+        .filter(|o| matches!(o, Reservation::Reserved { .. }))
+        .count();
     assert_eq!(reserved, 5.min(parallelism), "exactly threshold reservations succeed");
     s.attempts.clear("race@example.com").await.unwrap();
 }
@@ -355,7 +492,11 @@ async fn counter_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     }))
     .await;
     got.sort_unstable();
-    assert_eq!(got, (1..=parallelism as u64).collect::<Vec<_>>(), "every increment is counted once");
+    assert_eq!(
+        got,
+        (1..=parallelism as u64).collect::<Vec<_>>(),
+        "every increment is counted once"
+    );
 }
 
 /// Awaits every future concurrently.

@@ -28,8 +28,7 @@ pub fn from_micros(micros: i64) -> Timestamp {
 
 /// `t + seconds`, saturating instead of overflowing.
 pub fn plus_seconds(t: Timestamp, seconds: i64) -> Timestamp {
-    t.checked_add_signed(chrono::TimeDelta::seconds(seconds))
-        .unwrap_or(t)
+    t.checked_add_signed(chrono::TimeDelta::seconds(seconds)).unwrap_or(t)
 }
 
 /// pydantic's JSON form: `2026-11-22T06:15:05.944750Z`, fraction omitted when zero.
@@ -54,9 +53,7 @@ pub fn to_isoformat(t: Timestamp) -> String {
 
 /// The SQLite storage form of regstack 0.9.3: `YYYY-MM-DD HH:MM:SS.ffffff`, UTC, no offset.
 pub fn to_sql_text(t: Timestamp) -> String {
-    truncate_micros(t)
-        .format("%Y-%m-%d %H:%M:%S%.6f")
-        .to_string()
+    truncate_micros(t).format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
 /// Parses the SQLite text form, tolerating what other writers leave behind: no fraction,
@@ -105,10 +102,7 @@ mod tests {
             from_sql_text("2026-01-01 12:00:00"),
             Some(from_micros(1_767_268_800_000_000))
         );
-        assert_eq!(
-            from_sql_text("2026-01-01 13:00:00.123456+01:00"),
-            Some(t)
-        );
+        assert_eq!(from_sql_text("2026-01-01 13:00:00.123456+01:00"), Some(t));
         assert_eq!(from_sql_text("not a date"), None);
     }
 }

@@ -24,14 +24,23 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let app = Router::new()
-        .route("/", get(|OptionalUser(user): OptionalUser| async move {
-            match user {
-                Some(u) => format!("Hello, {}!", u.full_name.unwrap_or(u.email)),
-                None => "Hello, stranger. POST /api/auth/login to sign in.".to_string(),
-            }
-        }))
-        .route("/orders", get(|CurrentUser(user): CurrentUser| async move { format!("orders of {}", user.id) }))
-        .route("/ops", get(|Admin(admin): Admin| async move { format!("ops console for {}", admin.email) }))
+        .route(
+            "/",
+            get(|OptionalUser(user): OptionalUser| async move {
+                match user {
+                    Some(u) => format!("Hello, {}!", u.full_name.unwrap_or(u.email)),
+                    None => "Hello, stranger. POST /api/auth/login to sign in.".to_string(),
+                }
+            }),
+        )
+        .route(
+            "/orders",
+            get(|CurrentUser(user): CurrentUser| async move { format!("orders of {}", user.id) }),
+        )
+        .route(
+            "/ops",
+            get(|Admin(admin): Admin| async move { format!("ops console for {}", admin.email) }),
+        )
         .nest(&rs.config().api_prefix.clone(), rs.router())
         .layer(Extension(rs.clone()));
 

@@ -38,12 +38,12 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 pub use extract::{Admin, CurrentUser, OptionalUser};
-pub use regstack_core::{Config, Engine};
 use regstack_core::events::Event;
 use regstack_core::http::{BodyLimit, ClientIp};
 use regstack_core::password::HashParams;
 use regstack_core::ports::{Mailer, Ports, SmsSender};
 use regstack_core::render::Renderer;
+pub use regstack_core::{Config, Engine};
 
 use crate::delivery::{Background, ConsoleMailer, NullSms};
 use crate::hooks::Hooks;
@@ -75,7 +75,9 @@ pub struct RegStack {
 
 impl std::fmt::Debug for RegStack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegStack").field("app_name", &self.engine.config.app_name).finish_non_exhaustive()
+        f.debug_struct("RegStack")
+            .field("app_name", &self.engine.config.app_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -114,15 +116,28 @@ impl Builder {
         let mailer: Arc<dyn Mailer> = match self.mailer {
             Some(m) => m,
             None => match config.email.backend.as_str() {
-                "console" => Arc::new(ConsoleMailer { log_bodies: config.email.log_bodies }),
-                other => return Err(StartError::Delivery(format!("email.backend = \"{other}\" is not available in this build"))),
+                "console" => Arc::new(ConsoleMailer {
+                    log_bodies: config.email.log_bodies,
+                }),
+                other => {
+                    return Err(StartError::Delivery(format!(
+                        "email.backend = \"{other}\" is not available in this build"
+                    )))
+                }
             },
         };
         let sms: Arc<dyn SmsSender> = match self.sms {
             Some(s) => s,
             None => match config.sms.backend.as_str() {
-                "null" => Arc::new(NullSms { from_number: config.sms.from_number.clone(), log_bodies: config.sms.log_bodies }),
-                other => return Err(StartError::Delivery(format!("sms.backend = \"{other}\" is not available in this build"))),
+                "null" => Arc::new(NullSms {
+                    from_number: config.sms.from_number.clone(),
+                    log_bodies: config.sms.log_bodies,
+                }),
+                other => {
+                    return Err(StartError::Delivery(format!(
+                        "sms.backend = \"{other}\" is not available in this build"
+                    )))
+                }
             },
         };
         let mut dirs = self.template_dirs;
@@ -137,13 +152,20 @@ impl Builder {
             counter: stores.counter,
             mailer: Arc::new(Background(mailer)),
             sms: Arc::new(Background(sms)),
-            hasher: Arc::new(BlockingHasher::new(HashParams::from_config(&config), random.clone(), config.password_hash_concurrency)),
+            hasher: Arc::new(BlockingHasher::new(
+                HashParams::from_config(&config),
+                random.clone(),
+                config.password_hash_concurrency,
+            )),
             events: Arc::new(hooks.clone()),
             clock: Arc::new(SystemClock),
             random,
         };
         let engine = Engine::new(config, ports, renderer).await?;
-        Ok(RegStack { engine: Arc::new(engine), hooks })
+        Ok(RegStack {
+            engine: Arc::new(engine),
+            hooks,
+        })
     }
 }
 
@@ -157,8 +179,8 @@ fn read_template_dirs(dirs: &[String]) -> Result<HashMap<String, String>, StartE
                 walk(root, &path, out)?;
             } else if let Ok(rel) = path.strip_prefix(root) {
                 let name = rel.to_string_lossy().replace('\\', "/");
-                if !out.contains_key(&name) {
-                    out.insert(name, std::fs::read_to_string(&path)?);
+                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(name) {
+                    slot.insert(std::fs::read_to_string(&path)?);
                 }
             }
         }
@@ -179,7 +201,12 @@ impl RegStack {
 
     /// An instance with host-provided parts.
     pub fn builder(config: Config) -> Builder {
-        Builder { config, mailer: None, sms: None, template_dirs: Vec::new() }
+        Builder {
+            config,
+            mailer: None,
+            sms: None,
+            template_dirs: Vec::new(),
+        }
     }
 
     /// The validated config in force.
@@ -225,10 +252,14 @@ async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, nex
         .and_then(|v| v.rsplit(',').next())
         .map(|ip| ip.trim().to_string())
         .filter(|ip| !ip.is_empty());
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     if let Some(ip) = forwarded.or(peer) {
         req.extensions_mut().insert(ClientIp(ip));
     }
-    req.extensions_mut().insert(BodyLimit(engine.config.max_request_body_bytes));
+    req.extensions_mut()
+        .insert(BodyLimit(engine.config.max_request_body_bytes));
     next.run(req).await
 }

@@ -28,7 +28,11 @@ pub fn app(rs: &RegStack) -> Router {
                     if rs.ready().await {
                         (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "database unavailable"}))).into_response()
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            Json(json!({"status": "database unavailable"})),
+                        )
+                            .into_response()
                     }
                 }
             }),
@@ -37,7 +41,10 @@ pub fn app(rs: &RegStack) -> Router {
         .fallback(|| async { regstack_core::http::ApiError::not_found() })
         .layer(Extension(rs.clone()))
         .layer(middleware::from_fn(access_log))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
 }
 
 /// One INFO line per request: method, path (never the query), status, duration.

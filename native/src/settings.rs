@@ -39,7 +39,12 @@ pub enum SettingsError {
 /// Loads config from `regstack.toml`, `./regstack.secrets.env`, the process environment and
 /// `overrides` (highest last), and logs a warning per ignored key.
 pub fn load(explicit: Option<&Path>, overrides: &[(String, Value)]) -> Result<Loaded, SettingsError> {
-    let read = |path: &Path| std::fs::read_to_string(path).map_err(|source| SettingsError::Read { path: path.to_path_buf(), source });
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     let toml = toml_path(explicit).map(|p| read(&p)).transpose()?;
     let secrets_path = Path::new("regstack.secrets.env");
     let secrets = secrets_path.is_file().then(|| read(secrets_path)).transpose()?;
@@ -47,7 +52,12 @@ pub fn load(explicit: Option<&Path>, overrides: &[(String, Value)]) -> Result<Lo
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .filter(|(k, _)| k.len() > 9 && k[..9].eq_ignore_ascii_case("regstack_"))
         .collect();
-    let loaded = config::load(Sources { toml: toml.as_deref(), secrets_env: secrets.as_deref(), env: &env, overrides })?;
+    let loaded = config::load(Sources {
+        toml: toml.as_deref(),
+        secrets_env: secrets.as_deref(),
+        env: &env,
+        overrides,
+    })?;
     for w in &loaded.warnings {
         tracing::warn!(target: "regstack.config", "{w}");
     }

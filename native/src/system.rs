@@ -13,7 +13,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         regstack_core::time::from_micros(since.as_micros() as i64)
     }
 }
@@ -39,14 +41,22 @@ pub struct BlockingHasher {
 impl BlockingHasher {
     /// A hasher with `concurrency` slots.
     pub fn new(params: HashParams, random: Arc<dyn Random>, concurrency: usize) -> Self {
-        Self { params, random, permits: Arc::new(Semaphore::new(concurrency.max(1))) }
+        Self {
+            params,
+            random,
+            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+        }
     }
 }
 
 #[async_trait]
 impl PasswordHasher for BlockingHasher {
     async fn hash(&self, pw: &str) -> Result<String, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|e| PasswordError::Hash(e.to_string()))?;
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| PasswordError::Hash(e.to_string()))?;
         let mut salt = [0u8; 16];
         self.random.fill(&mut salt);
         let (pw, params) = (pw.to_string(), self.params);
@@ -57,11 +67,17 @@ impl PasswordHasher for BlockingHasher {
 
     async fn verify(&self, pw: &str, phc: &str) -> Verified {
         let Ok(_permit) = self.permits.acquire().await else {
-            return Verified { ok: false, needs_rehash: false };
+            return Verified {
+                ok: false,
+                needs_rehash: false,
+            };
         };
         let (pw, phc, params) = (pw.to_string(), phc.to_string(), self.params);
         tokio::task::spawn_blocking(move || password::verify(&pw, &phc, params))
             .await
-            .unwrap_or(Verified { ok: false, needs_rehash: false })
+            .unwrap_or(Verified {
+                ok: false,
+                needs_rehash: false,
+            })
     }
 }

@@ -30,7 +30,9 @@ fn host_app(rs: &RegStack) -> Router {
         .route("/private", get(|CurrentUser(u): CurrentUser| async move { u.email }))
         .route(
             "/maybe",
-            get(|OptionalUser(u): OptionalUser| async move { u.map(|u| u.email).unwrap_or_else(|| "anonymous".into()) }),
+            get(
+                |OptionalUser(u): OptionalUser| async move { u.map(|u| u.email).unwrap_or_else(|| "anonymous".into()) },
+            ),
         )
         .route("/admin-only", get(|Admin(u): Admin| async move { u.email }))
         .nest("/api/auth", rs.router())
@@ -45,7 +47,10 @@ async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String) {
 }
 
 fn post(path: &str, body: Value) -> Request<Body> {
-    Request::post(path).header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
 }
 
 fn get_with(path: &str, token: Option<&str>) -> Request<Body> {
@@ -65,27 +70,57 @@ async fn host_routes_use_the_same_auth_rules_and_instances_do_not_share_state() 
     assert_eq!(s, StatusCode::CREATED);
     let (s, body) = send(&app_a, post("/api/auth/login", creds.clone())).await;
     assert_eq!(s, StatusCode::OK);
-    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"].as_str().unwrap().to_string();
+    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
-    assert_eq!(send(&app_a, get_with("/private", Some(&token))).await, (StatusCode::OK, "host@example.com".into()));
-    assert_eq!(send(&app_a, get_with("/maybe", Some(&token))).await, (StatusCode::OK, "host@example.com".into()));
-    assert_eq!(send(&app_a, get_with("/maybe", Some("junk"))).await, (StatusCode::OK, "anonymous".into()));
+    assert_eq!(
+        send(&app_a, get_with("/private", Some(&token))).await,
+        (StatusCode::OK, "host@example.com".into())
+    );
+    assert_eq!(
+        send(&app_a, get_with("/maybe", Some(&token))).await,
+        (StatusCode::OK, "host@example.com".into())
+    );
+    assert_eq!(
+        send(&app_a, get_with("/maybe", Some("junk"))).await,
+        (StatusCode::OK, "anonymous".into())
+    );
     let (s, body) = send(&app_a, get_with("/private", None)).await;
-    assert_eq!((s, body.as_str()), (StatusCode::UNAUTHORIZED, r#"{"detail":"Authentication required."}"#));
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::UNAUTHORIZED, r#"{"detail":"Authentication required."}"#)
+    );
     let (s, body) = send(&app_a, get_with("/admin-only", Some(&token))).await;
-    assert_eq!((s, body.as_str()), (StatusCode::FORBIDDEN, r#"{"detail":"Administrator privileges required."}"#));
+    assert_eq!(
+        (s, body.as_str()),
+        (
+            StatusCode::FORBIDDEN,
+            r#"{"detail":"Administrator privileges required."}"#
+        )
+    );
 
     // Instance B knows neither the user nor A's signing secret.
     let (s, _) = send(&app_b, post("/api/auth/login", creds)).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, body) = send(&app_b, get_with("/private", Some(&token))).await;
-    assert_eq!((s, body.as_str()), (StatusCode::UNAUTHORIZED, r#"{"detail":"Invalid or expired token."}"#));
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::UNAUTHORIZED, r#"{"detail":"Invalid or expired token."}"#)
+    );
 
     // Logging out through the API revokes the token for host routes too.
-    let logout = Request::post("/api/auth/logout").header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap();
+    let logout = Request::post("/api/auth/logout")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(send(&app_a, logout).await.0, StatusCode::OK);
     let (s, body) = send(&app_a, get_with("/private", Some(&token))).await;
-    assert_eq!((s, body.as_str()), (StatusCode::UNAUTHORIZED, r#"{"detail":"Token has been revoked."}"#));
+    assert_eq!(
+        (s, body.as_str()),
+        (StatusCode::UNAUTHORIZED, r#"{"detail":"Token has been revoked."}"#)
+    );
 }
 
 #[tokio::test]
@@ -99,7 +134,14 @@ async fn hooks_fire_and_a_failing_hook_changes_nothing() {
     });
     rs.on("user_registered", |_| async { panic!("a broken host hook") });
     let app = host_app(&rs);
-    let (s, _) = send(&app, post("/api/auth/register", json!({"email": "hook@example.com", "password": "password123"}))).await;
+    let (s, _) = send(
+        &app,
+        post(
+            "/api/auth/register",
+            json!({"email": "hook@example.com", "password": "password123"}),
+        ),
+    )
+    .await;
     assert_eq!(s, StatusCode::CREATED);
     assert_eq!(*seen.lock().unwrap(), vec!["hook@example.com".to_string()]);
 }

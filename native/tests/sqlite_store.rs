@@ -44,20 +44,39 @@ async fn sqlite_memory_passes_the_port_contract() {
 async fn migrations_are_recorded_and_run_once() {
     let path = temp_db("migrate");
     let store = SqliteStore::open(path.to_str().unwrap(), 2).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new(), "already applied at open");
-    let rev: String = sqlx::query_scalar("SELECT version_num FROM alembic_version").fetch_one(store.pool()).await.unwrap();
-    assert_eq!(rev, "0003");
-    let mut names: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type IN ('table','index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
-        .fetch_all(store.pool())
+    assert_eq!(
+        store.migrate().await.unwrap(),
+        Vec::<i64>::new(),
+        "already applied at open"
+    );
+    let rev: String = sqlx::query_scalar("SELECT version_num FROM alembic_version")
+        .fetch_one(store.pool())
         .await
         .unwrap();
+    assert_eq!(rev, "0003");
+    let mut names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type IN ('table','index') AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
     names.retain(|n| n != "regstack_migrations");
     assert_eq!(
         names,
         [
-            "alembic_version", "ix_blacklist_exp", "ix_login_attempts_email_when", "ix_mfa_codes_expires_at", "ix_oauth_states_expires_at",
-            "ix_pending_expires_at", "login_attempts", "mfa_codes", "oauth_identities", "oauth_states", "pending_registrations",
-            "token_blacklist", "users",
+            "alembic_version",
+            "ix_blacklist_exp",
+            "ix_login_attempts_email_when",
+            "ix_mfa_codes_expires_at",
+            "ix_oauth_states_expires_at",
+            "ix_pending_expires_at",
+            "login_attempts",
+            "mfa_codes",
+            "oauth_identities",
+            "oauth_states",
+            "pending_registrations",
+            "token_blacklist",
+            "users",
         ]
     );
 }
@@ -105,13 +124,18 @@ INSERT INTO token_blacklist (jti, exp) VALUES ('old-jti', '2026-01-02 05:04:05.0
 async fn adopts_a_regstack_093_database_in_place() {
     let path = temp_db("adopt");
     {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
         sqlx::raw_sql(PYTHON_DB).execute(&pool).await.unwrap();
         pool.close().await;
     }
     let config = regstack_core::config::load(regstack_core::config::Sources {
         overrides: &[
-            ("database_url".into(), json!(format!("sqlite+aiosqlite:///{}", path.display()))),
+            (
+                "database_url".into(),
+                json!(format!("sqlite+aiosqlite:///{}", path.display())),
+            ),
             ("jwt_secret".into(), json!("0123456789abcdef0123456789abcdef")),
         ],
         ..Default::default()
@@ -121,14 +145,27 @@ async fn adopts_a_regstack_093_database_in_place() {
     let rs = RegStack::new(config).await.expect("the adopted database opens");
     let app = rs.router();
     let post = |body: Value| {
-        Request::post("/login").header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
     };
     // The original's hash verifies, and the mixed-case address matches case-insensitively.
-    let resp = app.clone().oneshot(post(json!({"email": "mixed.case@example.com", "password": "adopted-password-1"}))).await.unwrap();
+    let resp = app
+        .clone()
+        .oneshot(post(
+            json!({"email": "mixed.case@example.com", "password": "adopted-password-1"}),
+        ))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let body: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
     let token = body["access_token"].as_str().unwrap();
-    let me = Request::get("/me").header(header::AUTHORIZATION, format!("Bearer {token}")).body(Body::empty()).unwrap();
+    let me = Request::get("/me")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
     let resp = app.clone().oneshot(me).await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let me: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
@@ -137,13 +174,26 @@ async fn adopts_a_regstack_093_database_in_place() {
     assert_eq!(me["created_at"], "2026-01-02T03:04:05.123456Z");
     assert_eq!(me["tokens_invalidated_after"], "2026-01-02T03:04:06.000001Z");
     // A wrong password is still refused, and the existing blacklist row is still there.
-    let resp = app.oneshot(post(json!({"email": "mixed.case@example.com", "password": "not-the-password"}))).await.unwrap();
+    let resp = app
+        .oneshot(post(
+            json!({"email": "mixed.case@example.com", "password": "not-the-password"}),
+        ))
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM token_blacklist WHERE jti = 'old-jti'").fetch_one(&pool).await.unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM token_blacklist WHERE jti = 'old-jti'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
     // Rehash on login replaced the 64 MiB hash with the configured parameters.
-    let hash: String = sqlx::query_scalar("SELECT hashed_password FROM users").fetch_one(&pool).await.unwrap();
+    let hash: String = sqlx::query_scalar("SELECT hashed_password FROM users")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
 }
 
@@ -151,7 +201,9 @@ async fn adopts_a_regstack_093_database_in_place() {
 async fn an_older_alembic_revision_is_refused_clearly() {
     let path = temp_db("old-rev");
     {
-        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
         sqlx::raw_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0002');")
             .execute(&pool)
             .await

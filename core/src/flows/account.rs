@@ -24,12 +24,24 @@ pub async fn update_profile(engine: &Engine, session: &Session, full_name: Optio
     if full_name.is_none() {
         return Ok(session.user.clone());
     }
-    let patch = UserPatch { full_name, ..UserPatch::default() };
-    Ok(engine.ports.users.update(&session.user.id, &patch, engine.now()).await?)
+    let patch = UserPatch {
+        full_name,
+        ..UserPatch::default()
+    };
+    Ok(engine
+        .ports
+        .users
+        .update(&session.user.id, &patch, engine.now())
+        .await?)
 }
 
 /// Changes the password and signs out every session, the caller's included.
-pub async fn change_password(engine: &Engine, session: &Session, current_password: &str, new_password: &str) -> FlowResult<()> {
+pub async fn change_password(
+    engine: &Engine,
+    session: &Session,
+    current_password: &str,
+    new_password: &str,
+) -> FlowResult<()> {
     let user = &session.user;
     check_current_password(engine, user, current_password).await?;
     if new_password == current_password {
@@ -37,7 +49,11 @@ pub async fn change_password(engine: &Engine, session: &Session, current_passwor
     }
     let hashed = engine.ports.hasher.hash(new_password).await?;
     let now = engine.now();
-    let patch = UserPatch { hashed_password: Some(Some(hashed)), tokens_invalidated_after: Some(now), ..UserPatch::default() };
+    let patch = UserPatch {
+        hashed_password: Some(Some(hashed)),
+        tokens_invalidated_after: Some(now),
+        ..UserPatch::default()
+    };
     let user = engine.ports.users.update(&user.id, &patch, now).await?;
     engine.ports.attempts.clear(&user.email).await?;
     engine.ports.events.emit(&Event::PasswordChanged { user }).await;
@@ -51,6 +67,12 @@ pub async fn delete_account(engine: &Engine, session: &Session, current_password
     }
     check_current_password(engine, &session.user, current_password).await?;
     engine.ports.users.delete(&session.user).await?;
-    engine.ports.events.emit(&Event::UserDeleted { user: session.user.clone() }).await;
+    engine
+        .ports
+        .events
+        .emit(&Event::UserDeleted {
+            user: session.user.clone(),
+        })
+        .await;
     Ok(())
 }

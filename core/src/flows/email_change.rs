@@ -17,7 +17,12 @@ use super::{send_email, FlowError, FlowResult};
 
 /// Emails a confirmation link to the new address. Answers the same when the address is taken
 /// (nothing is sent then), so this route does not reveal who has an account.
-pub async fn request_change(engine: &Engine, session: &Session, new_email: Email, current_password: &str) -> FlowResult<()> {
+pub async fn request_change(
+    engine: &Engine,
+    session: &Session,
+    new_email: Email,
+    current_password: &str,
+) -> FlowResult<()> {
     let user = &session.user;
     if user.email.to_lowercase() == new_email.as_str() {
         return Err(FlowError::SameEmail);
@@ -30,14 +35,31 @@ pub async fn request_change(engine: &Engine, session: &Session, new_email: Email
     let now = engine.now();
     let jti = new_jti(engine.ports.random.as_ref());
     let ttl = engine.config.email_change_token_ttl_seconds;
-    let (token, _) = engine.jwt.mint(Purpose::EmailChange, &user.id, Some(new_email.as_str()), &jti, now, ttl);
+    let (token, _) = engine
+        .jwt
+        .mint(Purpose::EmailChange, &user.id, Some(new_email.as_str()), &jti, now, ttl);
     let url = engine.config.email_change_url(&token);
-    send_email(engine, EmailKind::EmailChange, new_email.as_str(), user.full_name.as_deref(), &url, Some(new_email.as_str())).await?;
-    let link = Link { url_without_token: redact_token(&url, &token), url };
+    send_email(
+        engine,
+        EmailKind::EmailChange,
+        new_email.as_str(),
+        user.full_name.as_deref(),
+        &url,
+        Some(new_email.as_str()),
+    )
+    .await?;
+    let link = Link {
+        url_without_token: redact_token(&url, &token),
+        url,
+    };
     engine
         .ports
         .events
-        .emit(&Event::EmailChangeRequested { user: user.clone(), new_email: new_email.into_string(), link })
+        .emit(&Event::EmailChangeRequested {
+            user: user.clone(),
+            new_email: new_email.into_string(),
+            link,
+        })
         .await;
     Ok(())
 }
@@ -68,7 +90,11 @@ pub async fn confirm_change(engine: &Engine, token: &str) -> FlowResult<User> {
         return Err(FlowError::EmailChangeInvalid);
     }
     let previous_email = user.email.clone();
-    let patch = UserPatch { email: Some(new_email), tokens_invalidated_after: Some(now), ..UserPatch::default() };
+    let patch = UserPatch {
+        email: Some(new_email),
+        tokens_invalidated_after: Some(now),
+        ..UserPatch::default()
+    };
     let user = engine
         .ports
         .users
@@ -76,6 +102,13 @@ pub async fn confirm_change(engine: &Engine, token: &str) -> FlowResult<User> {
         .await
         .map_err(conflict_as(FlowError::EmailInUse))?;
     engine.ports.attempts.clear(&previous_email).await?;
-    engine.ports.events.emit(&Event::EmailChanged { user: user.clone(), previous_email }).await;
+    engine
+        .ports
+        .events
+        .emit(&Event::EmailChanged {
+            user: user.clone(),
+            previous_email,
+        })
+        .await;
     Ok(user)
 }

@@ -37,11 +37,17 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
             .try_reserve(email.as_str(), ip, now, lockout.window_start(now), lockout.threshold)
             .await?
         {
-            Reservation::Locked => return Err(FlowError::Locked { retry_after: lockout.retry_after() }),
+            Reservation::Locked => {
+                return Err(FlowError::Locked {
+                    retry_after: lockout.retry_after(),
+                })
+            }
             Reservation::Reserved { id, failures } => Some((id, failures)),
         }
     };
-    let bad = || FlowError::BadCredentials { remaining: reservation.and_then(|(_, n)| lockout.remaining(n)) };
+    let bad = || FlowError::BadCredentials {
+        remaining: reservation.and_then(|(_, n)| lockout.remaining(n)),
+    };
 
     let user = engine.ports.users.find_by_email(email.as_str()).await?;
     let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
@@ -70,7 +76,9 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
     if verified.needs_rehash && engine.config.password_rehash_on_login {
         match engine.ports.hasher.hash(password).await {
             Ok(h) => patch.hashed_password = Some(Some(h)),
-            Err(e) => tracing::warn!(target: "regstack.password", error = %e, "rehash on login failed; keeping the old hash"),
+            Err(e) => {
+                tracing::warn!(target: "regstack.password", error = %e, "rehash on login failed; keeping the old hash")
+            }
         }
     }
     let logged_in = issue_session(engine, &user, patch).await?;
@@ -78,7 +86,13 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
     if user.email != email.as_str() {
         engine.ports.attempts.clear(&user.email).await?;
     }
-    engine.ports.events.emit(&Event::UserLoggedIn { user: logged_in.user.clone() }).await;
+    engine
+        .ports
+        .events
+        .emit(&Event::UserLoggedIn {
+            user: logged_in.user.clone(),
+        })
+        .await;
     Ok(logged_in)
 }
 
@@ -90,13 +104,23 @@ pub(crate) async fn issue_session(engine: &Engine, user: &User, mut patch: UserP
     let (access_token, claims) = engine.jwt.mint(Purpose::Session, &user.id, None, &jti, now, ttl);
     patch.last_login = Some(claims.iat);
     let user = engine.ports.users.update(&user.id, &patch, now).await?;
-    Ok(LoggedIn { access_token, expires_in: ttl, user })
+    Ok(LoggedIn {
+        access_token,
+        expires_in: ttl,
+        user,
+    })
 }
 
 /// Revokes the caller's token until it would have expired anyway.
 pub async fn logout(engine: &Engine, session: &Session) -> FlowResult<()> {
     let exp = crate::time::from_micros(session.claims.exp.saturating_mul(1_000_000));
     engine.ports.revocations.revoke(&session.claims.jti, exp).await?;
-    engine.ports.events.emit(&Event::UserLoggedOut { user: session.user.clone() }).await;
+    engine
+        .ports
+        .events
+        .emit(&Event::UserLoggedOut {
+            user: session.user.clone(),
+        })
+        .await;
     Ok(())
 }

@@ -26,13 +26,33 @@ pub async fn forgot(engine: &Engine, email: Email) -> FlowResult<()> {
     }
     let now = engine.now();
     let jti = new_jti(engine.ports.random.as_ref());
-    let (token, _) = engine
-        .jwt
-        .mint(Purpose::PasswordReset, &user.id, None, &jti, now, engine.config.password_reset_token_ttl_seconds);
+    let (token, _) = engine.jwt.mint(
+        Purpose::PasswordReset,
+        &user.id,
+        None,
+        &jti,
+        now,
+        engine.config.password_reset_token_ttl_seconds,
+    );
     let url = engine.config.password_reset_url(&token);
-    send_email(engine, EmailKind::PasswordReset, &user.email, user.full_name.as_deref(), &url, None).await?;
-    let link = Link { url_without_token: redact_token(&url, &token), url };
-    engine.ports.events.emit(&Event::PasswordResetRequested { user, link }).await;
+    send_email(
+        engine,
+        EmailKind::PasswordReset,
+        &user.email,
+        user.full_name.as_deref(),
+        &url,
+        None,
+    )
+    .await?;
+    let link = Link {
+        url_without_token: redact_token(&url, &token),
+        url,
+    };
+    engine
+        .ports
+        .events
+        .emit(&Event::PasswordResetRequested { user, link })
+        .await;
     Ok(())
 }
 
@@ -60,7 +80,11 @@ pub async fn reset(engine: &Engine, token: &str, new_password: &str) -> FlowResu
         return Err(FlowError::ResetInvalid);
     }
     let now = engine.now();
-    let patch = UserPatch { hashed_password: Some(Some(hashed)), tokens_invalidated_after: Some(now), ..UserPatch::default() };
+    let patch = UserPatch {
+        hashed_password: Some(Some(hashed)),
+        tokens_invalidated_after: Some(now),
+        ..UserPatch::default()
+    };
     let user = engine.ports.users.update(&user.id, &patch, now).await?;
     engine.ports.attempts.clear(&user.email).await?;
     engine.ports.events.emit(&Event::PasswordResetCompleted { user }).await;

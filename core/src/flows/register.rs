@@ -22,7 +22,12 @@ pub enum Registered {
 }
 
 /// Registers an account, directly or through a pending row and a verification email.
-pub async fn register(engine: &Engine, email: Email, password: &str, full_name: Option<String>) -> FlowResult<Registered> {
+pub async fn register(
+    engine: &Engine,
+    email: Email,
+    password: &str,
+    full_name: Option<String>,
+) -> FlowResult<Registered> {
     let config = &engine.config;
     if !config.allow_registration {
         return Err(FlowError::RegistrationDisabled);
@@ -36,8 +41,17 @@ pub async fn register(engine: &Engine, email: Email, password: &str, full_name: 
         let mut user = User::new(engine.new_id(), email.into_string(), Some(hashed), now);
         user.is_verified = true;
         user.full_name = full_name;
-        engine.ports.users.create(&user).await.map_err(conflict_as(FlowError::EmailTaken))?;
-        engine.ports.events.emit(&Event::UserRegistered { user: user.clone() }).await;
+        engine
+            .ports
+            .users
+            .create(&user)
+            .await
+            .map_err(conflict_as(FlowError::EmailTaken))?;
+        engine
+            .ports
+            .events
+            .emit(&Event::UserRegistered { user: user.clone() })
+            .await;
         return Ok(Registered::User(user));
     }
     let pending = issue_pending(engine, email.as_str(), hashed, full_name).await?;
@@ -45,7 +59,12 @@ pub async fn register(engine: &Engine, email: Email, password: &str, full_name: 
 }
 
 /// Writes (or replaces) the pending row for `email` with a new token and emails the link.
-pub(crate) async fn issue_pending(engine: &Engine, email: &str, hashed_password: String, full_name: Option<String>) -> FlowResult<PendingRegistration> {
+pub(crate) async fn issue_pending(
+    engine: &Engine,
+    email: &str,
+    hashed_password: String,
+    full_name: Option<String>,
+) -> FlowResult<PendingRegistration> {
     let now = engine.now();
     let token = new_url_token(engine.ports.random.as_ref());
     let pending = PendingRegistration {
@@ -59,9 +78,27 @@ pub(crate) async fn issue_pending(engine: &Engine, email: &str, hashed_password:
     };
     engine.ports.pending.put(&pending).await?;
     let url = engine.config.verify_url(&token);
-    send_email(engine, EmailKind::Verification, email, pending.full_name.as_deref(), &url, None).await?;
-    let link = Link { url_without_token: redact_token(&url, &token), url };
-    engine.ports.events.emit(&Event::VerificationRequested { email: email.to_string(), link }).await;
+    send_email(
+        engine,
+        EmailKind::Verification,
+        email,
+        pending.full_name.as_deref(),
+        &url,
+        None,
+    )
+    .await?;
+    let link = Link {
+        url_without_token: redact_token(&url, &token),
+        url,
+    };
+    engine
+        .ports
+        .events
+        .emit(&Event::VerificationRequested {
+            email: email.to_string(),
+            link,
+        })
+        .await;
     Ok(pending)
 }
 
@@ -88,16 +125,32 @@ pub(crate) async fn promote(engine: &Engine, pending: PendingRegistration) -> Fl
         if existing.is_verified {
             return Err(FlowError::AlreadyRegistered);
         }
-        let patch = UserPatch { is_verified: Some(true), ..UserPatch::default() };
+        let patch = UserPatch {
+            is_verified: Some(true),
+            ..UserPatch::default()
+        };
         let user = engine.ports.users.update(&existing.id, &patch, now).await?;
-        engine.ports.events.emit(&Event::UserVerified { user: user.clone() }).await;
+        engine
+            .ports
+            .events
+            .emit(&Event::UserVerified { user: user.clone() })
+            .await;
         return Ok(user);
     }
     let mut user = User::new(engine.new_id(), pending.email, Some(pending.hashed_password), now);
     user.is_verified = true;
     user.full_name = pending.full_name;
-    engine.ports.users.create(&user).await.map_err(conflict_as(FlowError::AlreadyRegistered))?;
-    engine.ports.events.emit(&Event::UserVerified { user: user.clone() }).await;
+    engine
+        .ports
+        .users
+        .create(&user)
+        .await
+        .map_err(conflict_as(FlowError::AlreadyRegistered))?;
+    engine
+        .ports
+        .events
+        .emit(&Event::UserVerified { user: user.clone() })
+        .await;
     Ok(user)
 }
 

@@ -59,7 +59,10 @@ pub async fn check_rate(engine: &Engine, class: RateClass, client: &str) -> Flow
         let key = limit.key(class.key(), client, now);
         let count = engine.ports.counter.increment(&key, limit.window_end(now)).await?;
         if count > limit.count {
-            return Err(FlowError::RateLimited { limit: *limit, retry_after: limit.retry_after(now) });
+            return Err(FlowError::RateLimited {
+                limit: *limit,
+                retry_after: limit.retry_after(now),
+            });
         }
     }
     Ok(())

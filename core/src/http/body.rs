@@ -43,7 +43,9 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).to_ascii_lowercase());
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| too_large())?;
+        let bytes = axum::body::to_bytes(req.into_body(), limit)
+            .await
+            .map_err(|_| too_large())?;
         if bytes.is_empty() {
             return Ok(JsonBody(Body::Missing));
         }
@@ -78,12 +80,11 @@ fn json_invalid(text: &str, e: &serde_json::Error) -> ApiError {
     let offset: usize = if e.is_eof() {
         text.chars().count()
     } else {
-        text
-        .split_inclusive('\n')
-        .take(e.line().saturating_sub(1))
-        .map(|l| l.chars().count())
-        .sum::<usize>()
-        + e.column().saturating_sub(1)
+        text.split_inclusive('\n')
+            .take(e.line().saturating_sub(1))
+            .map(|l| l.chars().count())
+            .sum::<usize>()
+            + e.column().saturating_sub(1)
     };
     let msg = e.to_string();
     let reason = if msg.starts_with("key must be a string") {
@@ -122,7 +123,11 @@ impl Fields {
             Body::Missing => Err(ApiError::Validation(vec![json!({
                 "type": "missing", "loc": ["body"], "msg": "Field required", "input": null,
             })])),
-            Body::Json(Value::Object(map)) => Ok(Self { map, errors: Vec::new(), known: Vec::new() }),
+            Body::Json(Value::Object(map)) => Ok(Self {
+                map,
+                errors: Vec::new(),
+                known: Vec::new(),
+            }),
             Body::Json(other) => Err(ApiError::Validation(vec![json!({
                 "type": "model_attributes_type",
                 "loc": ["body"],
@@ -142,18 +147,36 @@ impl Fields {
 
     fn check_str(&mut self, name: &'static str, value: &Value, min: usize, max: Option<usize>) -> Option<String> {
         let Value::String(s) = value else {
-            self.error("string_type", name, "Input should be a valid string".into(), value.clone(), None);
+            self.error(
+                "string_type",
+                name,
+                "Input should be a valid string".into(),
+                value.clone(),
+                None,
+            );
             return None;
         };
         let n = s.chars().count();
         if n < min {
             let unit = if min == 1 { "character" } else { "characters" };
-            self.error("string_too_short", name, format!("String should have at least {min} {unit}"), value.clone(), Some(json!({"min_length": min})));
+            self.error(
+                "string_too_short",
+                name,
+                format!("String should have at least {min} {unit}"),
+                value.clone(),
+                Some(json!({"min_length": min})),
+            );
             return None;
         }
         if let Some(max) = max.filter(|m| n > *m) {
             let unit = if max == 1 { "character" } else { "characters" };
-            self.error("string_too_long", name, format!("String should have at most {max} {unit}"), value.clone(), Some(json!({"max_length": max})));
+            self.error(
+                "string_too_long",
+                name,
+                format!("String should have at most {max} {unit}"),
+                value.clone(),
+                Some(json!({"max_length": max})),
+            );
             return None;
         }
         Some(s.clone())

@@ -26,14 +26,26 @@ pub enum ApiError {
 impl ApiError {
     /// A plain `{"detail": ...}` error.
     pub fn detail(status: StatusCode, detail: impl Into<String>) -> Self {
-        ApiError::Detail { status, detail: detail.into(), headers: Vec::new() }
+        ApiError::Detail {
+            status,
+            detail: detail.into(),
+            headers: Vec::new(),
+        }
     }
 
     fn with_header(self, name: header::HeaderName, value: String) -> Self {
         match self {
-            ApiError::Detail { status, detail, mut headers } => {
+            ApiError::Detail {
+                status,
+                detail,
+                mut headers,
+            } => {
                 headers.push((name, value));
-                ApiError::Detail { status, detail, headers }
+                ApiError::Detail {
+                    status,
+                    detail,
+                    headers,
+                }
             }
             other => other,
         }
@@ -59,9 +71,10 @@ impl From<FlowError> for ApiError {
                 .with_header(header::WWW_AUTHENTICATE, "Bearer".into()),
             Auth(AuthFailure::Revoked) => ApiError::detail(StatusCode::UNAUTHORIZED, "Token has been revoked."),
             Auth(AuthFailure::Inactive) => ApiError::detail(StatusCode::UNAUTHORIZED, "User no longer active."),
-            Auth(AuthFailure::Invalidated) => {
-                ApiError::detail(StatusCode::UNAUTHORIZED, "Session was invalidated; please sign in again.")
-            }
+            Auth(AuthFailure::Invalidated) => ApiError::detail(
+                StatusCode::UNAUTHORIZED,
+                "Session was invalidated; please sign in again.",
+            ),
             NotAdmin => ApiError::detail(StatusCode::FORBIDDEN, "Administrator privileges required."),
             RegistrationDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Registration is disabled."),
             EmailTaken => ApiError::detail(StatusCode::CONFLICT, "An account with that email already exists."),
@@ -94,12 +107,14 @@ impl From<FlowError> for ApiError {
             EmailChangeInvalid => bad_request("Email-change link is invalid or has expired. Request a new one."),
             TokenUserInactive => bad_request("Token does not match an active account."),
             EmailInUse => ApiError::detail(StatusCode::CONFLICT, "That email address is already in use."),
-            AccountDeletionDisabled => {
-                ApiError::detail(StatusCode::NOT_FOUND, "Account deletion is disabled for this application.")
-            }
-            PasswordResetDisabled => {
-                ApiError::detail(StatusCode::NOT_FOUND, "Password reset is disabled for this application.")
-            }
+            AccountDeletionDisabled => ApiError::detail(
+                StatusCode::NOT_FOUND,
+                "Account deletion is disabled for this application.",
+            ),
+            PasswordResetDisabled => ApiError::detail(
+                StatusCode::NOT_FOUND,
+                "Password reset is disabled for this application.",
+            ),
             ResetInvalid => bad_request("Reset link is invalid or has expired. Request a new one."),
             ResetUserInactive => bad_request("Reset link does not match an active account."),
             RateLimited { limit, retry_after } => {
@@ -129,7 +144,11 @@ fn internal(e: &dyn std::error::Error) -> ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Detail { status, detail, headers } => {
+            ApiError::Detail {
+                status,
+                detail,
+                headers,
+            } => {
                 let mut resp = (status, axum::Json(json!({ "detail": detail }))).into_response();
                 for (name, value) in headers {
                     if let Ok(v) = HeaderValue::from_str(&value) {
@@ -138,9 +157,11 @@ impl IntoResponse for ApiError {
                 }
                 resp
             }
-            ApiError::Validation(errors) => {
-                (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({ "detail": errors }))).into_response()
-            }
+            ApiError::Validation(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                axum::Json(json!({ "detail": errors })),
+            )
+                .into_response(),
         }
     }
 }

@@ -54,11 +54,18 @@ pub async fn resend_verification(State(engine): State<Arc<Engine>>, JsonBody(bod
     let email = f.email("email");
     f.finish()?;
     register_flow::resend_verification(&engine, take(email)?).await?;
-    message(StatusCode::ACCEPTED, "If a pending registration exists, a new email has been sent.")
+    message(
+        StatusCode::ACCEPTED,
+        "If a pending registration exists, a new email has been sent.",
+    )
 }
 
 /// `POST /login`
-pub async fn login(State(engine): State<Arc<Engine>>, ip: Option<Extension<ClientIp>>, JsonBody(body): JsonBody) -> Reply {
+pub async fn login(
+    State(engine): State<Arc<Engine>>,
+    ip: Option<Extension<ClientIp>>,
+    JsonBody(body): JsonBody,
+) -> Reply {
     let mut f = Fields::new(body)?;
     let email = f.email("email");
     let pw = f.string("password", 8, Some(128));
@@ -83,7 +90,11 @@ pub async fn me(Extension(session): Extension<Session>) -> Reply {
 }
 
 /// `PATCH /me`
-pub async fn patch_me(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+pub async fn patch_me(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
     let mut f = Fields::new(body)?;
     let full_name = f.nullable_string("full_name", Some(200));
     f.finish()?;
@@ -92,17 +103,28 @@ pub async fn patch_me(State(engine): State<Arc<Engine>>, Extension(session): Ext
 }
 
 /// `POST /change-password`
-pub async fn change_password(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+pub async fn change_password(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
     let mut f = Fields::new(body)?;
     let current = f.string("current_password", 0, None);
     let new = f.string("new_password", 8, Some(128));
     f.finish()?;
     account::change_password(&engine, &session, &take(current)?, &take(new)?).await?;
-    message(StatusCode::OK, "Password changed. Existing sessions have been signed out.")
+    message(
+        StatusCode::OK,
+        "Password changed. Existing sessions have been signed out.",
+    )
 }
 
 /// `POST /change-email`
-pub async fn change_email(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+pub async fn change_email(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
     let mut f = Fields::new(body)?;
     let new_email = f.email("new_email");
     let current = f.string("current_password", 0, None);
@@ -124,7 +146,11 @@ pub async fn confirm_email_change(State(engine): State<Arc<Engine>>, JsonBody(bo
 }
 
 /// `DELETE /account`
-pub async fn delete_account(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>, JsonBody(body): JsonBody) -> Reply {
+pub async fn delete_account(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
     let mut f = Fields::new(body)?;
     let current = f.string("current_password", 0, None);
     f.finish()?;

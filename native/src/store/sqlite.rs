@@ -15,7 +15,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 /// The bundled forward-only migrations, in order.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../../../migrations/sqlite/0001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+)];
 
 /// Every store on one SQLite pool.
 #[derive(Clone, Debug)]
@@ -101,7 +105,10 @@ impl SqliteStore {
     /// Opens (creating the file on first use) and migrates the database at `path` (`:memory:`
     /// for a private in-memory database), with at most `max_connections` connections.
     pub async fn open(path: &str, max_connections: u32) -> Result<Self, OpenError> {
-        let connect = |source| OpenError::Connect { path: path.to_string(), source };
+        let connect = |source| OpenError::Connect {
+            path: path.to_string(),
+            source,
+        };
         let memory = path == ":memory:";
         let options = if memory {
             SqliteConnectOptions::from_str("sqlite::memory:").map_err(connect)?
@@ -325,8 +332,14 @@ impl UserStore for SqliteStore {
         for (sql, key) in [
             ("DELETE FROM oauth_identities WHERE user_id = ?", user.id.as_str()),
             ("DELETE FROM mfa_codes WHERE user_id = ?", user.id.as_str()),
-            ("DELETE FROM pending_registrations WHERE lower(email) = lower(?)", user.email.as_str()),
-            ("DELETE FROM login_attempts WHERE lower(email) = lower(?)", user.email.as_str()),
+            (
+                "DELETE FROM pending_registrations WHERE lower(email) = lower(?)",
+                user.email.as_str(),
+            ),
+            (
+                "DELETE FROM login_attempts WHERE lower(email) = lower(?)",
+                user.email.as_str(),
+            ),
         ] {
             sqlx::query(sql).bind(key).execute(&mut *tx).await.map_err(map_err)?;
         }
@@ -356,44 +369,52 @@ impl PendingStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        sqlx::query(&format!("INSERT INTO pending_registrations ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"))
-            .bind(&p.id)
-            .bind(&p.email)
-            .bind(&p.hashed_password)
-            .bind(&p.full_name)
-            .bind(&p.token_hash)
-            .bind(to_sql_text(p.created_at))
-            .bind(to_sql_text(p.expires_at))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        sqlx::query(&format!(
+            "INSERT INTO pending_registrations ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&p.id)
+        .bind(&p.email)
+        .bind(&p.hashed_password)
+        .bind(&p.full_name)
+        .bind(&p.token_hash)
+        .bind(to_sql_text(p.created_at))
+        .bind(to_sql_text(p.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         tx.commit().await.map_err(map_err)
     }
 
     async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        let row = sqlx::query(&format!("DELETE FROM pending_registrations WHERE token_hash = ? RETURNING {PENDING_COLUMNS}"))
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(&format!(
+            "DELETE FROM pending_registrations WHERE token_hash = ? RETURNING {PENDING_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(pending_from).transpose()
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE lower(email) = lower(?) LIMIT 1"))
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE lower(email) = lower(?) LIMIT 1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(pending_from).transpose()
     }
 
     async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        let row = sqlx::query(&format!("DELETE FROM pending_registrations WHERE lower(email) = lower(?) RETURNING {PENDING_COLUMNS}"))
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let row = sqlx::query(&format!(
+            "DELETE FROM pending_registrations WHERE lower(email) = lower(?) RETURNING {PENDING_COLUMNS}"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
         row.as_ref().map(pending_from).transpose()
     }
 }
@@ -422,7 +443,14 @@ impl RevocationStore for SqliteStore {
 
 #[async_trait]
 impl AttemptStore for SqliteStore {
-    async fn try_reserve(&self, email: &str, ip: Option<&str>, now: Timestamp, since: Timestamp, threshold: u64) -> Result<Reservation, StoreError> {
+    async fn try_reserve(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: Timestamp,
+        since: Timestamp,
+        threshold: u64,
+    ) -> Result<Reservation, StoreError> {
         let since = to_sql_text(since);
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO login_attempts (email, \"when\", ip) SELECT ?1, ?2, ?3 \
@@ -440,18 +468,26 @@ impl AttemptStore for SqliteStore {
             return Ok(Reservation::Locked);
         };
         // Rows with a smaller id were there when this one went in; later ones do not count.
-        let failures: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE email = ? AND \"when\" >= ? AND id <= ?")
-            .bind(email)
-            .bind(&since)
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(Reservation::Reserved { id, failures: failures.max(1) as u64 })
+        let failures: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE email = ? AND \"when\" >= ? AND id <= ?")
+                .bind(email)
+                .bind(&since)
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(Reservation::Reserved {
+            id,
+            failures: failures.max(1) as u64,
+        })
     }
 
     async fn release(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_attempts WHERE id = ?").bind(id).execute(&self.pool).await.map_err(map_err)?;
+        sqlx::query("DELETE FROM login_attempts WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
