@@ -30,7 +30,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let limit = req.extensions().get::<BodyLimit>().map(|l| l.0).unwrap_or(64 * 1024);
-        let too_large = || ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large.");
+        // The rest of the body stays unread on the socket, so the connection cannot be reused.
+        let too_large = || ApiError::Detail {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            detail: "Request body is too large.".into(),
+            headers: vec![(header::CONNECTION, "close".into())],
+        };
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)

@@ -1,0 +1,72 @@
+//! Routing conventions (contract §1.1 "Unknown path", Decision 1, Decision 9): 404 and 405
+//! bodies, the `Allow` header, the 307 trailing-slash redirect, and the health probes.
+
+use regstack_conformance::{json, msg, Server};
+use reqwest::Method;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn health_probes() {
+    let s = Server::start(&[]).await;
+    s.get_root("/healthz").await.assert_status(200);
+    s.get_root("/readyz").await.assert_status(200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unknown_paths_are_404() {
+    let s = Server::start(&[]).await;
+    s.get("/nope").await.assert_detail(404, msg::NOT_FOUND);
+    s.post_json("/nope", &json!({}))
+        .await
+        .assert_detail(404, msg::NOT_FOUND);
+    s.get_root("/nope").await.assert_detail(404, msg::NOT_FOUND);
+    s.get_root("/api/auth").await.assert_status(404);
+    // Routers that are off by default are not mounted: 404, never 401/405 (§8.4).
+    s.get("/admin/stats").await.assert_detail(404, msg::NOT_FOUND);
+    s.get("/oauth/providers").await.assert_detail(404, msg::NOT_FOUND);
+    s.post_json(
+        "/phone/start",
+        &json!({"phone_number": "+15555550100", "current_password": "x"}),
+    )
+    .await
+    .assert_detail(404, msg::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_method_is_405_with_allow() {
+    let s = Server::start(&[]).await;
+    for path in ["/login", "/register", "/verify", "/logout", "/forgot-password"] {
+        let r = s.get(path).await;
+        r.assert_detail(405, msg::METHOD_NOT_ALLOWED);
+        let allow = r.header("allow").unwrap_or_else(|| panic!("405 without Allow:\n{r}"));
+        assert!(allow.split(',').any(|m| m.trim() == "POST"), "Allow lacks POST:\n{r}");
+    }
+    let r = s.send(s.request(Method::PUT, "/me")).await;
+    r.assert_detail(405, msg::METHOD_NOT_ALLOWED);
+    assert!(r.header("allow").is_some(), "405 without Allow:\n{r}");
+    let r = s.send(s.request(Method::GET, "/account")).await;
+    r.assert_detail(405, msg::METHOD_NOT_ALLOWED);
+    let allow = r.header("allow").unwrap_or_default();
+    assert!(
+        allow.split(',').any(|m| m.trim() == "DELETE"),
+        "Allow lacks DELETE:\n{r}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn trailing_slash_redirects_307() {
+    let s = Server::start(&[]).await;
+    let r = s
+        .post_json("/login/", &json!({"email": "a@example.com", "password": "whatever-pw"}))
+        .await;
+    r.assert_status(307);
+    let location = r
+        .header("location")
+        .unwrap_or_else(|| panic!("307 without Location:\n{r}"));
+    assert!(location.ends_with("/api/auth/login"), "Location:\n{r}");
+    let r = s.get("/me/").await;
+    r.assert_status(307);
+    assert!(
+        r.header("location").unwrap_or_default().ends_with("/api/auth/me"),
+        "Location:\n{r}"
+    );
+}
