@@ -5,6 +5,7 @@ pub mod account;
 pub mod email_change;
 pub mod login;
 pub mod password;
+pub mod phone;
 pub mod register;
 pub mod session;
 
@@ -52,8 +53,14 @@ pub enum FlowError {
     AccountDisabled,
     #[error("email not verified")]
     NotVerified,
-    #[error("sms second factor is not available in this build")]
-    MfaUnavailable,
+    #[error("phone number is not E.164")]
+    PhoneInvalid,
+    #[error("phone-setup token invalid")]
+    PhoneSessionInvalid,
+    #[error("login_mfa token invalid")]
+    MfaSessionInvalid,
+    #[error("sms code refused: {1:?}")]
+    Code(phone::CodeStep, phone::CodeFailure),
     #[error("no password set")]
     NoPassword,
     #[error("current password incorrect")]

@@ -46,6 +46,10 @@ fn handler(endpoint: Endpoint) -> MethodRouter<Arc<Engine>> {
         Endpoint::DeleteAccount => on(filter, handlers::delete_account),
         Endpoint::ForgotPassword => on(filter, handlers::forgot_password),
         Endpoint::ResetPassword => on(filter, handlers::reset_password),
+        Endpoint::LoginMfaConfirm => on(filter, handlers::login_mfa_confirm),
+        Endpoint::PhoneStart => on(filter, handlers::phone_start),
+        Endpoint::PhoneConfirm => on(filter, handlers::phone_confirm),
+        Endpoint::PhoneDisable => on(filter, handlers::phone_disable),
     }
 }
 

@@ -6,8 +6,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::ports::{AttemptStore, Counter, PendingStore, Reservation, RevocationStore, StoreError, UserStore};
-use crate::records::{PendingRegistration, User, UserPatch};
+use crate::ports::{
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+};
+use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::Timestamp;
 
 #[derive(Default)]
@@ -17,6 +19,7 @@ struct Tables {
     revoked: HashMap<String, Timestamp>,
     attempts: Vec<(i64, String, Timestamp)>,
     next_attempt: i64,
+    codes: Vec<MfaCode>,
 }
 
 /// Every store in one mutex, so cascades and check-then-write steps are atomic.
@@ -87,6 +90,7 @@ impl UserStore for MemoryStore {
         let deleted = t.users.len() != before;
         t.pending.retain(|p| !same_email(&p.email, &user.email));
         t.attempts.retain(|(_, e, _)| !same_email(e, &user.email));
+        t.codes.retain(|c| c.user_id != user.id);
         Ok(deleted)
     }
 
@@ -180,6 +184,43 @@ impl AttemptStore for MemoryStore {
 
     async fn clear(&self, email: &str) -> Result<(), StoreError> {
         self.lock().attempts.retain(|(_, e, _)| !same_email(e, email));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MfaCodeStore for MemoryStore {
+    async fn put(&self, code: &MfaCode) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        t.codes.retain(|c| !(c.user_id == code.user_id && c.kind == code.kind));
+        t.codes.push(code.clone());
+        Ok(())
+    }
+
+    async fn check(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError> {
+        let mut t = self.lock();
+        let Some(i) = t.codes.iter().position(|c| c.user_id == user_id && c.kind == kind) else {
+            return Ok(CodeCheck::Missing);
+        };
+        let row = t.codes[i].clone();
+        let outcome = crate::flows::phone::judge(&row, code_hash, now);
+        match outcome {
+            CodeCheck::Wrong { .. } => t.codes[i].attempts += 1,
+            _ => {
+                t.codes.remove(i);
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
+        self.lock().codes.retain(|c| c.user_id != user_id);
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::events::Event;
 use crate::password::{PasswordError, Verified};
-use crate::records::{PendingRegistration, User, UserPatch};
+use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::Timestamp;
 
 /// Storage failures, independent of the backend.
@@ -107,6 +107,26 @@ pub trait AttemptStore: Send + Sync {
     async fn clear(&self, email: &str) -> Result<(), StoreError>;
 }
 
+/// Pending SMS codes (`mfa_codes`).
+#[async_trait]
+pub trait MfaCodeStore: Send + Sync {
+    /// Stores a code, replacing any pending code of the same user and kind.
+    async fn put(&self, code: &MfaCode) -> Result<(), StoreError>;
+    /// Checks a code atomically, in the contract's order: missing → locked (delete) → expired
+    /// (delete) → wrong (count it; delete and answer `Locked` when none remain) → right
+    /// (delete). Under N parallel guesses every guess is counted exactly once and at most one
+    /// answer is `Ok`.
+    async fn check(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError>;
+    /// Deletes every code of the user.
+    async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError>;
+}
+
 /// Atomic counters for per-IP rate limits.
 #[async_trait]
 pub trait Counter: Send + Sync {
@@ -198,6 +218,8 @@ pub struct Ports {
     pub revocations: Arc<dyn RevocationStore>,
     /// Lockout failures.
     pub attempts: Arc<dyn AttemptStore>,
+    /// SMS codes.
+    pub mfa_codes: Arc<dyn MfaCodeStore>,
     /// Rate-limit counters.
     pub counter: Arc<dyn Counter>,
     /// Email delivery.

@@ -166,3 +166,59 @@ impl PendingRegistration {
         })
     }
 }
+
+/// What an SMS code is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CodeKind {
+    /// Confirming a new phone number.
+    PhoneSetup,
+    /// The second step of a login.
+    LoginMfa,
+}
+
+impl CodeKind {
+    /// The stored `kind` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::PhoneSetup => "phone_setup",
+            CodeKind::LoginMfa => "login_mfa",
+        }
+    }
+}
+
+/// A pending SMS code, hashed at rest (one per user and kind).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MfaCode {
+    /// The user.
+    pub user_id: String,
+    /// What the code is for.
+    pub kind: CodeKind,
+    /// SHA-256 hex of the digits.
+    pub code_hash: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+    /// Wrong guesses so far.
+    pub attempts: i64,
+    /// Wrong guesses allowed.
+    pub max_attempts: i64,
+    /// When it was issued.
+    pub created_at: Timestamp,
+}
+
+/// The outcome of checking an SMS code (contract §5.7, in that order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// No code pending for this user and kind.
+    Missing,
+    /// Attempts exhausted (the row is gone now).
+    Locked,
+    /// Past `expires_at` (the row is gone now).
+    Expired,
+    /// Wrong; this many attempts remain.
+    Wrong {
+        /// Attempts left.
+        remaining: i64,
+    },
+    /// Right (the row is gone now).
+    Ok,
+}

@@ -133,6 +133,16 @@ impl Renderer {
         self.env.get_template(name).map_err(err)?.render(ctx).map_err(err)
     }
 
+    /// Renders an SMS text with its code.
+    pub fn sms(&self, kind: crate::records::CodeKind, config: &Config, code: &str) -> Result<String, RenderError> {
+        let name = match kind {
+            crate::records::CodeKind::LoginMfa => "email/sms_login_mfa.txt",
+            crate::records::CodeKind::PhoneSetup => "email/sms_phone_setup.txt",
+        };
+        let ctx = context! { app_name => config.app_name, code => code, minutes => (config.sms_code_ttl_seconds / 60).max(1) };
+        Ok(self.render(name, ctx)?.trim().to_string())
+    }
+
     /// Renders one email.
     pub fn email(
         &self,

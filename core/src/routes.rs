@@ -26,6 +26,8 @@ pub enum Group {
     Core,
     /// `enable_password_reset`.
     PasswordReset,
+    /// `enable_sms_2fa`.
+    Sms,
 }
 
 impl Group {
@@ -34,6 +36,7 @@ impl Group {
         match self {
             Group::Core => true,
             Group::PasswordReset => config.enable_password_reset,
+            Group::Sms => config.enable_sms_2fa,
         }
     }
 }
@@ -148,6 +151,10 @@ pub enum Endpoint {
     DeleteAccount,
     ForgotPassword,
     ResetPassword,
+    LoginMfaConfirm,
+    PhoneStart,
+    PhoneConfirm,
+    PhoneDisable,
 }
 
 impl Endpoint {
@@ -166,6 +173,10 @@ impl Endpoint {
         Endpoint::DeleteAccount,
         Endpoint::ForgotPassword,
         Endpoint::ResetPassword,
+        Endpoint::LoginMfaConfirm,
+        Endpoint::PhoneStart,
+        Endpoint::PhoneConfirm,
+        Endpoint::PhoneDisable,
     ];
 
     /// This endpoint's row.
@@ -222,6 +233,23 @@ impl Endpoint {
                 Some(RateClass::ResetPassword),
                 PasswordReset,
             ),
+            // Mounted whatever `enable_sms_2fa` says, like the original (Decision 7, quirk 6).
+            Endpoint::LoginMfaConfirm => (
+                Method::POST,
+                "/login/mfa-confirm",
+                Public,
+                Some(RateClass::LoginMfaConfirm),
+                Core,
+            ),
+            Endpoint::PhoneStart => (Method::POST, "/phone/start", Bearer, Some(RateClass::PhoneStart), Sms),
+            Endpoint::PhoneConfirm => (
+                Method::POST,
+                "/phone/confirm",
+                Public,
+                Some(RateClass::PhoneConfirm),
+                Sms,
+            ),
+            Endpoint::PhoneDisable => (Method::DELETE, "/phone", Bearer, Some(RateClass::PhoneDisable), Sms),
         };
         Route {
             method,
@@ -252,9 +280,18 @@ mod tests {
             assert!(seen.insert((r.method.clone(), r.path)), "{e:?} declared twice");
         }
         let mut c = Config::default();
-        assert_eq!(Endpoint::mounted(&c).count(), Endpoint::ALL.len());
+        assert_eq!(
+            Endpoint::mounted(&c).count(),
+            Endpoint::ALL.len() - 3,
+            "sms routes are off by default"
+        );
         c.enable_password_reset = false;
         assert!(Endpoint::mounted(&c).all(|e| e.route().group == Group::Core));
+        c.enable_sms_2fa = true;
+        assert_eq!(
+            Endpoint::mounted(&c).filter(|e| e.route().group == Group::Sms).count(),
+            3
+        );
         assert_eq!(RateClass::Login.key(), "login");
         c.login_rate_limit = Some("5/minute".into());
         assert_eq!(RateClass::Login.spec(&c), Some("5/minute"));

@@ -10,10 +10,10 @@ use crate::events::Event;
 use crate::memory::{MemoryCounter, MemoryStore};
 use crate::password::{HashParams, InlineHasher};
 use crate::ports::{
-    AttemptStore, Clock, Counter, DeliveryError, EmailMessage, EventSink, Mailer, PendingStore, Ports, Random,
-    Reservation, RevocationStore, SmsMessage, SmsSender, StoreError, UserStore,
+    AttemptStore, Clock, Counter, DeliveryError, EmailMessage, EventSink, Mailer, MfaCodeStore, PendingStore, Ports,
+    Random, Reservation, RevocationStore, SmsMessage, SmsSender, StoreError, UserStore,
 };
-use crate::records::{PendingRegistration, User, UserPatch};
+use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
 
 /// A clock that starts at a fixed instant and moves forward 1 ms on every reading, so
@@ -189,6 +189,7 @@ pub fn test_ports() -> TestPorts {
         pending: Arc::new(store.clone()),
         revocations: Arc::new(store.clone()),
         attempts: Arc::new(store.clone()),
+        mfa_codes: Arc::new(store.clone()),
         counter: Arc::new(MemoryCounter::default()),
         mailer: mailer.clone(),
         sms: sms.clone(),
@@ -217,6 +218,8 @@ pub struct Stores {
     pub revocations: Arc<dyn RevocationStore>,
     /// Lockout attempts.
     pub attempts: Arc<dyn AttemptStore>,
+    /// SMS codes.
+    pub mfa_codes: Arc<dyn MfaCodeStore>,
     /// Rate-limit counters.
     pub counter: Arc<dyn Counter>,
 }
@@ -250,6 +253,7 @@ pub async fn contract(stores: Stores, parallelism: usize) {
     pending_contract(&stores, now, parallelism).await;
     revocation_contract(&stores, now, parallelism).await;
     attempts_contract(&stores, now, parallelism).await;
+    mfa_contract(&stores, now, parallelism).await;
     counter_contract(&stores, now, parallelism).await;
 }
 
@@ -481,6 +485,98 @@ async fn attempts_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     s.attempts.clear("race@example.com").await.unwrap();
 }
 
+fn code(user_id: &str, kind: CodeKind, hash: &str, now: Timestamp, max_attempts: i64) -> MfaCode {
+    MfaCode {
+        user_id: user_id.into(),
+        kind,
+        code_hash: hash.into(),
+        expires_at: plus_seconds(now, 300),
+        attempts: 0,
+        max_attempts,
+        created_at: now,
+    }
+}
+
+async fn mfa_contract(s: &Stores, now: Timestamp, parallelism: usize) {
+    let c = &s.mfa_codes;
+    assert_eq!(
+        c.check("u1", CodeKind::LoginMfa, "h", now).await.unwrap(),
+        CodeCheck::Missing
+    );
+    c.put(&code("u1", CodeKind::LoginMfa, "h", now, 3)).await.unwrap();
+    c.put(&code("u1", CodeKind::PhoneSetup, "p", now, 3)).await.unwrap();
+    assert_eq!(
+        c.check("u1", CodeKind::LoginMfa, "x", now).await.unwrap(),
+        CodeCheck::Wrong { remaining: 2 }
+    );
+    assert_eq!(
+        c.check("u1", CodeKind::LoginMfa, "x", now).await.unwrap(),
+        CodeCheck::Wrong { remaining: 1 }
+    );
+    assert_eq!(
+        c.check("u1", CodeKind::LoginMfa, "x", now).await.unwrap(),
+        CodeCheck::Locked,
+        "the last wrong guess locks"
+    );
+    assert_eq!(
+        c.check("u1", CodeKind::LoginMfa, "h", now).await.unwrap(),
+        CodeCheck::Missing,
+        "a locked code is deleted"
+    );
+    assert_eq!(
+        c.check("u1", CodeKind::PhoneSetup, "p", now).await.unwrap(),
+        CodeCheck::Ok,
+        "kinds are separate"
+    );
+    assert_eq!(
+        c.check("u1", CodeKind::PhoneSetup, "p", now).await.unwrap(),
+        CodeCheck::Missing,
+        "a right code is used up"
+    );
+    // Re-issue replaces; expiry is checked before the hash and deletes the row.
+    c.put(&code("u2", CodeKind::LoginMfa, "old", now, 5)).await.unwrap();
+    c.put(&code("u2", CodeKind::LoginMfa, "new", now, 5)).await.unwrap();
+    assert_eq!(
+        c.check("u2", CodeKind::LoginMfa, "old", now).await.unwrap(),
+        CodeCheck::Wrong { remaining: 4 }
+    );
+    assert_eq!(
+        c.check("u2", CodeKind::LoginMfa, "new", plus_seconds(now, 301))
+            .await
+            .unwrap(),
+        CodeCheck::Expired
+    );
+    assert_eq!(
+        c.check("u2", CodeKind::LoginMfa, "new", now).await.unwrap(),
+        CodeCheck::Missing
+    );
+    // delete_for_user
+    c.put(&code("u3", CodeKind::LoginMfa, "h", now, 5)).await.unwrap();
+    c.delete_for_user("u3").await.unwrap();
+    assert_eq!(
+        c.check("u3", CodeKind::LoginMfa, "h", now).await.unwrap(),
+        CodeCheck::Missing
+    );
+    // Parallel wrong guesses are each counted once: with max 5, exactly 4 Wrong and the rest Locked/Missing.
+    c.put(&code("u4", CodeKind::LoginMfa, "right", now, 5)).await.unwrap();
+    let outcomes = futures_join((0..parallelism.max(6)).map(|_| {
+        let c = c.clone();
+        async move { c.check("u4", CodeKind::LoginMfa, "wrong", now).await.unwrap() }
+    }))
+    .await;
+    let wrong = outcomes.iter().filter(|o| matches!(o, CodeCheck::Wrong { .. })).count();
+    let locked = outcomes.iter().filter(|o| **o == CodeCheck::Locked).count();
+    assert_eq!((wrong, locked), (4, 1), "{outcomes:?}");
+    // Parallel right guesses: exactly one Ok.
+    c.put(&code("u5", CodeKind::LoginMfa, "right", now, 5)).await.unwrap();
+    let outcomes = futures_join((0..parallelism).map(|_| {
+        let c = c.clone();
+        async move { c.check("u5", CodeKind::LoginMfa, "right", now).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(outcomes.iter().filter(|o| **o == CodeCheck::Ok).count(), 1);
+}
+
 async fn counter_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     let exp = plus_seconds(now, 60);
     assert_eq!(s.counter.increment("k1", exp).await.unwrap(), 1);
@@ -511,7 +607,8 @@ pub fn memory_stores() -> Stores {
         users: Arc::new(store.clone()),
         pending: Arc::new(store.clone()),
         revocations: Arc::new(store.clone()),
-        attempts: Arc::new(store),
+        attempts: Arc::new(store.clone()),
+        mfa_codes: Arc::new(store),
         counter: Arc::new(MemoryCounter::default()),
     }
 }

@@ -797,3 +797,231 @@ router_test!(rate_limit_disabled_turns_the_lockout_off, {
 router_test!(memory_stores_pass_the_port_contract, {
     regstack_core::testing::contract(regstack_core::testing::memory_stores(), 8).await;
 });
+
+impl Harness {
+    fn last_sms_code(&self, to: &str, phrase: &str) -> String {
+        let sent = self.t.sms.sent.lock().unwrap();
+        let m = sent
+            .iter()
+            .rev()
+            .find(|m| m.to == to && m.body.contains(phrase))
+            .expect("an sms was sent");
+        let after = m.body.split(phrase).nth(1).unwrap().trim_start();
+        after.chars().take_while(|c| c.is_ascii_digit()).collect()
+    }
+}
+
+router_test!(sms_second_factor_end_to_end, {
+    let h = harness(Config {
+        enable_sms_2fa: true,
+        app_name: "Demo".into(),
+        ..Config::default()
+    })
+    .await;
+    let access = h.verified_user("sms@example.com", "password123").await;
+    let start = |phone: &str, pw: &str| json!({"phone_number": phone, "current_password": pw});
+    // E.164 is checked before the password.
+    let (s, _, b) = h
+        .call(
+            Method::POST,
+            "/phone/start",
+            Some(&access),
+            Some(start("0123456", "wrong-pw")),
+        )
+        .await;
+    assert_eq!(
+        (s, b["detail"].as_str().unwrap()),
+        (
+            StatusCode::BAD_REQUEST,
+            "Phone number must be in E.164 format (e.g. +14155552671)."
+        )
+    );
+    let (s, _, b) = h
+        .call(
+            Method::POST,
+            "/phone/start",
+            Some(&access),
+            Some(start("+15555550123", "wrong-pw")),
+        )
+        .await;
+    assert_eq!(
+        (s, b["detail"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "Current password is incorrect.")
+    );
+    let (s, _, b) = h
+        .call(
+            Method::POST,
+            "/phone/start",
+            Some(&access),
+            Some(start("+15555550123", "password123")),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    assert_eq!(
+        (b["status"].as_str(), b["expires_in"].as_i64()),
+        (Some("code_sent"), Some(600))
+    );
+    let pending = b["pending_token"].as_str().unwrap().to_string();
+    let body = h.t.sms.sent.lock().unwrap().last().unwrap().body.clone();
+    assert!(
+        body.starts_with("Demo verification code: ") && body.ends_with(". Expires in 5 minutes."),
+        "{body}"
+    );
+    let code = h.last_sms_code("+15555550123", "verification code:");
+    assert_eq!(code.len(), 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (s, _, b) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": wrong}))
+        .await;
+    assert_eq!(
+        (s, b["detail"].as_str().unwrap()),
+        (StatusCode::BAD_REQUEST, "Wrong code; 4 attempts remaining.")
+    );
+    let (s, _, user) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": code}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (user["phone_number"].as_str(), user["is_mfa_enabled"].as_bool()),
+        (Some("+15555550123"), Some(true))
+    );
+    let (_, _, b) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": code}))
+        .await;
+    assert_eq!(b["detail"], "No pending verification code \u{2014} request a new one.");
+
+    // Login now needs the code.
+    let (s, _, b) = h
+        .post("/login", json!({"email": "sms@example.com", "password": "password123"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (b["status"].as_str(), b["delivery"].as_str(), b["expires_in"].as_i64()),
+        (Some("mfa_required"), Some("sms"), Some(600))
+    );
+    assert!(b.get("access_token").is_none());
+    let mfa = b["mfa_pending_token"].as_str().unwrap().to_string();
+    let sms = h.t.sms.sent.lock().unwrap().last().unwrap().body.clone();
+    assert!(
+        sms.ends_with("Expires in 5 minutes. If you didn't try to sign in, ignore this message."),
+        "{sms}"
+    );
+    let code = h.last_sms_code("+15555550123", "sign-in code:");
+    let (s, _, b) = h
+        .post("/login/mfa-confirm", json!({"mfa_pending_token": access, "code": code}))
+        .await;
+    assert_eq!(
+        (s, b["detail"].as_str().unwrap()),
+        (
+            StatusCode::BAD_REQUEST,
+            "Sign-in session is invalid or has expired. Start over from sign-in."
+        )
+    );
+    let (s, _, b) = h
+        .post("/login/mfa-confirm", json!({"mfa_pending_token": mfa, "code": code}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let session = b["access_token"].as_str().unwrap().to_string();
+    let (s, _, _) = h.call(Method::GET, "/me", Some(&session), None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Disable.
+    let (s, _, b) = h
+        .call(
+            Method::DELETE,
+            "/phone",
+            Some(&session),
+            Some(json!({"current_password": "password123"})),
+        )
+        .await;
+    assert_eq!((s, b), (StatusCode::OK, json!({"message": "SMS 2FA disabled."})));
+    let token = h.login("sms@example.com", "password123").await;
+    assert!(!token.is_empty());
+    let names = h.t.events.names();
+    for e in [
+        "phone_setup_started",
+        "mfa_enabled",
+        "mfa_login_started",
+        "phone_setup_disabled",
+        "mfa_disabled",
+    ] {
+        assert!(names.contains(&e), "{e} missing from {names:?}");
+    }
+    let seen = h.t.events.seen.lock().unwrap();
+    assert!(!format!("{seen:?}").contains(&code), "hooks never see a code");
+});
+
+router_test!(sms_code_outcomes_expired_and_locked, {
+    let h = harness(Config {
+        enable_sms_2fa: true,
+        sms_code_max_attempts: 2,
+        ..Config::default()
+    })
+    .await;
+    let access = h.verified_user("lock@example.com", "password123").await;
+    let start = json!({"phone_number": "+447700900123", "current_password": "password123"});
+    let (_, _, b) = h
+        .call(Method::POST, "/phone/start", Some(&access), Some(start.clone()))
+        .await;
+    let pending = b["pending_token"].as_str().unwrap().to_string();
+    let code = h.last_sms_code("+447700900123", "verification code:");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (_, _, b) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": wrong}))
+        .await;
+    assert_eq!(b["detail"], "Wrong code; 1 attempts remaining.");
+    let (_, _, b) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": wrong}))
+        .await;
+    assert_eq!(b["detail"], "Too many wrong attempts \u{2014} request a new code.");
+    let (_, _, b) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": code}))
+        .await;
+    assert_eq!(b["detail"], "No pending verification code \u{2014} request a new one.");
+    // A new code, then too late.
+    let (_, _, b) = h.call(Method::POST, "/phone/start", Some(&access), Some(start)).await;
+    let pending = b["pending_token"].as_str().unwrap().to_string();
+    let code = h.last_sms_code("+447700900123", "verification code:");
+    h.t.clock.advance_seconds(301);
+    let (_, _, b) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": code}))
+        .await;
+    assert_eq!(b["detail"], "Verification code has expired. Request a new one.");
+    let (s, _, b) = h
+        .post("/phone/confirm", json!({"pending_token": pending, "code": "12"}))
+        .await;
+    assert_eq!(
+        (s, b["detail"][0]["type"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("string_too_short"))
+    );
+});
+
+router_test!(phone_routes_follow_the_flag_and_mfa_confirm_is_always_mounted, {
+    let h = harness(Config::default()).await;
+    let (s, _, _) = h
+        .post("/phone/confirm", json!({"pending_token": "x", "code": "123456"}))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, b) = h
+        .post(
+            "/login/mfa-confirm",
+            json!({"mfa_pending_token": "x", "code": "123456"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["detail"].as_str().unwrap()),
+        (
+            StatusCode::BAD_REQUEST,
+            "Sign-in session is invalid or has expired. Start over from sign-in."
+        )
+    );
+    let h = harness(Config {
+        enable_sms_2fa: true,
+        ..Config::default()
+    })
+    .await;
+    let (s, _, _) = h
+        .call(Method::POST, "/phone/start", None, Some(json!({"bad": true})))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "auth before body");
+});

@@ -149,6 +149,7 @@ impl Builder {
             pending: stores.pending,
             revocations: stores.revocations,
             attempts: stores.attempts,
+            mfa_codes: stores.mfa_codes,
             counter: stores.counter,
             mailer: Arc::new(Background(mailer)),
             sms: Arc::new(Background(sms)),

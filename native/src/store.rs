@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use regstack_core::config::{database_kind, Config, DatabaseKind};
 use regstack_core::memory::MemoryCounter;
-use regstack_core::ports::{AttemptStore, Counter, PendingStore, RevocationStore, UserStore};
+use regstack_core::ports::{AttemptStore, Counter, MfaCodeStore, PendingStore, RevocationStore, UserStore};
 
 /// The stores of one backend, as the ports the core wants.
 #[derive(Clone)]
@@ -23,6 +23,8 @@ pub struct Stores {
     pub revocations: Arc<dyn RevocationStore>,
     /// Lockout failures.
     pub attempts: Arc<dyn AttemptStore>,
+    /// SMS codes.
+    pub mfa_codes: Arc<dyn MfaCodeStore>,
     /// Rate-limit counters (in process for SQLite, which serves one process anyway).
     pub counter: Arc<dyn Counter>,
 }
@@ -52,7 +54,8 @@ pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
                 users: Arc::new(store.clone()),
                 pending: Arc::new(store.clone()),
                 revocations: Arc::new(store.clone()),
-                attempts: Arc::new(store),
+                attempts: Arc::new(store.clone()),
+                mfa_codes: Arc::new(store),
                 counter: Arc::new(MemoryCounter::default()),
             })
         }

@@ -15,7 +15,8 @@ fn stores(s: SqliteStore) -> Stores {
         users: Arc::new(s.clone()),
         pending: Arc::new(s.clone()),
         revocations: Arc::new(s.clone()),
-        attempts: Arc::new(s),
+        attempts: Arc::new(s.clone()),
+        mfa_codes: Arc::new(s),
         counter: Arc::new(MemoryCounter::default()),
     }
 }

@@ -11,6 +11,20 @@ use crate::token::new_jti;
 
 use super::{FlowError, FlowResult};
 
+/// What `/login` answers.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// A session.
+    Session(LoggedIn),
+    /// A second factor is needed: an SMS code was sent.
+    MfaRequired {
+        /// The `login_mfa` token for `/login/mfa-confirm`.
+        mfa_pending_token: String,
+        /// Its lifetime in seconds.
+        expires_in: i64,
+    },
+}
+
 /// A successful login.
 #[derive(Debug)]
 pub struct LoggedIn {
@@ -25,7 +39,7 @@ pub struct LoggedIn {
 /// Signs in with email and password (contract §1.3, the seven steps, in order). The lockout
 /// slot is reserved atomically before the password is checked, so parallel guesses cannot
 /// exceed the threshold.
-pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&str>) -> FlowResult<LoggedIn> {
+pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&str>) -> FlowResult<LoginOutcome> {
     let lockout = engine.lockout;
     let now = engine.now();
     let reservation = if lockout.disabled {
@@ -66,11 +80,17 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
     if engine.config.require_verification && !user.is_verified {
         return Err(FlowError::NotVerified);
     }
-    if user.is_mfa_enabled && user.phone_number.is_some() {
+    if let (true, Some(phone)) = (user.is_mfa_enabled, user.phone_number.as_deref()) {
+        // A correct password is not a failure, but the lockout is only cleared once the second
+        // factor is done.
         if let Some((id, _)) = reservation {
             engine.ports.attempts.release(id).await?;
         }
-        return Err(FlowError::MfaUnavailable);
+        let (mfa_pending_token, expires_in) = super::phone::begin_login(engine, &user, phone).await?;
+        return Ok(LoginOutcome::MfaRequired {
+            mfa_pending_token,
+            expires_in,
+        });
     }
     let mut patch = UserPatch::default();
     if verified.needs_rehash && engine.config.password_rehash_on_login {
@@ -93,7 +113,7 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
             user: logged_in.user.clone(),
         })
         .await;
-    Ok(logged_in)
+    Ok(LoginOutcome::Session(logged_in))
 }
 
 /// Mints a session for `user`, records `last_login = iat` (plus any extra `patch`).

@@ -4,6 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+use crate::flows::phone::{CodeFailure, CodeStep};
 use crate::flows::{AuthFailure, FlowError};
 use crate::ports::StoreError;
 
@@ -94,10 +95,10 @@ impl From<FlowError> for ApiError {
             ),
             AccountDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Account is disabled."),
             NotVerified => ApiError::detail(StatusCode::FORBIDDEN, "Email address has not been verified."),
-            MfaUnavailable => ApiError::detail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "This account uses an SMS second factor, which this server cannot deliver yet.",
-            ),
+            PhoneInvalid => bad_request("Phone number must be in E.164 format (e.g. +14155552671)."),
+            PhoneSessionInvalid => bad_request("Phone-setup session is invalid or has expired. Start setup again."),
+            MfaSessionInvalid => bad_request("Sign-in session is invalid or has expired. Start over from sign-in."),
+            Code(step, failure) => bad_request(&code_message(step, failure)),
             NoPassword => bad_request(
                 "No password set on this account. Use forgot-password to set one before changing account details.",
             ),
@@ -133,6 +134,23 @@ impl From<FlowError> for ApiError {
             Password(e) => internal(&e),
             Render(e) => internal(&e),
         }
+    }
+}
+
+/// The 400 texts of an SMS code outcome; the em-dashes are U+2014, as in the original.
+fn code_message(step: CodeStep, failure: CodeFailure) -> String {
+    match (step, failure) {
+        (CodeStep::Login, CodeFailure::Missing) => {
+            "No pending sign-in code \u{2014} start the login flow again.".into()
+        }
+        (CodeStep::PhoneSetup, CodeFailure::Missing) => {
+            "No pending verification code \u{2014} request a new one.".into()
+        }
+        (CodeStep::Login, CodeFailure::Expired) => "Sign-in code has expired. Try logging in again.".into(),
+        (CodeStep::PhoneSetup, CodeFailure::Expired) => "Verification code has expired. Request a new one.".into(),
+        (CodeStep::Login, CodeFailure::Locked) => "Too many wrong attempts \u{2014} start the login flow again.".into(),
+        (CodeStep::PhoneSetup, CodeFailure::Locked) => "Too many wrong attempts \u{2014} request a new code.".into(),
+        (_, CodeFailure::Wrong(n)) => format!("Wrong code; {n} attempts remaining."),
     }
 }
 

@@ -12,9 +12,10 @@ use super::body::{take, Fields, JsonBody};
 use super::error::ApiError;
 use super::ClientIp;
 use crate::engine::Engine;
+use crate::flows::login::LoginOutcome;
 use crate::flows::register::Registered;
 use crate::flows::session::Session;
-use crate::flows::{account, email_change, login as login_flow, password, register as register_flow};
+use crate::flows::{account, email_change, login as login_flow, password, phone, register as register_flow};
 
 type Reply = Result<Response, ApiError>;
 
@@ -71,11 +72,70 @@ pub async fn login(
     let pw = f.string("password", 8, Some(128));
     f.finish()?;
     let ip = ip.map(|Extension(ClientIp(ip))| ip);
-    let done = login_flow::login(&engine, take(email)?, &take(pw)?, ip.as_deref()).await?;
+    match login_flow::login(&engine, take(email)?, &take(pw)?, ip.as_deref()).await? {
+        LoginOutcome::Session(done) => ok(StatusCode::OK, token_response(&done)),
+        LoginOutcome::MfaRequired {
+            mfa_pending_token,
+            expires_in,
+        } => ok(
+            StatusCode::OK,
+            json!({ "status": "mfa_required", "mfa_pending_token": mfa_pending_token, "expires_in": expires_in, "delivery": "sms" }),
+        ),
+    }
+}
+
+fn token_response(done: &login_flow::LoggedIn) -> Value {
+    json!({ "access_token": done.access_token, "token_type": "bearer", "expires_in": done.expires_in })
+}
+
+/// `POST /login/mfa-confirm`
+pub async fn login_mfa_confirm(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let token = f.string("mfa_pending_token", 0, None);
+    let code = f.string("code", 4, Some(10));
+    f.finish()?;
+    let done = phone::confirm_login(&engine, &take(token)?, &take(code)?).await?;
+    ok(StatusCode::OK, token_response(&done))
+}
+
+/// `POST /phone/start`
+pub async fn phone_start(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
+    let mut f = Fields::new(body)?;
+    let number = f.string("phone_number", 4, Some(20));
+    let current = f.string("current_password", 0, None);
+    f.finish()?;
+    let (pending_token, expires_in) = phone::start_setup(&engine, &session, &take(number)?, &take(current)?).await?;
     ok(
-        StatusCode::OK,
-        json!({ "access_token": done.access_token, "token_type": "bearer", "expires_in": done.expires_in }),
+        StatusCode::ACCEPTED,
+        json!({ "status": "code_sent", "pending_token": pending_token, "expires_in": expires_in }),
     )
+}
+
+/// `POST /phone/confirm`
+pub async fn phone_confirm(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let token = f.string("pending_token", 0, None);
+    let code = f.string("code", 4, Some(10));
+    f.finish()?;
+    let user = phone::confirm_setup(&engine, &take(token)?, &take(code)?).await?;
+    ok(StatusCode::OK, user.public())
+}
+
+/// `DELETE /phone`
+pub async fn phone_disable(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
+    let mut f = Fields::new(body)?;
+    let current = f.string("current_password", 0, None);
+    f.finish()?;
+    phone::disable(&engine, &session, &take(current)?).await?;
+    message(StatusCode::OK, "SMS 2FA disabled.")
 }
 
 /// `POST /logout`

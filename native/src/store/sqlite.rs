@@ -8,8 +8,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::ports::{AttemptStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore};
-use regstack_core::records::{PendingRegistration, User, UserPatch};
+use regstack_core::flows::phone::judge;
+use regstack_core::ports::{
+    AttemptStore, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+};
+use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::time::{from_sql_text, to_sql_text, Timestamp};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -494,6 +497,85 @@ impl AttemptStore for SqliteStore {
     async fn clear(&self, email: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM login_attempts WHERE lower(email) = lower(?)")
             .bind(email)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MfaCodeStore for SqliteStore {
+    async fn put(&self, c: &MfaCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mfa_codes (user_id, kind, code_hash, expires_at, attempts, max_attempts, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, kind) DO UPDATE SET code_hash = excluded.code_hash, \
+             expires_at = excluded.expires_at, attempts = excluded.attempts, max_attempts = excluded.max_attempts, \
+             created_at = excluded.created_at",
+        )
+        .bind(&c.user_id)
+        .bind(c.kind.as_str())
+        .bind(&c.code_hash)
+        .bind(to_sql_text(c.expires_at))
+        .bind(c.attempts)
+        .bind(c.max_attempts)
+        .bind(to_sql_text(c.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn check(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // A write first takes SQLite's write lock, so concurrent checks of one code run one
+        // after another and every guess is counted.
+        sqlx::query("UPDATE mfa_codes SET attempts = attempts WHERE user_id = ? AND kind = ?")
+            .bind(user_id)
+            .bind(kind.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT id, code_hash, expires_at, attempts, max_attempts, created_at FROM mfa_codes WHERE user_id = ? AND kind = ?",
+        )
+        .bind(user_id)
+        .bind(kind.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(CodeCheck::Missing);
+        };
+        let id: i64 = row.try_get("id").map_err(map_err)?;
+        let stored = MfaCode {
+            user_id: user_id.to_string(),
+            kind,
+            code_hash: row.try_get("code_hash").map_err(map_err)?,
+            expires_at: ts(&row, "expires_at")?,
+            attempts: row.try_get("attempts").map_err(map_err)?,
+            max_attempts: row.try_get("max_attempts").map_err(map_err)?,
+            created_at: ts(&row, "created_at")?,
+        };
+        let outcome = judge(&stored, code_hash, now);
+        let sql = match outcome {
+            CodeCheck::Wrong { .. } => "UPDATE mfa_codes SET attempts = attempts + 1 WHERE id = ?",
+            _ => "DELETE FROM mfa_codes WHERE id = ?",
+        };
+        sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcome)
+    }
+
+    async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM mfa_codes WHERE user_id = ?")
+            .bind(user_id)
             .execute(&self.pool)
             .await
             .map_err(map_err)?;

@@ -1,0 +1,241 @@
+//! `POST /phone/start`, `POST /phone/confirm`, `DELETE /phone`, `POST /login/mfa-confirm`,
+//! and the SMS branch of `POST /login` (contract §1.3 "Phone / SMS 2FA", §5.7).
+
+use crate::engine::Engine;
+use crate::events::Event;
+use crate::flows::account::check_current_password;
+use crate::flows::login::{issue_session, LoggedIn};
+use crate::flows::session::Session;
+use crate::jwt::Purpose;
+use crate::ports::SmsMessage;
+use crate::records::{CodeCheck, CodeKind, MfaCode, User, UserPatch};
+use crate::time::{plus_seconds, Timestamp};
+use crate::token::{hash_secret, new_jti, new_sms_code, secrets_equal};
+
+use super::{FlowError, FlowResult};
+
+/// Which step a code belongs to; it picks the wording of the 400s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeStep {
+    /// `/phone/confirm`.
+    PhoneSetup,
+    /// `/login/mfa-confirm`.
+    Login,
+}
+
+/// An SMS code was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeFailure {
+    /// No code pending.
+    Missing,
+    /// Past its TTL.
+    Expired,
+    /// Attempts exhausted.
+    Locked,
+    /// Wrong, with attempts left.
+    Wrong(i64),
+}
+
+/// The contract's decision for one guess against one stored row (used by every store inside
+/// its atomic step): locked → expired → wrong → right.
+pub fn judge(row: &MfaCode, code_hash: &str, now: Timestamp) -> CodeCheck {
+    if row.attempts >= row.max_attempts {
+        return CodeCheck::Locked;
+    }
+    if row.expires_at <= now {
+        return CodeCheck::Expired;
+    }
+    if !secrets_equal(&row.code_hash, code_hash) {
+        let remaining = row.max_attempts - (row.attempts + 1);
+        return if remaining <= 0 {
+            CodeCheck::Locked
+        } else {
+            CodeCheck::Wrong { remaining }
+        };
+    }
+    CodeCheck::Ok
+}
+
+/// Issues a fresh code of `kind` for `user`, replacing any pending one, and texts it to `to`.
+async fn send_code(engine: &Engine, user: &User, kind: CodeKind, to: &str) -> FlowResult<()> {
+    let config = &engine.config;
+    let code = new_sms_code(engine.ports.random.as_ref(), config.sms_code_length);
+    let now = engine.now();
+    engine
+        .ports
+        .mfa_codes
+        .put(&MfaCode {
+            user_id: user.id.clone(),
+            kind,
+            code_hash: hash_secret(&code),
+            expires_at: plus_seconds(now, config.sms_code_ttl_seconds),
+            attempts: 0,
+            max_attempts: config.sms_code_max_attempts,
+            created_at: now,
+        })
+        .await?;
+    let body = engine.renderer.sms(kind, config, &code)?;
+    if let Err(e) = engine
+        .ports
+        .sms
+        .send(&SmsMessage {
+            to: to.to_string(),
+            body,
+        })
+        .await
+    {
+        tracing::error!(target: "regstack.sms", kind = kind.as_str(), error = %e, "sms delivery failed");
+    }
+    Ok(())
+}
+
+async fn check_code(engine: &Engine, user_id: &str, kind: CodeKind, code: &str) -> FlowResult<()> {
+    let outcome = engine
+        .ports
+        .mfa_codes
+        .check(user_id, kind, &hash_secret(code), engine.now())
+        .await?;
+    let step = match kind {
+        CodeKind::PhoneSetup => CodeStep::PhoneSetup,
+        CodeKind::LoginMfa => CodeStep::Login,
+    };
+    let failure = match outcome {
+        CodeCheck::Ok => return Ok(()),
+        CodeCheck::Missing => CodeFailure::Missing,
+        CodeCheck::Expired => CodeFailure::Expired,
+        CodeCheck::Locked => CodeFailure::Locked,
+        CodeCheck::Wrong { remaining } => CodeFailure::Wrong(remaining),
+    };
+    Err(FlowError::Code(step, failure))
+}
+
+/// `E.164`: `^\+[1-9]\d{1,14}$`.
+pub fn is_e164(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0')
+}
+
+/// Begins phone setup: checks the number (first) and the password, texts a code to the new
+/// number, and returns the `phone_setup` token that binds the number.
+pub async fn start_setup(
+    engine: &Engine,
+    session: &Session,
+    phone: &str,
+    current_password: &str,
+) -> FlowResult<(String, i64)> {
+    if !is_e164(phone) {
+        return Err(FlowError::PhoneInvalid);
+    }
+    check_current_password(engine, &session.user, current_password).await?;
+    send_code(engine, &session.user, CodeKind::PhoneSetup, phone).await?;
+    let ttl = engine.config.mfa_pending_token_ttl_seconds;
+    let jti = new_jti(engine.ports.random.as_ref());
+    let (token, _) = engine.jwt.mint(
+        Purpose::PhoneSetup,
+        &session.user.id,
+        Some(phone),
+        &jti,
+        engine.now(),
+        ttl,
+    );
+    engine
+        .ports
+        .events
+        .emit(&Event::PhoneSetupStarted {
+            user: session.user.clone(),
+            phone: phone.to_string(),
+        })
+        .await;
+    Ok((token, ttl))
+}
+
+/// Confirms phone setup with the texted code; the number from the token is written only now.
+pub async fn confirm_setup(engine: &Engine, pending_token: &str, code: &str) -> FlowResult<User> {
+    let claims = engine
+        .jwt
+        .decode(pending_token, Purpose::PhoneSetup, engine.now())
+        .map_err(|_| FlowError::PhoneSessionInvalid)?;
+    let phone = claims.extra.clone().ok_or(FlowError::PhoneSessionInvalid)?;
+    check_code(engine, &claims.sub, CodeKind::PhoneSetup, code).await?;
+    let user = active_user(engine, &claims.sub).await?;
+    let patch = UserPatch {
+        phone_number: Some(Some(phone)),
+        is_mfa_enabled: Some(true),
+        ..UserPatch::default()
+    };
+    let user = engine.ports.users.update(&user.id, &patch, engine.now()).await?;
+    engine
+        .ports
+        .events
+        .emit(&Event::MfaEnabled { user: user.clone() })
+        .await;
+    Ok(user)
+}
+
+/// Turns the SMS second factor off.
+pub async fn disable(engine: &Engine, session: &Session, current_password: &str) -> FlowResult<()> {
+    check_current_password(engine, &session.user, current_password).await?;
+    let patch = UserPatch {
+        phone_number: Some(None),
+        is_mfa_enabled: Some(false),
+        ..UserPatch::default()
+    };
+    let user = engine
+        .ports
+        .users
+        .update(&session.user.id, &patch, engine.now())
+        .await?;
+    engine.ports.mfa_codes.delete_for_user(&user.id).await?;
+    engine
+        .ports
+        .events
+        .emit(&Event::PhoneSetupDisabled { user: user.clone() })
+        .await;
+    engine.ports.events.emit(&Event::MfaDisabled { user }).await;
+    Ok(())
+}
+
+/// The MFA branch of login: texts a sign-in code and returns the `login_mfa` token.
+pub(crate) async fn begin_login(engine: &Engine, user: &User, phone: &str) -> FlowResult<(String, i64)> {
+    send_code(engine, user, CodeKind::LoginMfa, phone).await?;
+    let ttl = engine.config.mfa_pending_token_ttl_seconds;
+    let jti = new_jti(engine.ports.random.as_ref());
+    let (token, _) = engine
+        .jwt
+        .mint(Purpose::LoginMfa, &user.id, None, &jti, engine.now(), ttl);
+    engine
+        .ports
+        .events
+        .emit(&Event::MfaLoginStarted { user: user.clone() })
+        .await;
+    Ok((token, ttl))
+}
+
+/// Completes an MFA login with the texted code.
+pub async fn confirm_login(engine: &Engine, pending_token: &str, code: &str) -> FlowResult<LoggedIn> {
+    let claims = engine
+        .jwt
+        .decode(pending_token, Purpose::LoginMfa, engine.now())
+        .map_err(|_| FlowError::MfaSessionInvalid)?;
+    check_code(engine, &claims.sub, CodeKind::LoginMfa, code).await?;
+    let user = active_user(engine, &claims.sub).await?;
+    let logged_in = issue_session(engine, &user, UserPatch::default()).await?;
+    engine.ports.attempts.clear(&user.email).await?;
+    engine
+        .ports
+        .events
+        .emit(&Event::UserLoggedIn {
+            user: logged_in.user.clone(),
+        })
+        .await;
+    Ok(logged_in)
+}
+
+async fn active_user(engine: &Engine, id: &str) -> FlowResult<User> {
+    match engine.ports.users.get(id).await? {
+        Some(u) if u.is_active => Ok(u),
+        _ => Err(FlowError::TokenUserInactive),
+    }
+}
