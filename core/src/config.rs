@@ -89,6 +89,10 @@ pub struct Config {
     pub max_request_body_bytes: usize,
     // Additive: how many Argon2 computations may run at once (native; bounds memory).
     pub password_hash_concurrency: usize,
+    // Additive: the most database connections one instance opens.
+    pub database_pool_size: u32,
+    // Additive: how long a request waits for a database connection before answering 503.
+    pub database_timeout_seconds: u64,
 }
 
 /// `[email]` (contract §3.3).
@@ -212,6 +216,8 @@ impl Default for Config {
             password_rehash_on_login: true,
             max_request_body_bytes: 64 * 1024,
             password_hash_concurrency: 4,
+            database_pool_size: 10,
+            database_timeout_seconds: 5,
         }
     }
 }
@@ -658,6 +664,8 @@ impl Config {
             1,
             1024,
         )?;
+        range("database_pool_size", self.database_pool_size as i64, 1, 1000)?;
+        range("database_timeout_seconds", self.database_timeout_seconds as i64, 1, 300)?;
         range("oauth.state_ttl_seconds", self.oauth.state_ttl_seconds, 1, 86_400)?;
         range(
             "oauth.completion_ttl_seconds",

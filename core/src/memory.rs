@@ -234,16 +234,16 @@ pub struct MemoryCounter {
 
 #[async_trait]
 impl Counter for MemoryCounter {
-    async fn increment(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError> {
+    async fn increment(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> Result<u64, StoreError> {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if counts.len() > 10_000 {
-            // Keys of earlier windows all expire before any key of the current window.
-            let newest = counts.values().map(|(_, e)| *e).max();
-            if let Some(newest) = newest {
-                counts.retain(|_, (_, e)| *e >= newest);
-            }
+        if counts.len() >= 1024 && counts.len().is_power_of_two() && !counts.contains_key(key) {
+            // Amortised sweep: memory stays bounded by the keys of windows still open.
+            counts.retain(|_, (_, exp)| *exp > now);
         }
         let slot = counts.entry(key.to_string()).or_insert((0, expires_at));
+        if slot.1 <= now {
+            *slot = (0, expires_at);
+        }
         slot.0 += 1;
         Ok(slot.0)
     }

@@ -130,9 +130,9 @@ pub trait MfaCodeStore: Send + Sync {
 /// Atomic counters for per-IP rate limits.
 #[async_trait]
 pub trait Counter: Send + Sync {
-    /// Adds one to `key` and returns the new value. The key may be forgotten after
-    /// `expires_at`. N parallel calls on a fresh key return exactly 1..=N.
-    async fn increment(&self, key: &str, expires_at: Timestamp) -> Result<u64, StoreError>;
+    /// Adds one to `key` and returns the new value. The key may be forgotten once `now` has
+    /// passed `expires_at`. N parallel calls on a fresh key return exactly 1..=N.
+    async fn increment(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// A rendered email.

@@ -579,12 +579,12 @@ async fn mfa_contract(s: &Stores, now: Timestamp, parallelism: usize) {
 
 async fn counter_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     let exp = plus_seconds(now, 60);
-    assert_eq!(s.counter.increment("k1", exp).await.unwrap(), 1);
-    assert_eq!(s.counter.increment("k1", exp).await.unwrap(), 2);
-    assert_eq!(s.counter.increment("k2", exp).await.unwrap(), 1);
+    assert_eq!(s.counter.increment("k1", now, exp).await.unwrap(), 1);
+    assert_eq!(s.counter.increment("k1", now, exp).await.unwrap(), 2);
+    assert_eq!(s.counter.increment("k2", now, exp).await.unwrap(), 1);
     let mut got = futures_join((0..parallelism).map(|_| {
         let c = s.counter.clone();
-        async move { c.increment("k-race", exp).await.unwrap() }
+        async move { c.increment("k-race", now, exp).await.unwrap() }
     }))
     .await;
     got.sort_unstable();

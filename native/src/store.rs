@@ -1,14 +1,17 @@
 //! Storage backends, chosen at start-up from the scheme of `database_url`.
 
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-#[cfg(not(any(feature = "sqlite")))]
-compile_error!("regstack needs at least one storage backend feature: `sqlite` (the default)");
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("regstack needs at least one storage backend feature: `sqlite` (the default) or `postgres`");
 
 use std::sync::Arc;
 
 use regstack_core::config::{database_kind, Config, DatabaseKind};
+#[cfg(feature = "sqlite")]
 use regstack_core::memory::MemoryCounter;
 use regstack_core::ports::{AttemptStore, Counter, MfaCodeStore, PendingStore, RevocationStore, UserStore};
 
@@ -42,6 +45,10 @@ pub enum StoreOpenError {
     #[cfg(feature = "sqlite")]
     #[error(transparent)]
     Sqlite(#[from] sqlite::OpenError),
+    /// PostgreSQL failed to connect or migrate.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(#[from] postgres::OpenError),
 }
 
 /// Opens and migrates the backend `config.database_url` selects.
@@ -49,7 +56,7 @@ pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
     match database_kind(&config.database_url)? {
         #[cfg(feature = "sqlite")]
         DatabaseKind::Sqlite(path) => {
-            let store = sqlite::SqliteStore::open(&path, 8).await?;
+            let store = sqlite::SqliteStore::open(&path, config.database_pool_size).await?;
             Ok(Stores {
                 users: Arc::new(store.clone()),
                 pending: Arc::new(store.clone()),
@@ -61,6 +68,20 @@ pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
         }
         #[cfg(not(feature = "sqlite"))]
         DatabaseKind::Sqlite(_) => Err(StoreOpenError::NotBuilt("SQLite", "sqlite")),
+        #[cfg(feature = "postgres")]
+        DatabaseKind::Postgres(url) => {
+            let timeout = std::time::Duration::from_secs(config.database_timeout_seconds);
+            let store = postgres::PgStore::open(&url, config.database_pool_size, timeout).await?;
+            Ok(Stores {
+                users: Arc::new(store.clone()),
+                pending: Arc::new(store.clone()),
+                revocations: Arc::new(store.clone()),
+                attempts: Arc::new(store.clone()),
+                mfa_codes: Arc::new(store.clone()),
+                counter: Arc::new(store),
+            })
+        }
+        #[cfg(not(feature = "postgres"))]
         DatabaseKind::Postgres(_) => Err(StoreOpenError::NotBuilt("PostgreSQL", "postgres")),
         DatabaseKind::Mongo(_) => Err(StoreOpenError::NotBuilt("MongoDB", "mongo")),
     }

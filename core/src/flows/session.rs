@@ -57,7 +57,7 @@ pub async fn check_rate(engine: &Engine, class: RateClass, client: &str) -> Flow
     let now = engine.now();
     for limit in limits {
         let key = limit.key(class.key(), client, now);
-        let count = engine.ports.counter.increment(&key, limit.window_end(now)).await?;
+        let count = engine.ports.counter.increment(&key, now, limit.window_end(now)).await?;
         if count > limit.count {
             return Err(FlowError::RateLimited {
                 limit: *limit,

@@ -1,0 +1,594 @@
+//! PostgreSQL storage on sqlx, over `migrations/postgres` (the schema of regstack 0.9.3 plus the
+//! shared rate-limit counters of Decision 8).
+//!
+//! Read-committed isolation lets two transactions read the same rows, so every
+//! check-then-write step here either is one statement (`DELETE … RETURNING`,
+//! `INSERT … ON CONFLICT`) or holds a row lock (`FOR UPDATE`) or an advisory lock for its key.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use regstack_core::flows::phone::judge;
+use regstack_core::ports::{
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+};
+use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use regstack_core::time::{truncate_micros, Timestamp};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+
+/// The bundled forward-only migrations, in order.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "rate_limits",
+        include_str!("../../../migrations/postgres/0002_rate_limits.sql"),
+    ),
+];
+
+/// Serialises migrations across instances starting at once.
+const MIGRATION_LOCK: i64 = 0x7265_6773_7461_636b; // "regstack"
+
+/// Every store on one Postgres pool.
+#[derive(Clone, Debug)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+/// Maps sqlx errors to the port's, by error kind and SQLSTATE class, never by message text.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.kind() == sqlx::error::ErrorKind::UniqueViolation => {
+            StoreError::Conflict(db.constraint().unwrap_or("unique").to_string())
+        }
+        // 08: connection exception; 57P: operator intervention (shutdown, crash recovery);
+        // 53: insufficient resources.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c.starts_with("53")) =>
+        {
+            StoreError::Unavailable(db.to_string())
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// Why the database cannot be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL does not parse.
+    #[error("invalid PostgreSQL URL: {0}")]
+    Url(sqlx::Error),
+    /// The server cannot be reached or refused us.
+    #[error("cannot connect to PostgreSQL at {host}: {source}")]
+    Connect {
+        /// Host and port, without credentials.
+        host: String,
+        /// What sqlx said.
+        source: sqlx::Error,
+    },
+    /// A migration failed.
+    #[error("migrating PostgreSQL failed: {0}")]
+    Migrate(sqlx::Error),
+    /// A regstack 0.9.3 database at an older Alembic revision.
+    #[error("the database was created by an older regstack (Alembic revision {0}); run `regstack migrate` of regstack 0.9.3 to reach revision 0003, then start this server again")]
+    OldRevision(String),
+}
+
+impl PgStore {
+    /// Connects with at most `max_connections`, waiting at most `acquire_timeout` for a
+    /// connection (so a database that goes away gives 503 quickly, never a hang), and migrates.
+    pub async fn open(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Self, OpenError> {
+        let options: PgConnectOptions = url.parse().map_err(OpenError::Url)?;
+        let host = format!("{}:{}", options.get_host(), options.get_port());
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(acquire_timeout)
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .test_before_acquire(true)
+            .connect_with(options)
+            .await
+            .map_err(|source| OpenError::Connect { host, source })?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The pool, for host code that wants to share it.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies the bundled migrations not yet applied, under an advisory lock.
+    pub async fn migrate(&self) -> Result<Vec<i64>, OpenError> {
+        let mut conn = self.pool.acquire().await.map_err(OpenError::Migrate)?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await
+            .map_err(OpenError::Migrate)?;
+        let result = async {
+            let has_alembic: bool = sqlx::query_scalar("SELECT to_regclass('alembic_version') IS NOT NULL")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(OpenError::Migrate)?;
+            if has_alembic {
+                let rev: Option<String> = sqlx::query_scalar("SELECT version_num FROM alembic_version LIMIT 1")
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(OpenError::Migrate)?;
+                if let Some(rev) = rev.filter(|r| r != "0003") {
+                    return Err(OpenError::OldRevision(rev));
+                }
+            }
+            sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS regstack_migrations (version BIGINT NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(OpenError::Migrate)?;
+            let mut applied = Vec::new();
+            for (version, name, sql) in MIGRATIONS {
+                let done: Option<i64> = sqlx::query_scalar("SELECT version FROM regstack_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(OpenError::Migrate)?;
+                if done.is_some() {
+                    continue;
+                }
+                let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(OpenError::Migrate)?;
+                sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(OpenError::Migrate)?;
+                sqlx::query("INSERT INTO regstack_migrations (version, name) VALUES ($1, $2)")
+                    .bind(version)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(OpenError::Migrate)?;
+                tx.commit().await.map_err(OpenError::Migrate)?;
+                applied.push(*version);
+            }
+            Ok(applied)
+        }
+        .await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        result
+    }
+}
+
+fn user_from(row: &PgRow) -> Result<User, StoreError> {
+    Ok(User {
+        id: row.try_get("id").map_err(map_err)?,
+        email: row.try_get("email").map_err(map_err)?,
+        hashed_password: row.try_get("hashed_password").map_err(map_err)?,
+        is_active: row.try_get("is_active").map_err(map_err)?,
+        is_verified: row.try_get("is_verified").map_err(map_err)?,
+        is_superuser: row.try_get("is_superuser").map_err(map_err)?,
+        full_name: row.try_get("full_name").map_err(map_err)?,
+        phone_number: row.try_get("phone_number").map_err(map_err)?,
+        is_mfa_enabled: row.try_get("is_mfa_enabled").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        updated_at: row.try_get("updated_at").map_err(map_err)?,
+        last_login: row.try_get("last_login").map_err(map_err)?,
+        tokens_invalidated_after: row.try_get("tokens_invalidated_after").map_err(map_err)?,
+    })
+}
+
+fn pending_from(row: &PgRow) -> Result<PendingRegistration, StoreError> {
+    Ok(PendingRegistration {
+        id: row.try_get("id").map_err(map_err)?,
+        email: row.try_get("email").map_err(map_err)?,
+        hashed_password: row.try_get("hashed_password").map_err(map_err)?,
+        full_name: row.try_get("full_name").map_err(map_err)?,
+        token_hash: row.try_get("token_hash").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+    })
+}
+
+const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after";
+const PENDING_COLUMNS: &str = "id, email, hashed_password, full_name, token_hash, created_at, expires_at";
+
+fn t(v: Timestamp) -> Timestamp {
+    truncate_micros(v)
+}
+
+#[async_trait]
+impl UserStore for PgStore {
+    async fn create(&self, u: &User) -> Result<(), StoreError> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO users ({USER_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2))"
+        ))
+        .bind(&u.id)
+        .bind(&u.email)
+        .bind(&u.hashed_password)
+        .bind(u.is_active)
+        .bind(u.is_verified)
+        .bind(u.is_superuser)
+        .bind(&u.full_name)
+        .bind(&u.phone_number)
+        .bind(u.is_mfa_enabled)
+        .bind(t(u.created_at))
+        .bind(t(u.updated_at))
+        .bind(u.last_login.map(t))
+        .bind(u.tokens_invalidated_after.map(t))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match map_err(e) {
+            StoreError::Conflict(c) if c != "pk_users" => StoreError::Conflict("email".into()),
+            other => other,
+        })?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query(&format!(
+            "(SELECT {USER_COLUMNS} FROM users WHERE email = $1) \
+             UNION ALL (SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND email <> $1) LIMIT 1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(user_from).transpose()
+    }
+
+    async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new("UPDATE users SET updated_at = ");
+        qb.push_bind(t(now));
+        if let Some(v) = &patch.email {
+            qb.push(", email = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.hashed_password {
+            qb.push(", hashed_password = ").push_bind(v.clone());
+        }
+        for (col, v) in [
+            ("is_active", patch.is_active),
+            ("is_verified", patch.is_verified),
+            ("is_superuser", patch.is_superuser),
+            ("is_mfa_enabled", patch.is_mfa_enabled),
+        ] {
+            if let Some(v) = v {
+                qb.push(format!(", {col} = ")).push_bind(v);
+            }
+        }
+        if let Some(v) = &patch.full_name {
+            qb.push(", full_name = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.phone_number {
+            qb.push(", phone_number = ").push_bind(v.clone());
+        }
+        if let Some(v) = patch.last_login {
+            qb.push(", last_login = ").push_bind(t(v));
+        }
+        if let Some(v) = patch.tokens_invalidated_after {
+            qb.push(", tokens_invalidated_after = ").push_bind(t(v));
+        }
+        qb.push(" WHERE id = ").push_bind(id.to_string());
+        if let Some(email) = &patch.email {
+            qb.push(" AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(")
+                .push_bind(email.clone())
+                .push(") AND id <> ")
+                .push_bind(id.to_string())
+                .push(")");
+        }
+        qb.push(format!(" RETURNING {USER_COLUMNS}"));
+        let row = qb
+            .build()
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("email".into()),
+                other => other,
+            })?;
+        match row {
+            Some(row) => user_from(&row),
+            None if patch.email.is_some() && self.get(id).await?.is_some() => Err(StoreError::Conflict("email".into())),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let deleted = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected()
+            > 0;
+        for (sql, key) in [
+            ("DELETE FROM oauth_identities WHERE user_id = $1", user.id.as_str()),
+            ("DELETE FROM mfa_codes WHERE user_id = $1", user.id.as_str()),
+            (
+                "DELETE FROM pending_registrations WHERE lower(email) = lower($1)",
+                user.email.as_str(),
+            ),
+            (
+                "DELETE FROM login_attempts WHERE lower(email) = lower($1)",
+                user.email.as_str(),
+            ),
+        ] {
+            sqlx::query(sql).bind(key).execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PendingStore for PgStore {
+    async fn put(&self, p: &PendingRegistration) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Rows of adopted databases may differ in case only; the upsert handles the rest.
+        sqlx::query("DELETE FROM pending_registrations WHERE lower(email) = lower($1) AND email <> $1")
+            .bind(&p.email)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(&format!(
+            "INSERT INTO pending_registrations ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (email) DO UPDATE SET id = excluded.id, hashed_password = excluded.hashed_password, \
+             full_name = excluded.full_name, token_hash = excluded.token_hash, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at"
+        ))
+        .bind(&p.id)
+        .bind(&p.email)
+        .bind(&p.hashed_password)
+        .bind(&p.full_name)
+        .bind(&p.token_hash)
+        .bind(t(p.created_at))
+        .bind(t(p.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let row = sqlx::query(&format!(
+            "DELETE FROM pending_registrations WHERE token_hash = $1 RETURNING {PENDING_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(pending_from).transpose()
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE lower(email) = lower($1) LIMIT 1"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(pending_from).transpose()
+    }
+
+    async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let row = sqlx::query(&format!(
+            "DELETE FROM pending_registrations WHERE lower(email) = lower($1) RETURNING {PENDING_COLUMNS}"
+        ))
+        .bind(email)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(pending_from).transpose()
+    }
+}
+
+#[async_trait]
+impl RevocationStore for PgStore {
+    async fn revoke(&self, jti: &str, exp: Timestamp) -> Result<bool, StoreError> {
+        let done = sqlx::query("INSERT INTO token_blacklist (jti, exp) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(jti)
+            .bind(t(exp))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        let hit: Option<i32> = sqlx::query_scalar("SELECT 1 FROM token_blacklist WHERE jti = $1")
+            .bind(jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(hit.is_some())
+    }
+}
+
+#[async_trait]
+impl AttemptStore for PgStore {
+    async fn try_reserve(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: Timestamp,
+        since: Timestamp,
+        threshold: u64,
+    ) -> Result<Reservation, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // One email's reservations run one at a time, across every instance.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('regstack-lockout:' || $1))")
+            .bind(email)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE email = $1 AND \"when\" >= $2")
+            .bind(email)
+            .bind(t(since))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if count as u64 >= threshold {
+            tx.commit().await.map_err(map_err)?;
+            return Ok(Reservation::Locked);
+        }
+        let id: i32 =
+            sqlx::query_scalar("INSERT INTO login_attempts (email, \"when\", ip) VALUES ($1, $2, $3) RETURNING id")
+                .bind(email)
+                .bind(t(now))
+                .bind(ip)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Reservation::Reserved {
+            id: id as i64,
+            failures: count as u64 + 1,
+        })
+    }
+
+    async fn release(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_attempts WHERE id = $1")
+            .bind(id as i32)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn clear(&self, email: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_attempts WHERE lower(email) = lower($1)")
+            .bind(email)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MfaCodeStore for PgStore {
+    async fn put(&self, c: &MfaCode) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO mfa_codes (user_id, kind, code_hash, expires_at, attempts, max_attempts, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, kind) DO UPDATE SET code_hash = excluded.code_hash, \
+             expires_at = excluded.expires_at, attempts = excluded.attempts, max_attempts = excluded.max_attempts, \
+             created_at = excluded.created_at",
+        )
+        .bind(&c.user_id)
+        .bind(c.kind.as_str())
+        .bind(&c.code_hash)
+        .bind(t(c.expires_at))
+        .bind(c.attempts as i32)
+        .bind(c.max_attempts as i32)
+        .bind(t(c.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn check(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let row = sqlx::query(
+            "SELECT id, code_hash, expires_at, attempts, max_attempts, created_at FROM mfa_codes \
+             WHERE user_id = $1 AND kind = $2 FOR UPDATE",
+        )
+        .bind(user_id)
+        .bind(kind.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else {
+            return Ok(CodeCheck::Missing);
+        };
+        let id: i32 = row.try_get("id").map_err(map_err)?;
+        let stored = MfaCode {
+            user_id: user_id.to_string(),
+            kind,
+            code_hash: row.try_get("code_hash").map_err(map_err)?,
+            expires_at: row.try_get("expires_at").map_err(map_err)?,
+            attempts: row.try_get::<i32, _>("attempts").map_err(map_err)? as i64,
+            max_attempts: row.try_get::<i32, _>("max_attempts").map_err(map_err)? as i64,
+            created_at: row.try_get("created_at").map_err(map_err)?,
+        };
+        let outcome = judge(&stored, code_hash, now);
+        let sql = match outcome {
+            CodeCheck::Wrong { .. } => "UPDATE mfa_codes SET attempts = attempts + 1 WHERE id = $1",
+            _ => "DELETE FROM mfa_codes WHERE id = $1",
+        };
+        sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcome)
+    }
+
+    async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM mfa_codes WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Counter for PgStore {
+    async fn increment(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(
+            "INSERT INTO regstack_rate_limits (key, count, expires_at) VALUES ($1, 1, $3) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN regstack_rate_limits.expires_at <= $2 THEN 1 ELSE regstack_rate_limits.count + 1 END, \
+               expires_at = CASE WHEN regstack_rate_limits.expires_at <= $2 THEN $3 ELSE regstack_rate_limits.expires_at END \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(t(now))
+        .bind(t(expires_at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if count == 1 {
+            // A new window: sweep the keys of closed ones, so the table stays small.
+            sqlx::query("DELETE FROM regstack_rate_limits WHERE expires_at <= $1")
+                .bind(t(now))
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(count as u64)
+    }
+}

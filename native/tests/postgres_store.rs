@@ -1,0 +1,110 @@
+//! The shared port contract suite on PostgreSQL, migrations, and adoption of a regstack 0.9.3
+//! database. Needs a server: `scripts/test` starts one and sets `REGSTACK_TEST_POSTGRES_URL`.
+#![cfg(feature = "postgres")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use regstack::store::postgres::PgStore;
+use regstack_core::testing::{contract, Stores};
+
+fn server_url() -> String {
+    std::env::var("REGSTACK_TEST_POSTGRES_URL")
+        .expect("REGSTACK_TEST_POSTGRES_URL must point at a PostgreSQL server (scripts/test starts one)")
+}
+
+/// A fresh database on the test server, so tests do not see each other's rows.
+async fn fresh_database(name: &str) -> String {
+    let admin = sqlx::PgPool::connect(&server_url()).await.unwrap();
+    let db = format!("rs_store_{name}_{}", std::process::id());
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let base = server_url();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{db}")
+}
+
+fn stores(s: PgStore) -> Stores {
+    Stores {
+        users: Arc::new(s.clone()),
+        pending: Arc::new(s.clone()),
+        revocations: Arc::new(s.clone()),
+        attempts: Arc::new(s.clone()),
+        mfa_codes: Arc::new(s.clone()),
+        counter: Arc::new(s),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_passes_the_port_contract() {
+    let url = fresh_database("contract").await;
+    let store = PgStore::open(&url, 30, Duration::from_secs(10)).await.unwrap();
+    contract(stores(store), 25).await;
+}
+
+#[tokio::test]
+async fn migrations_create_the_contract_schema_once() {
+    let url = fresh_database("schema").await;
+    let store = PgStore::open(&url, 2, Duration::from_secs(10)).await.unwrap();
+    assert!(store.migrate().await.unwrap().is_empty(), "already applied at open");
+    // Two instances opening the same database at once both succeed.
+    let (a, b) = tokio::join!(
+        PgStore::open(&url, 2, Duration::from_secs(10)),
+        PgStore::open(&url, 2, Duration::from_secs(10))
+    );
+    a.unwrap();
+    b.unwrap();
+    let constraints: Vec<String> = sqlx::query_scalar(
+        "SELECT conname::text FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+         WHERE n.nspname = 'public' AND conname NOT LIKE '%regstack%' ORDER BY conname",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    for name in [
+        "email_unique",
+        "jti_unique",
+        "pending_email_unique",
+        "pending_token_unique",
+        "user_kind_unique",
+        "provider_subject_unique",
+        "user_provider_unique",
+        "ck_mfa_codes_ck_mfa_codes_attempts_nonneg",
+        "ck_oauth_states_ck_oauth_states_mode_valid",
+        "pk_users",
+    ] {
+        assert!(
+            constraints.iter().any(|c| c == name),
+            "{name} missing from {constraints:?}"
+        );
+    }
+    let created: String = sqlx::query_scalar(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'created_at'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(created, "timestamp with time zone");
+    let rev: String = sqlx::query_scalar("SELECT version_num FROM alembic_version")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rev, "0003");
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_a_clear_error() {
+    let err = PgStore::open("postgresql://postgres@127.0.0.1:1/none", 1, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("cannot connect to PostgreSQL at 127.0.0.1:1"),
+        "{err}"
+    );
+}
