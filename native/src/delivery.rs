@@ -1,6 +1,9 @@
 //! Delivery backends: the console mailer and the null SMS sender (Decision 5), and the
 //! background wrapper that takes sending off the request path.
 
+#[cfg(feature = "smtp")]
+pub mod smtp;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

@@ -119,6 +119,10 @@ impl Builder {
                 "console" => Arc::new(ConsoleMailer {
                     log_bodies: config.email.log_bodies,
                 }),
+                #[cfg(feature = "smtp")]
+                "smtp" => {
+                    Arc::new(delivery::smtp::SmtpMailer::from_config(&config.email).map_err(StartError::Delivery)?)
+                }
                 other => {
                     return Err(StartError::Delivery(format!(
                         "email.backend = \"{other}\" is not available in this build"

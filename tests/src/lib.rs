@@ -4,7 +4,8 @@
 //! (so no stray `regstack.toml` is read), on a free loopback port, with a fresh database and a
 //! fixed JWT secret, and waits for `GET /healthz`. The server's stdout is read continuously in
 //! the background; [`Server::wait_for_link`] consumes it line by line until a link of the
-//! wanted kind shows up, exactly like `regstack validate` does (contract §8.2).
+//! wanted kind shows up, exactly like `regstack validate` does (contract §8.2); SMS codes are
+//! scraped the same way by [`Server::wait_for_sms_code`].
 //!
 //! Every request helper returns a [`Resp`] (status, headers, raw text and parsed JSON) whose
 //! `assert_*` methods compare against the contract's exact bodies and print the whole exchange
@@ -102,6 +103,34 @@ pub mod msg {
     pub const PASSWORD_RESET: &str = "Password has been reset. Please sign in.";
     /// `400` on `/reset-password` with a bad or used token.
     pub const BAD_RESET_LINK: &str = "Reset link is invalid or has expired. Request a new one.";
+    /// `400` on `/phone/start` for a number that is not E.164 (checked before the password).
+    pub const PHONE_NOT_E164: &str = "Phone number must be in E.164 format (e.g. +14155552671).";
+    /// `200` on `DELETE /phone`.
+    pub const SMS_2FA_DISABLED: &str = "SMS 2FA disabled.";
+    /// `400` on `/phone/confirm` with a bad, expired or wrong-purpose pending token.
+    pub const BAD_PHONE_SETUP_SESSION: &str = "Phone-setup session is invalid or has expired. Start setup again.";
+    /// `400` on `/login/mfa-confirm` with a bad, expired or wrong-purpose pending token.
+    pub const BAD_SIGN_IN_SESSION: &str = "Sign-in session is invalid or has expired. Start over from sign-in.";
+    /// `400` on `/phone/confirm` when no code is pending (the em-dash is U+2014).
+    pub const NO_PHONE_CODE: &str = "No pending verification code \u{2014} request a new one.";
+    /// `400` on `/login/mfa-confirm` when no code is pending.
+    pub const NO_SIGN_IN_CODE: &str = "No pending sign-in code \u{2014} start the login flow again.";
+    /// `400` on `/phone/confirm` when the attempts are used up.
+    pub const PHONE_CODE_LOCKED: &str = "Too many wrong attempts \u{2014} request a new code.";
+    /// `400` on `/login/mfa-confirm` when the attempts are used up.
+    pub const SIGN_IN_CODE_LOCKED: &str = "Too many wrong attempts \u{2014} start the login flow again.";
+    /// `400` on `/phone/confirm` with an expired code.
+    pub const PHONE_CODE_EXPIRED: &str = "Verification code has expired. Request a new one.";
+    /// `400` on `/login/mfa-confirm` with an expired code.
+    pub const SIGN_IN_CODE_EXPIRED: &str = "Sign-in code has expired. Try logging in again.";
+    /// `400` on both confirm routes when the pending token's user is gone or inactive.
+    pub const NO_ACTIVE_ACCOUNT: &str = "Token does not match an active account.";
+
+    /// `400` on both confirm routes for a wrong code with `n` attempts left.
+    pub fn wrong_code(n: u32) -> String {
+        format!("Wrong code; {n} attempts remaining.")
+    }
+
     /// The body of an unknown path.
     pub const NOT_FOUND: &str = "Not Found";
     /// The body of a wrong method.
@@ -126,6 +155,25 @@ impl LinkKind {
             LinkKind::Verify => "/verify",
             LinkKind::ResetPassword => "/reset-password",
             LinkKind::ConfirmEmailChange => "/confirm-email-change",
+        }
+    }
+}
+
+/// The kinds of SMS the null SMS backend prints (contract §2.2, §8.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmsKind {
+    /// The phone-setup code sent by `POST /phone/start` (`… verification code: 123456. …`).
+    PhoneSetup,
+    /// The sign-in code sent by the MFA branch of `POST /login` (`… sign-in code: 123456. …`).
+    LoginMfa,
+}
+
+impl SmsKind {
+    /// The phrase the validate scraper looks for in front of the code.
+    pub fn phrase(self) -> &'static str {
+        match self {
+            SmsKind::PhoneSetup => "verification code:",
+            SmsKind::LoginMfa => "sign-in code:",
         }
     }
 }
@@ -250,6 +298,34 @@ pub fn token_of(url: &str) -> String {
     }
     panic!("link {url:?} has no token query parameter")
 }
+
+/// The code of the first match of `<phrase>\s*(\d{4,10})` in `line` (the §8.2 regexes
+/// `verification code:\s*(\d{4,10})` and `sign-in code:\s*(\d{4,10})`, hand-written with the
+/// same greedy semantics: up to ten digits are taken, and fewer than four do not match).
+pub fn find_sms_code(line: &str, kind: SmsKind) -> Option<String> {
+    let phrase = kind.phrase();
+    let mut from = 0;
+    while let Some(at) = line[from..].find(phrase) {
+        let after = from + at + phrase.len();
+        let rest = line[after..].trim_start_matches(char::is_whitespace);
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).take(10).collect();
+        if digits.len() >= 4 {
+            return Some(digits);
+        }
+        from = after;
+    }
+    None
+}
+
+/// The recipient of a null-SMS line: the text after `To: ` up to the next ` |` (or the end).
+pub fn sms_recipient(line: &str) -> Option<String> {
+    let (_, rest) = line.split_once("To: ")?;
+    let to = rest.split(" |").next().unwrap_or(rest).trim();
+    Some(to.to_string())
+}
+
+/// The marker every line of the null SMS backend carries (contract §8.2).
+pub const NULL_SMS_MARKER: &str = "[regstack/null-sms]";
 
 // ---------------------------------------------------------------------------------------------
 // Small codecs used by assertions
@@ -940,6 +1016,64 @@ impl Server {
         }
     }
 
+    /// Consumes stdout lines until one satisfies `pred` and returns it; `what` names the line
+    /// in the failure message. Fails after [`LINK_TIMEOUT`].
+    pub async fn wait_for_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let mut rx = self.lines.lock().await;
+        let deadline = Instant::now() + LINK_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(line)) if pred(&line) => return line,
+                Ok(Some(_)) => {}
+                Ok(None) => panic!(
+                    "server output ended while waiting for {what}\n--- server output (tail) ---\n{}",
+                    self.output_tail(60)
+                ),
+                Err(_) => panic!(
+                    "no {what} within {LINK_TIMEOUT:?}\n--- server output (tail) ---\n{}",
+                    self.output_tail(60)
+                ),
+            }
+        }
+    }
+
+    /// Consumes stdout lines until one holds a code of `kind` (the §8.2 regex; the SMS is sent
+    /// on a background task just after the response) and returns `(to, code)`, `to` being the
+    /// line's `To:` field (empty if the line has none). Fails after [`LINK_TIMEOUT`].
+    pub async fn wait_for_sms_code(&self, kind: SmsKind) -> (String, String) {
+        let line = self
+            .wait_for_line(&format!("{kind:?} SMS code ({:?})", kind.phrase()), |l| {
+                find_sms_code(l, kind).is_some()
+            })
+            .await;
+        let code = find_sms_code(&line, kind).unwrap_or_default();
+        (sms_recipient(&line).unwrap_or_default(), code)
+    }
+
+    /// Consumes stdout for `window` and fails if an SMS is printed: a null-SMS line or a code
+    /// of either kind.
+    pub async fn expect_no_sms(&self, window: Duration) {
+        let mut rx = self.lines.lock().await;
+        let deadline = Instant::now() + window;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match tokio::time::timeout(left, rx.recv()).await {
+                Ok(Some(line)) => {
+                    let code = find_sms_code(&line, SmsKind::PhoneSetup).or(find_sms_code(&line, SmsKind::LoginMfa));
+                    assert!(
+                        !line.contains(NULL_SMS_MARKER) && code.is_none(),
+                        "unexpected SMS printed: {line}"
+                    );
+                }
+                Ok(None) | Err(_) => return,
+            }
+        }
+    }
+
     /// Registers `email`; with verification on, scrapes the link and verifies it. Returns the
     /// `UserPublic` of the new user.
     pub async fn register_verified(&self, email: &str, password: &str) -> Value {
@@ -1096,6 +1230,40 @@ mod unit {
             vec!["http://h/p?x=1?token=abc".to_string()]
         );
         assert_eq!(token_of("http://h/confirm-email-change?token=a%2Bb&x=1"), "a+b");
+    }
+
+    #[test]
+    fn scrapes_sms_codes_like_validate() {
+        let setup = "2026-01-01T00:00:00.000000Z  INFO regstack.sms.null: [regstack/null-sms] To: +15555550123 | \
+                     From: (unset) | Body: RegStack verification code: 910602. Expires in 5 minutes.";
+        let login = "2026-01-01T00:00:00.000000Z  INFO regstack.sms.null: [regstack/null-sms] To: +15555550123 | \
+                     From: (unset) | Body: RegStack sign-in code: 870037. Expires in 5 minutes. If you didn't try \
+                     to sign in, ignore this message.";
+        assert_eq!(find_sms_code(setup, SmsKind::PhoneSetup).as_deref(), Some("910602"));
+        assert_eq!(find_sms_code(setup, SmsKind::LoginMfa), None);
+        assert_eq!(find_sms_code(login, SmsKind::LoginMfa).as_deref(), Some("870037"));
+        assert_eq!(find_sms_code(login, SmsKind::PhoneSetup), None);
+        assert_eq!(sms_recipient(setup).as_deref(), Some("+15555550123"));
+        assert_eq!(sms_recipient(login).as_deref(), Some("+15555550123"));
+        // `\s*` allows no or several spaces; `\d{4,10}` is greedy and needs four digits.
+        assert_eq!(
+            find_sms_code("sign-in code:0123", SmsKind::LoginMfa).as_deref(),
+            Some("0123")
+        );
+        assert_eq!(
+            find_sms_code("verification code: \t 123456789012", SmsKind::PhoneSetup).as_deref(),
+            Some("1234567890")
+        );
+        assert_eq!(
+            find_sms_code("sign-in code: 123. sign-in code: 4567", SmsKind::LoginMfa).as_deref(),
+            Some("4567")
+        );
+        assert_eq!(find_sms_code("sign-in code: 123", SmsKind::LoginMfa), None);
+        let suppressed =
+            "INFO regstack.sms.null: [regstack/null-sms] To: +15555550123 | From: (unset) | (body suppressed)";
+        assert_eq!(find_sms_code(suppressed, SmsKind::PhoneSetup), None);
+        assert_eq!(find_sms_code(suppressed, SmsKind::LoginMfa), None);
+        assert_eq!(sms_recipient(suppressed).as_deref(), Some("+15555550123"));
     }
 
     #[test]

@@ -1,0 +1,141 @@
+//! Email delivered through a real SMTP server (aiosmtpd, started by `scripts/test`, which sets
+//! `REGSTACK_TEST_SMTP_PORT` and `REGSTACK_TEST_MAILDIR`), and the link in it followed.
+#![cfg(feature = "smtp")]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use regstack::RegStack;
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+fn sink() -> (u16, PathBuf) {
+    let port = std::env::var("REGSTACK_TEST_SMTP_PORT")
+        .expect("REGSTACK_TEST_SMTP_PORT must name the test SMTP server (scripts/test starts one)");
+    let dir = std::env::var("REGSTACK_TEST_MAILDIR").expect("REGSTACK_TEST_MAILDIR must name its Maildir");
+    (port.parse().unwrap(), PathBuf::from(dir))
+}
+
+async fn instance(smtp_port: u16) -> RegStack {
+    let config = regstack_core::config::load(regstack_core::config::Sources {
+        overrides: &[
+            ("app_name".into(), json!("Mail Test")),
+            ("base_url".into(), json!("http://app.example.com")),
+            ("database_url".into(), json!("sqlite+aiosqlite:///:memory:")),
+            ("password_hash_memory_kib".into(), json!(1024)),
+            ("password_hash_iterations".into(), json!(1)),
+            ("email.backend".into(), json!("smtp")),
+            ("email.smtp_host".into(), json!("127.0.0.1")),
+            ("email.smtp_port".into(), json!(smtp_port)),
+            ("email.smtp_starttls".into(), json!(false)),
+            ("email.from_address".into(), json!("accounts@app.example.com")),
+            ("email.from_name".into(), json!("Accounts Team")),
+        ],
+        ..Default::default()
+    })
+    .unwrap()
+    .config;
+    RegStack::new(config).await.unwrap()
+}
+
+/// Waits for a message to `to` in the Maildir and returns its raw text.
+async fn wait_for_mail(maildir: &PathBuf, to: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(entries) = std::fs::read_dir(maildir.join("new")) {
+            for e in entries.flatten() {
+                let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
+                if raw.lines().any(|l| l.eq_ignore_ascii_case(&format!("To: {to}"))) {
+                    return raw;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "no mail to {to} arrived");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn post(path: &str, body: Value) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// Undoes quoted-printable soft line breaks and `=XX` escapes.
+fn unquote(qp: &str) -> String {
+    let joined = qp.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_email_arrives_over_smtp_and_its_link_verifies() {
+    let (port, maildir) = sink();
+    let rs = instance(port).await;
+    let app = rs.router();
+    let email = format!("smtp-{}@example.com", std::process::id());
+    let resp = app
+        .clone()
+        .oneshot(post(
+            "/register",
+            json!({"email": email, "password": "password123", "full_name": "Mae"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let raw = wait_for_mail(&maildir, &email).await;
+    assert!(
+        raw.contains("From: \"Accounts Team\" <accounts@app.example.com>")
+            || raw.contains("From: Accounts Team <accounts@app.example.com>"),
+        "{raw}"
+    );
+    assert!(raw.contains("Subject: Confirm your Mail Test account"), "{raw}");
+    assert!(raw.contains("multipart/alternative"), "{raw}");
+    assert!(raw.contains("text/plain") && raw.contains("text/html"), "{raw}");
+    let text = unquote(&raw);
+    let url = text
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http://app.example.com/verify?token="))
+        .unwrap_or_else(|| panic!("no verify link in {text}"));
+    let token = url.split("?token=").nth(1).unwrap();
+    let resp = app.oneshot(post("/verify", json!({"token": token}))).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unreachable_smtp_server_does_not_change_the_answer() {
+    // Nothing listens on port 1: delivery fails in the background, the route still answers 202.
+    let rs = instance(1).await;
+    let resp = rs
+        .router()
+        .oneshot(post("/forgot-password", json!({"email": "nobody@example.com"})))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::ACCEPTED);
+    let resp = rs
+        .router()
+        .oneshot(post(
+            "/register",
+            json!({"email": "down@example.com", "password": "password123"}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+}
