@@ -2,7 +2,7 @@
 //! `REGSTACK_TEST_SMTP_PORT` and `REGSTACK_TEST_MAILDIR`), and the link in it followed.
 #![cfg(feature = "smtp")]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -41,7 +41,7 @@ async fn instance(smtp_port: u16) -> RegStack {
 }
 
 /// Waits for a message to `to` in the Maildir and returns its raw text.
-async fn wait_for_mail(maildir: &PathBuf, to: &str) -> String {
+async fn wait_for_mail(maildir: &Path, to: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Ok(entries) = std::fs::read_dir(maildir.join("new")) {
