@@ -739,6 +739,16 @@ router_test!(validation_errors_have_pydantic_shapes, {
         .map(|e| e["type"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["string_too_long", "string_too_long"]);
+    let (s, _, b) = h
+        .post(
+            "/register",
+            json!({"email": "nul@example.com", "password": "password123", "full_name": "a\u{0}b"}),
+        )
+        .await;
+    assert_eq!(
+        (s, b["detail"][0]["type"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("value_error"))
+    );
     assert!(
         h.t.mailer.sent.lock().unwrap().is_empty(),
         "nothing was written or sent"

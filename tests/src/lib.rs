@@ -17,6 +17,8 @@
 //! - `REGSTACK_TEST_DATABASE_URL`: a database URL template for other backends; `{dir}` is
 //!   replaced by the server's temporary directory and `{id}` by a unique identifier made of
 //!   lower-case letters, digits and `_`. Default: `sqlite+aiosqlite:///{dir}/regstack.db`.
+//! - `REGSTACK_TEST_DATABASE_SETUP`: a shell command run (with the same `{dir}` and `{id}`
+//!   replacements) before each new server starts, e.g. `createdb … {id}` for Postgres.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -910,6 +912,15 @@ impl Server {
             .unwrap_or_else(|_| "sqlite+aiosqlite:///{dir}/regstack.db".to_string());
         let id = format!("rs_{}", unique_id());
         let database_url = template.replace("{dir}", &dir.0.to_string_lossy()).replace("{id}", &id);
+        if let Ok(setup) = std::env::var("REGSTACK_TEST_DATABASE_SETUP") {
+            let setup = setup.replace("{dir}", &dir.0.to_string_lossy()).replace("{id}", &id);
+            let status = Command::new("sh")
+                .args(["-c", &setup])
+                .status()
+                .await
+                .expect("running the database setup");
+            assert!(status.success(), "database setup `{setup}` failed: {status}");
+        }
         let env: Vec<(String, String)> = extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut running = launch(&dir.0, &database_url, &env).await;
         let (_, dummy) = unbounded_channel();

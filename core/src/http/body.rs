@@ -161,6 +161,18 @@ impl Fields {
             );
             return None;
         };
+        // PostgreSQL cannot store NUL in text; refuse it the same way on every backend.
+        if s.contains('\0') {
+            let msg = "Value error, text must not contain NUL (\\u0000) characters";
+            self.error(
+                "value_error",
+                name,
+                msg.into(),
+                value.clone(),
+                Some(json!({"error": "text must not contain NUL characters"})),
+            );
+            return None;
+        }
         let n = s.chars().count();
         if n < min {
             let unit = if min == 1 { "character" } else { "characters" };
