@@ -96,24 +96,33 @@ pub enum FlowError {
 /// Flow results.
 pub type FlowResult<T> = Result<T, FlowError>;
 
+use crate::config::redact_token;
 use crate::engine::Engine;
+use crate::events::Link;
 use crate::ports::EmailMessage;
 use crate::render::EmailKind;
 
-/// Renders and hands one email to the mailer. A delivery failure is logged for the operator
-/// (never with the link) and does not change the route's answer.
-pub(crate) async fn send_email(
+/// Builds the link for `token`, renders the email of `kind` around it and hands it to the
+/// mailer. A delivery failure is logged for the operator (never with the link) and does not
+/// change the route's answer. Returns the link for the event.
+pub(crate) async fn send_link(
     engine: &Engine,
     kind: EmailKind,
     to: &str,
     full_name: Option<&str>,
-    url: &str,
+    token: &str,
     new_email: Option<&str>,
-) -> FlowResult<()> {
-    let rendered = engine.renderer.email(kind, &engine.config, full_name, url, new_email)?;
+) -> FlowResult<Link> {
+    let config = &engine.config;
+    let url = match kind {
+        EmailKind::Verification => config.verify_url(token),
+        EmailKind::PasswordReset => config.password_reset_url(token),
+        EmailKind::EmailChange => config.email_change_url(token),
+    };
+    let rendered = engine.renderer.email(kind, config, full_name, &url, new_email)?;
     let message = EmailMessage {
         to: to.to_string(),
-        from: engine.config.email_from(),
+        from: config.email_from(),
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,
@@ -121,5 +130,17 @@ pub(crate) async fn send_email(
     if let Err(e) = engine.ports.mailer.send(&message).await {
         tracing::error!(target: "regstack.email", kind = ?kind, error = %e, "email delivery failed");
     }
-    Ok(())
+    Ok(Link {
+        url_without_token: redact_token(&url, token),
+        url,
+    })
+}
+
+/// Consumes a single-use token by revoking its `jti`: true for exactly one caller.
+pub(crate) async fn claim_once(engine: &Engine, claims: &crate::jwt::Claims) -> FlowResult<bool> {
+    Ok(engine
+        .ports
+        .revocations
+        .revoke(&claims.jti, claims.expires_at())
+        .await?)
 }

@@ -110,6 +110,13 @@ pub struct Claims {
     pub extra: Option<String>,
 }
 
+impl Claims {
+    /// `exp` as an instant: how long a revocation of this token must be kept.
+    pub fn expires_at(&self) -> Timestamp {
+        from_micros(self.exp.saturating_mul(1_000_000))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Alg {
     Hs256,

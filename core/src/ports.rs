@@ -207,6 +207,40 @@ pub trait Random: Send + Sync {
     fn fill(&self, buf: &mut [u8]);
 }
 
+/// The storage ports of one backend.
+#[derive(Clone)]
+pub struct Stores {
+    /// Accounts.
+    pub users: Arc<dyn UserStore>,
+    /// Pending registrations.
+    pub pending: Arc<dyn PendingStore>,
+    /// Revocations.
+    pub revocations: Arc<dyn RevocationStore>,
+    /// Lockout failures.
+    pub attempts: Arc<dyn AttemptStore>,
+    /// SMS codes.
+    pub mfa_codes: Arc<dyn MfaCodeStore>,
+    /// Rate-limit counters.
+    pub counter: Arc<dyn Counter>,
+}
+
+impl Stores {
+    /// Every storage port from one backend value that implements them all, plus a counter.
+    pub fn from_one<S>(store: S, counter: Arc<dyn Counter>) -> Self
+    where
+        S: UserStore + PendingStore + RevocationStore + AttemptStore + MfaCodeStore + Clone + 'static,
+    {
+        Self {
+            users: Arc::new(store.clone()),
+            pending: Arc::new(store.clone()),
+            revocations: Arc::new(store.clone()),
+            attempts: Arc::new(store.clone()),
+            mfa_codes: Arc::new(store),
+            counter,
+        }
+    }
+}
+
 /// Every port, as shared trait objects, so a runtime picks implementations at start-up.
 #[derive(Clone)]
 pub struct Ports {

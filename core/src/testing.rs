@@ -10,8 +10,8 @@ use crate::events::Event;
 use crate::memory::{MemoryCounter, MemoryStore};
 use crate::password::{HashParams, InlineHasher};
 use crate::ports::{
-    AttemptStore, Clock, Counter, DeliveryError, EmailMessage, EventSink, Mailer, MfaCodeStore, PendingStore, Ports,
-    Random, Reservation, RevocationStore, SmsMessage, SmsSender, StoreError, UserStore,
+    Clock, DeliveryError, EmailMessage, EventSink, Mailer, Ports, Random, Reservation, SmsMessage, SmsSender, StoreError,
+    Stores,
 };
 use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
@@ -206,22 +206,6 @@ pub fn test_ports() -> TestPorts {
         events,
         clock,
     }
-}
-
-/// The stores an adapter provides, fresh and empty, for [`contract`].
-pub struct Stores {
-    /// Accounts.
-    pub users: Arc<dyn UserStore>,
-    /// Pending registrations.
-    pub pending: Arc<dyn PendingStore>,
-    /// Revocations.
-    pub revocations: Arc<dyn RevocationStore>,
-    /// Lockout attempts.
-    pub attempts: Arc<dyn AttemptStore>,
-    /// SMS codes.
-    pub mfa_codes: Arc<dyn MfaCodeStore>,
-    /// Rate-limit counters.
-    pub counter: Arc<dyn Counter>,
 }
 
 fn user(id: &str, email: &str, now: Timestamp) -> User {
@@ -602,13 +586,5 @@ pub async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item =
 
 /// The in-memory stores, for running [`contract`] against the reference implementation.
 pub fn memory_stores() -> Stores {
-    let store = MemoryStore::new();
-    Stores {
-        users: Arc::new(store.clone()),
-        pending: Arc::new(store.clone()),
-        revocations: Arc::new(store.clone()),
-        attempts: Arc::new(store.clone()),
-        mfa_codes: Arc::new(store),
-        counter: Arc::new(MemoryCounter::default()),
-    }
+    Stores::from_one(MemoryStore::new(), Arc::new(MemoryCounter::default()))
 }

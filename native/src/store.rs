@@ -13,24 +13,8 @@ use std::sync::Arc;
 use regstack_core::config::{database_kind, Config, DatabaseKind};
 #[cfg(feature = "sqlite")]
 use regstack_core::memory::MemoryCounter;
-use regstack_core::ports::{AttemptStore, Counter, MfaCodeStore, PendingStore, RevocationStore, UserStore};
 
-/// The stores of one backend, as the ports the core wants.
-#[derive(Clone)]
-pub struct Stores {
-    /// Accounts.
-    pub users: Arc<dyn UserStore>,
-    /// Pending registrations.
-    pub pending: Arc<dyn PendingStore>,
-    /// Revocations.
-    pub revocations: Arc<dyn RevocationStore>,
-    /// Lockout failures.
-    pub attempts: Arc<dyn AttemptStore>,
-    /// SMS codes.
-    pub mfa_codes: Arc<dyn MfaCodeStore>,
-    /// Rate-limit counters (in process for SQLite, which serves one process anyway).
-    pub counter: Arc<dyn Counter>,
-}
+pub use regstack_core::ports::Stores;
 
 /// Why storage could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -57,14 +41,8 @@ pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
         #[cfg(feature = "sqlite")]
         DatabaseKind::Sqlite(path) => {
             let store = sqlite::SqliteStore::open(&path, config.database_pool_size).await?;
-            Ok(Stores {
-                users: Arc::new(store.clone()),
-                pending: Arc::new(store.clone()),
-                revocations: Arc::new(store.clone()),
-                attempts: Arc::new(store.clone()),
-                mfa_codes: Arc::new(store),
-                counter: Arc::new(MemoryCounter::default()),
-            })
+            // One SQLite file serves one process, so its rate limits count in memory.
+            Ok(Stores::from_one(store, Arc::new(MemoryCounter::default())))
         }
         #[cfg(not(feature = "sqlite"))]
         DatabaseKind::Sqlite(_) => Err(StoreOpenError::NotBuilt("SQLite", "sqlite")),
@@ -72,14 +50,7 @@ pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
         DatabaseKind::Postgres(url) => {
             let timeout = std::time::Duration::from_secs(config.database_timeout_seconds);
             let store = postgres::PgStore::open(&url, config.database_pool_size, timeout).await?;
-            Ok(Stores {
-                users: Arc::new(store.clone()),
-                pending: Arc::new(store.clone()),
-                revocations: Arc::new(store.clone()),
-                attempts: Arc::new(store.clone()),
-                mfa_codes: Arc::new(store.clone()),
-                counter: Arc::new(store),
-            })
+            Ok(Stores::from_one(store.clone(), Arc::new(store)))
         }
         #[cfg(not(feature = "postgres"))]
         DatabaseKind::Postgres(_) => Err(StoreOpenError::NotBuilt("PostgreSQL", "postgres")),

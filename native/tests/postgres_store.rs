@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use regstack::store::postgres::PgStore;
-use regstack_core::testing::{contract, Stores};
+use regstack_core::ports::Stores;
+use regstack_core::testing::contract;
 
 fn server_url() -> String {
     std::env::var("REGSTACK_TEST_POSTGRES_URL")
@@ -31,14 +32,7 @@ async fn fresh_database(name: &str) -> String {
 }
 
 fn stores(s: PgStore) -> Stores {
-    Stores {
-        users: Arc::new(s.clone()),
-        pending: Arc::new(s.clone()),
-        revocations: Arc::new(s.clone()),
-        attempts: Arc::new(s.clone()),
-        mfa_codes: Arc::new(s.clone()),
-        counter: Arc::new(s),
-    }
+    Stores::from_one(s.clone(), Arc::new(s))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,20 +5,14 @@ use axum::http::{header, Request, StatusCode};
 use regstack::store::sqlite::SqliteStore;
 use regstack::RegStack;
 use regstack_core::memory::MemoryCounter;
-use regstack_core::testing::{contract, Stores};
+use regstack_core::ports::Stores;
+use regstack_core::testing::contract;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
 
 fn stores(s: SqliteStore) -> Stores {
-    Stores {
-        users: Arc::new(s.clone()),
-        pending: Arc::new(s.clone()),
-        revocations: Arc::new(s.clone()),
-        attempts: Arc::new(s.clone()),
-        mfa_codes: Arc::new(s),
-        counter: Arc::new(MemoryCounter::default()),
-    }
+    Stores::from_one(s, Arc::new(MemoryCounter::default()))
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {

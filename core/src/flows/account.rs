@@ -47,6 +47,13 @@ pub async fn change_password(
     if new_password == current_password {
         return Err(FlowError::SamePassword);
     }
+    let user = set_password(engine, user, new_password).await?;
+    engine.ports.events.emit(&Event::PasswordChanged { user }).await;
+    Ok(())
+}
+
+/// Stores a new password and ends every session issued before now; clears the lockout.
+pub(crate) async fn set_password(engine: &Engine, user: &User, new_password: &str) -> FlowResult<User> {
     let hashed = engine.ports.hasher.hash(new_password).await?;
     let now = engine.now();
     let patch = UserPatch {
@@ -56,8 +63,7 @@ pub async fn change_password(
     };
     let user = engine.ports.users.update(&user.id, &patch, now).await?;
     engine.ports.attempts.clear(&user.email).await?;
-    engine.ports.events.emit(&Event::PasswordChanged { user }).await;
-    Ok(())
+    Ok(user)
 }
 
 /// Deletes the caller's account and everything hanging off it.

@@ -1,8 +1,7 @@
 //! `POST /change-email`, `POST /confirm-email-change`.
 
-use crate::config::redact_token;
 use crate::engine::Engine;
-use crate::events::{Event, Link};
+use crate::events::Event;
 use crate::flows::account::check_current_password;
 use crate::flows::register::conflict_as;
 use crate::flows::session::Session;
@@ -10,10 +9,9 @@ use crate::ids::Email;
 use crate::jwt::Purpose;
 use crate::records::{User, UserPatch};
 use crate::render::EmailKind;
-use crate::time::from_micros;
 use crate::token::new_jti;
 
-use super::{send_email, FlowError, FlowResult};
+use super::{claim_once, send_link, FlowError, FlowResult};
 
 /// Emails a confirmation link to the new address. Answers the same when the address is taken
 /// (nothing is sent then), so this route does not reveal who has an account.
@@ -38,20 +36,15 @@ pub async fn request_change(
     let (token, _) = engine
         .jwt
         .mint(Purpose::EmailChange, &user.id, Some(new_email.as_str()), &jti, now, ttl);
-    let url = engine.config.email_change_url(&token);
-    send_email(
+    let link = send_link(
         engine,
         EmailKind::EmailChange,
         new_email.as_str(),
         user.full_name.as_deref(),
-        &url,
+        &token,
         Some(new_email.as_str()),
     )
     .await?;
-    let link = Link {
-        url_without_token: redact_token(&url, &token),
-        url,
-    };
     engine
         .ports
         .events
@@ -85,8 +78,7 @@ pub async fn confirm_change(engine: &Engine, token: &str) -> FlowResult<User> {
             return Err(FlowError::EmailInUse);
         }
     }
-    let exp = from_micros(claims.exp.saturating_mul(1_000_000));
-    if !engine.ports.revocations.revoke(&claims.jti, exp).await? {
+    if !claim_once(engine, &claims).await? {
         return Err(FlowError::EmailChangeInvalid);
     }
     let previous_email = user.email.clone();

@@ -101,11 +101,15 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
             }
         }
     }
-    let logged_in = issue_session(engine, &user, patch).await?;
-    engine.ports.attempts.clear(email.as_str()).await?;
-    if user.email != email.as_str() {
-        engine.ports.attempts.clear(&user.email).await?;
-    }
+    let logged_in = finish_login(engine, &user, patch).await?;
+    Ok(LoginOutcome::Session(logged_in))
+}
+
+/// Completes a sign-in: a session, `last_login`, the lockout cleared (the store compares
+/// emails case-insensitively, so this also clears the submitted spelling), `user_logged_in`.
+pub(crate) async fn finish_login(engine: &Engine, user: &User, patch: UserPatch) -> FlowResult<LoggedIn> {
+    let logged_in = issue_session(engine, user, patch).await?;
+    engine.ports.attempts.clear(&user.email).await?;
     engine
         .ports
         .events
@@ -113,11 +117,11 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
             user: logged_in.user.clone(),
         })
         .await;
-    Ok(LoginOutcome::Session(logged_in))
+    Ok(logged_in)
 }
 
 /// Mints a session for `user`, records `last_login = iat` (plus any extra `patch`).
-pub(crate) async fn issue_session(engine: &Engine, user: &User, mut patch: UserPatch) -> FlowResult<LoggedIn> {
+async fn issue_session(engine: &Engine, user: &User, mut patch: UserPatch) -> FlowResult<LoggedIn> {
     let now = engine.now();
     let ttl = engine.config.jwt_ttl_seconds;
     let jti = new_jti(engine.ports.random.as_ref());
@@ -133,8 +137,11 @@ pub(crate) async fn issue_session(engine: &Engine, user: &User, mut patch: UserP
 
 /// Revokes the caller's token until it would have expired anyway.
 pub async fn logout(engine: &Engine, session: &Session) -> FlowResult<()> {
-    let exp = crate::time::from_micros(session.claims.exp.saturating_mul(1_000_000));
-    engine.ports.revocations.revoke(&session.claims.jti, exp).await?;
+    engine
+        .ports
+        .revocations
+        .revoke(&session.claims.jti, session.claims.expires_at())
+        .await?;
     engine
         .ports
         .events

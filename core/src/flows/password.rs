@@ -1,16 +1,14 @@
 //! `POST /forgot-password`, `POST /reset-password`.
 
-use crate::config::redact_token;
 use crate::engine::Engine;
-use crate::events::{Event, Link};
+use crate::events::Event;
+use crate::flows::account::set_password;
 use crate::ids::Email;
 use crate::jwt::Purpose;
-use crate::records::UserPatch;
 use crate::render::EmailKind;
-use crate::time::from_micros;
 use crate::token::new_jti;
 
-use super::{send_email, FlowError, FlowResult};
+use super::{claim_once, send_link, FlowError, FlowResult};
 
 /// Emails a reset link to an active account (OAuth-only ones included: reset doubles as "set
 /// a first password"). Answers the same for every address.
@@ -34,20 +32,15 @@ pub async fn forgot(engine: &Engine, email: Email) -> FlowResult<()> {
         now,
         engine.config.password_reset_token_ttl_seconds,
     );
-    let url = engine.config.password_reset_url(&token);
-    send_email(
+    let link = send_link(
         engine,
         EmailKind::PasswordReset,
         &user.email,
         user.full_name.as_deref(),
-        &url,
+        &token,
         None,
     )
     .await?;
-    let link = Link {
-        url_without_token: redact_token(&url, &token),
-        url,
-    };
     engine
         .ports
         .events
@@ -74,19 +67,11 @@ pub async fn reset(engine: &Engine, token: &str, new_password: &str) -> FlowResu
         Some(u) if u.is_active => u,
         _ => return Err(FlowError::ResetUserInactive),
     };
-    let hashed = engine.ports.hasher.hash(new_password).await?;
-    let exp = from_micros(claims.exp.saturating_mul(1_000_000));
-    if !engine.ports.revocations.revoke(&claims.jti, exp).await? {
+    // Claim first: of parallel uses only the winner pays for an Argon2 hash.
+    if !claim_once(engine, &claims).await? {
         return Err(FlowError::ResetInvalid);
     }
-    let now = engine.now();
-    let patch = UserPatch {
-        hashed_password: Some(Some(hashed)),
-        tokens_invalidated_after: Some(now),
-        ..UserPatch::default()
-    };
-    let user = engine.ports.users.update(&user.id, &patch, now).await?;
-    engine.ports.attempts.clear(&user.email).await?;
+    let user = set_password(engine, &user, new_password).await?;
     engine.ports.events.emit(&Event::PasswordResetCompleted { user }).await;
     Ok(())
 }

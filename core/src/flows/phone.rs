@@ -4,7 +4,7 @@
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::check_current_password;
-use crate::flows::login::{issue_session, LoggedIn};
+use crate::flows::login::{finish_login, LoggedIn};
 use crate::flows::session::Session;
 use crate::jwt::Purpose;
 use crate::ports::SmsMessage;
@@ -221,15 +221,7 @@ pub async fn confirm_login(engine: &Engine, pending_token: &str, code: &str) -> 
         .map_err(|_| FlowError::MfaSessionInvalid)?;
     check_code(engine, &claims.sub, CodeKind::LoginMfa, code).await?;
     let user = active_user(engine, &claims.sub).await?;
-    let logged_in = issue_session(engine, &user, UserPatch::default()).await?;
-    engine.ports.attempts.clear(&user.email).await?;
-    engine
-        .ports
-        .events
-        .emit(&Event::UserLoggedIn {
-            user: logged_in.user.clone(),
-        })
-        .await;
+    let logged_in = finish_login(engine, &user, UserPatch::default()).await?;
     Ok(logged_in)
 }
 

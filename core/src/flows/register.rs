@@ -1,8 +1,7 @@
 //! `POST /register`, `POST /verify`, `POST /resend-verification`.
 
-use crate::config::redact_token;
 use crate::engine::Engine;
-use crate::events::{Event, Link};
+use crate::events::Event;
 use crate::ids::Email;
 use crate::ports::StoreError;
 use crate::records::{PendingRegistration, User, UserPatch};
@@ -10,7 +9,7 @@ use crate::render::EmailKind;
 use crate::time::plus_seconds;
 use crate::token::{hash_secret, new_url_token};
 
-use super::{send_email, FlowError, FlowResult};
+use super::{send_link, FlowError, FlowResult};
 
 /// What `/register` created.
 #[derive(Debug)]
@@ -77,20 +76,15 @@ pub(crate) async fn issue_pending(
         expires_at: plus_seconds(now, engine.config.verification_token_ttl_seconds),
     };
     engine.ports.pending.put(&pending).await?;
-    let url = engine.config.verify_url(&token);
-    send_email(
+    let link = send_link(
         engine,
         EmailKind::Verification,
         email,
         pending.full_name.as_deref(),
-        &url,
+        &token,
         None,
     )
     .await?;
-    let link = Link {
-        url_without_token: redact_token(&url, &token),
-        url,
-    };
     engine
         .ports
         .events
