@@ -10,8 +10,8 @@ use crate::events::Event;
 use crate::memory::{MemoryCounter, MemoryStore};
 use crate::password::{HashParams, InlineHasher};
 use crate::ports::{
-    Clock, DeliveryError, EmailMessage, EventSink, Mailer, Ports, Random, Reservation, SmsMessage, SmsSender, StoreError,
-    Stores,
+    Clock, DeliveryError, EmailMessage, EventSink, Mailer, Ports, Random, Reservation, SmsMessage, SmsSender,
+    StoreError, Stores,
 };
 use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};

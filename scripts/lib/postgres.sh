@@ -32,6 +32,7 @@ start_postgres() {
   PG_AS=("${as_pg[@]}")
   export PG_TEST_PORT
   export PG_CREATEDB="$bin/createdb"
+  export REGSTACK_TEST_PG_BIN="$bin"
   export REGSTACK_TEST_POSTGRES_URL="postgresql://postgres@127.0.0.1:$PG_TEST_PORT/postgres"
   echo "PostgreSQL running on 127.0.0.1:$PG_TEST_PORT ($PG_TEST_DIR)"
 }
