@@ -47,7 +47,7 @@ fn same_email(a: &str, b: &str) -> bool {
 
 #[async_trait]
 impl UserStore for MemoryStore {
-    async fn create(&self, user: &User) -> Result<(), StoreError> {
+    async fn create(&self, user: &User) -> Result<User, StoreError> {
         let mut t = self.lock();
         if t.users.iter().any(|u| same_email(&u.email, &user.email)) {
             return Err(StoreError::Conflict("email".into()));
@@ -56,7 +56,7 @@ impl UserStore for MemoryStore {
             return Err(StoreError::Conflict("id".into()));
         }
         t.users.push(user.clone());
-        Ok(())
+        Ok(user.clone())
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {

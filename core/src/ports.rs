@@ -32,8 +32,10 @@ pub enum StoreError {
 /// Accounts.
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// Inserts a new user. A user with the same email (ignoring case) → `Conflict("email")`.
-    async fn create(&self, user: &User) -> Result<(), StoreError>;
+    /// Inserts a new user and returns it as stored: backends that assign their own ids
+    /// (Mongo's ObjectId) replace `user.id`. A user with the same email (ignoring case) →
+    /// `Conflict("email")`.
+    async fn create(&self, user: &User) -> Result<User, StoreError>;
     /// The user with this id.
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError>;
     /// The user with this email, compared case-insensitively (adopted rows may be mixed-case).

@@ -1,12 +1,14 @@
 //! Storage backends, chosen at start-up from the scheme of `database_url`.
 
+#[cfg(feature = "mongo")]
+pub mod mongo;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-compile_error!("regstack needs at least one storage backend feature: `sqlite` (the default) or `postgres`");
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mongo")))]
+compile_error!("regstack needs at least one storage backend feature: `sqlite` (the default), `postgres` or `mongo`");
 
 use std::sync::Arc;
 
@@ -33,6 +35,10 @@ pub enum StoreOpenError {
     #[cfg(feature = "postgres")]
     #[error(transparent)]
     Postgres(#[from] postgres::OpenError),
+    /// MongoDB failed to connect or install its indexes.
+    #[cfg(feature = "mongo")]
+    #[error(transparent)]
+    Mongo(#[from] mongo::OpenError),
 }
 
 /// Opens and migrates the backend `config.database_url` selects.
@@ -54,6 +60,13 @@ pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
         }
         #[cfg(not(feature = "postgres"))]
         DatabaseKind::Postgres(_) => Err(StoreOpenError::NotBuilt("PostgreSQL", "postgres")),
+        #[cfg(feature = "mongo")]
+        DatabaseKind::Mongo(url) => {
+            let timeout = std::time::Duration::from_secs(config.database_timeout_seconds);
+            let store = mongo::MongoStore::open(config, &url, timeout).await?;
+            Ok(Stores::from_one(store.clone(), Arc::new(store)))
+        }
+        #[cfg(not(feature = "mongo"))]
         DatabaseKind::Mongo(_) => Err(StoreOpenError::NotBuilt("MongoDB", "mongo")),
     }
 }

@@ -29,7 +29,11 @@ fn as_postgres(cmd: &str, args: &[&str]) -> Command {
         .map(|o| o.stdout == b"0\n")
         .unwrap_or(false);
     if root {
-        let mut c = Command::new("runuser");
+        let runuser = ["/usr/sbin/runuser", "/sbin/runuser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("runuser");
+        let mut c = Command::new(runuser);
         c.args(["-u", "postgres", "--", cmd]).args(args);
         c
     } else {

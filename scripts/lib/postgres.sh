@@ -21,7 +21,9 @@ start_postgres() {
   # The server refuses to run as root.
   if [ "$(id -u)" = 0 ]; then
     chown postgres "$PG_TEST_DIR"
-    as_pg=(runuser -u postgres --)
+    local runuser
+    runuser=$(PATH="$PATH:/usr/sbin:/sbin" command -v runuser) || { echo "runuser not found" >&2; return 1; }
+    as_pg=("$runuser" -u postgres --)
   fi
   "${as_pg[@]}" "$bin/initdb" -D "$PG_TEST_DIR/data" -U postgres --auth=trust -E UTF8 >"$PG_TEST_DIR/initdb.log" 2>&1 \
     || { cat "$PG_TEST_DIR/initdb.log"; return 1; }
@@ -39,7 +41,9 @@ start_postgres() {
 
 stop_postgres() {
   [ -n "${PG_TEST_DIR:-}" ] || return 0
-  "${PG_AS[@]}" "$PG_CTL" -D "$PG_TEST_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  if [ -n "${PG_CTL:-}" ]; then
+    "${PG_AS[@]}" "$PG_CTL" -D "$PG_TEST_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
   rm -rf "$PG_TEST_DIR"
   PG_TEST_DIR=
 }

@@ -40,7 +40,7 @@ pub async fn register(
         let mut user = User::new(engine.new_id(), email.into_string(), Some(hashed), now);
         user.is_verified = true;
         user.full_name = full_name;
-        engine
+        let user = engine
             .ports
             .users
             .create(&user)
@@ -134,7 +134,7 @@ pub(crate) async fn promote(engine: &Engine, pending: PendingRegistration) -> Fl
     let mut user = User::new(engine.new_id(), pending.email, Some(pending.hashed_password), now);
     user.is_verified = true;
     user.full_name = pending.full_name;
-    engine
+    let user = engine
         .ports
         .users
         .create(&user)

@@ -208,7 +208,7 @@ fn t(v: Timestamp) -> Timestamp {
 
 #[async_trait]
 impl UserStore for PgStore {
-    async fn create(&self, u: &User) -> Result<(), StoreError> {
+    async fn create(&self, u: &User) -> Result<User, StoreError> {
         let done = sqlx::query(&format!(
             "INSERT INTO users ({USER_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
              WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2))"
@@ -235,7 +235,7 @@ impl UserStore for PgStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("email".into()));
         }
-        Ok(())
+        Ok(u.clone())
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {

@@ -206,7 +206,7 @@ const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, 
 
 #[async_trait]
 impl UserStore for SqliteStore {
-    async fn create(&self, u: &User) -> Result<(), StoreError> {
+    async fn create(&self, u: &User) -> Result<User, StoreError> {
         // The NOT EXISTS makes uniqueness case-insensitive even against adopted mixed-case rows.
         let done = sqlx::query(&format!(
             "INSERT INTO users ({USER_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
@@ -235,7 +235,7 @@ impl UserStore for SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("email".into()));
         }
-        Ok(())
+        Ok(u.clone())
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {

@@ -1,0 +1,733 @@
+//! MongoDB storage with the official driver, over the collections, field names and indexes of
+//! regstack 0.9.3 (contract §4.3). Tested against SecantusDB, a MongoDB-wire server.
+//!
+//! Single-document operations (`findOneAndDelete`, upserts with `$inc`, unique indexes) are
+//! atomic on their own. The two read-decide-write steps, the lockout reservation and the SMS
+//! code check, run under a short lease document per key (`regstack_leases`), so they are exact
+//! across instances without needing a replica set for transactions.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, oid::ObjectId, Bson, DateTime as BsonDateTime, Document};
+use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
+use mongodb::{Client, Collection, Database, IndexModel};
+use regstack_core::config::Config;
+use regstack_core::flows::phone::judge;
+use regstack_core::ports::{
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+};
+use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use regstack_core::time::{from_micros, to_micros, Timestamp};
+
+const DUPLICATE_KEY: i32 = 11000;
+const LEASE: Duration = Duration::from_secs(5);
+
+/// Every store on one MongoDB database.
+#[derive(Clone, Debug)]
+pub struct MongoStore {
+    db: Database,
+    users: Collection<Document>,
+    pending: Collection<Document>,
+    blacklist: Collection<Document>,
+    attempts: Collection<Document>,
+    mfa: Collection<Document>,
+    identities: Collection<Document>,
+    counters: Collection<Document>,
+    leases: Collection<Document>,
+}
+
+/// Why the database cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL does not parse.
+    #[error("invalid MongoDB URL: {0}")]
+    Url(MongoError),
+    /// The server cannot be reached.
+    #[error("cannot reach MongoDB at {hosts}: {source}")]
+    Connect {
+        /// The hosts from the URL, without credentials.
+        hosts: String,
+        /// What the driver said.
+        source: MongoError,
+    },
+    /// Creating the indexes failed.
+    #[error("installing MongoDB indexes failed: {0}")]
+    Schema(MongoError),
+}
+
+fn is_duplicate(e: &MongoError) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+/// Maps driver errors to the port's: duplicate keys by code, network trouble as `Unavailable`.
+fn map_err(e: MongoError) -> StoreError {
+    if is_duplicate(&e) {
+        return StoreError::Conflict("unique".into());
+    }
+    match e.kind.as_ref() {
+        ErrorKind::Io(_) | ErrorKind::ServerSelection { .. } | ErrorKind::ConnectionPoolCleared { .. } => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ if e.contains_label("RetryableWriteError") || e.contains_label("SystemOverloadedError") => {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+/// BSON dates keep milliseconds.
+fn bson_date(t: Timestamp) -> BsonDateTime {
+    BsonDateTime::from_millis(to_micros(t).div_euclid(1000))
+}
+
+/// The revoke cutoff rounded *up* to the millisecond (Decision 7 (16)): no token issued
+/// before a change survives it.
+fn bson_date_ceil(t: Timestamp) -> BsonDateTime {
+    let micros = to_micros(t);
+    BsonDateTime::from_millis(micros.div_euclid(1000) + i64::from(micros.rem_euclid(1000) != 0))
+}
+
+fn from_bson_date(d: BsonDateTime) -> Timestamp {
+    from_micros(d.timestamp_millis().saturating_mul(1000))
+}
+
+fn str_field(d: &Document, key: &str) -> Result<String, StoreError> {
+    d.get_str(key)
+        .map(str::to_string)
+        .map_err(|e| StoreError::Backend(format!("field {key}: {e}")))
+}
+
+fn opt_str(d: &Document, key: &str) -> Option<String> {
+    d.get_str(key).ok().map(str::to_string)
+}
+
+fn date(d: &Document, key: &str) -> Result<Timestamp, StoreError> {
+    d.get_datetime(key)
+        .map(|t| from_bson_date(*t))
+        .map_err(|e| StoreError::Backend(format!("field {key}: {e}")))
+}
+
+fn opt_date(d: &Document, key: &str) -> Option<Timestamp> {
+    d.get_datetime(key).ok().map(|t| from_bson_date(*t))
+}
+
+fn flag(d: &Document, key: &str, default: bool) -> bool {
+    d.get_bool(key).unwrap_or(default)
+}
+
+fn id_string(d: &Document) -> Result<String, StoreError> {
+    match d.get("_id") {
+        Some(Bson::ObjectId(oid)) => Ok(oid.to_hex()),
+        Some(Bson::String(s)) => Ok(s.clone()),
+        other => Err(StoreError::Backend(format!("unexpected _id {other:?}"))),
+    }
+}
+
+/// `_id` filter for a user id: an ObjectId when it parses as one, else the raw string.
+fn id_filter(id: &str) -> Document {
+    match ObjectId::parse_str(id) {
+        Ok(oid) => doc! { "_id": oid },
+        Err(_) => doc! { "_id": id },
+    }
+}
+
+fn user_from(d: &Document) -> Result<User, StoreError> {
+    Ok(User {
+        id: id_string(d)?,
+        email: str_field(d, "email")?,
+        hashed_password: opt_str(d, "hashed_password"),
+        is_active: flag(d, "is_active", true),
+        is_verified: flag(d, "is_verified", false),
+        is_superuser: flag(d, "is_superuser", false),
+        full_name: opt_str(d, "full_name"),
+        phone_number: opt_str(d, "phone_number"),
+        is_mfa_enabled: flag(d, "is_mfa_enabled", false),
+        created_at: date(d, "created_at")?,
+        updated_at: date(d, "updated_at")?,
+        last_login: opt_date(d, "last_login"),
+        tokens_invalidated_after: opt_date(d, "tokens_invalidated_after"),
+    })
+}
+
+fn pending_from(d: &Document) -> Result<PendingRegistration, StoreError> {
+    Ok(PendingRegistration {
+        id: id_string(d)?,
+        email: str_field(d, "email")?,
+        hashed_password: str_field(d, "hashed_password")?,
+        full_name: opt_str(d, "full_name"),
+        token_hash: str_field(d, "token_hash")?,
+        created_at: date(d, "created_at")?,
+        expires_at: date(d, "expires_at")?,
+    })
+}
+
+/// Matches an email exactly or, for adopted mixed-case rows, case-insensitively.
+fn email_filter(email: &str) -> Document {
+    let escaped: String = email
+        .chars()
+        .flat_map(|c| {
+            if c.is_ascii_alphanumeric() {
+                vec![c]
+            } else {
+                vec!['\\', c]
+            }
+        })
+        .collect();
+    doc! { "$or": [ { "email": email }, { "email": { "$regex": format!("^{escaped}$"), "$options": "i" } } ] }
+}
+
+impl MongoStore {
+    /// Connects (failing within `timeout` when no server answers), selects the database (the
+    /// URL's path, else `mongodb_database`), and installs the indexes idempotently.
+    pub async fn open(config: &Config, url: &str, timeout: Duration) -> Result<Self, OpenError> {
+        let mut options = ClientOptions::parse(url).await.map_err(OpenError::Url)?;
+        let hosts = options
+            .hosts
+            .iter()
+            .map(|h| h.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        options.server_selection_timeout = Some(timeout);
+        options.connect_timeout = Some(timeout);
+        options.max_pool_size = Some(config.database_pool_size);
+        options.app_name = Some("regstack".into());
+        let db_name = options
+            .default_database
+            .clone()
+            .unwrap_or_else(|| config.mongodb_database.clone());
+        let client = Client::with_options(options).map_err(OpenError::Url)?;
+        let db = client.database(&db_name);
+        db.run_command(doc! { "ping": 1 })
+            .await
+            .map_err(|source| OpenError::Connect { hosts, source })?;
+        let store = Self {
+            users: db.collection(&config.user_collection),
+            pending: db.collection(&config.pending_collection),
+            blacklist: db.collection(&config.blacklist_collection),
+            attempts: db.collection(&config.login_attempt_collection),
+            mfa: db.collection(&config.mfa_code_collection),
+            identities: db.collection(&config.oauth_identity_collection),
+            counters: db.collection("regstack_rate_limits"),
+            leases: db.collection("regstack_leases"),
+            db,
+        };
+        store.install_schema(config).await.map_err(OpenError::Schema)?;
+        Ok(store)
+    }
+
+    /// The indexes of contract §4.3, plus TTLs for the additive counter and lease collections.
+    async fn install_schema(&self, config: &Config) -> Result<(), MongoError> {
+        async fn index(
+            c: &Collection<Document>,
+            keys: Document,
+            name: &str,
+            unique: bool,
+            ttl: Option<u64>,
+        ) -> Result<(), MongoError> {
+            let mut o = IndexOptions::builder().name(name.to_string()).build();
+            if unique {
+                o.unique = Some(true);
+            }
+            if let Some(secs) = ttl {
+                o.expire_after = Some(Duration::from_secs(secs));
+            }
+            c.create_index(IndexModel::builder().keys(keys).options(o).build())
+                .await
+                .map(|_| ())
+        }
+        index(&self.users, doc! {"email": 1}, "email_unique", true, None).await?;
+        index(&self.blacklist, doc! {"jti": 1}, "jti_unique", true, None).await?;
+        index(&self.blacklist, doc! {"exp": 1}, "exp_ttl", false, Some(0)).await?;
+        index(&self.pending, doc! {"email": 1}, "pending_email_unique", true, None).await?;
+        index(
+            &self.pending,
+            doc! {"token_hash": 1},
+            "pending_token_unique",
+            true,
+            None,
+        )
+        .await?;
+        index(&self.pending, doc! {"expires_at": 1}, "pending_ttl", false, Some(0)).await?;
+        index(&self.attempts, doc! {"email": 1, "when": 1}, "email_when", false, None).await?;
+        let window = config.login_lockout_window_seconds.max(0) as u64;
+        index(&self.attempts, doc! {"when": 1}, "when_ttl", false, Some(window)).await?;
+        index(
+            &self.mfa,
+            doc! {"user_id": 1, "kind": 1},
+            "user_kind_unique",
+            true,
+            None,
+        )
+        .await?;
+        index(&self.mfa, doc! {"expires_at": 1}, "mfa_ttl", false, Some(0)).await?;
+        index(
+            &self.identities,
+            doc! {"provider": 1, "subject_id": 1},
+            "provider_subject_unique",
+            true,
+            None,
+        )
+        .await?;
+        index(
+            &self.identities,
+            doc! {"user_id": 1, "provider": 1},
+            "user_provider_unique",
+            true,
+            None,
+        )
+        .await?;
+        index(&self.counters, doc! {"expires_at": 1}, "rate_limit_ttl", false, Some(0)).await?;
+        index(&self.leases, doc! {"until": 1}, "lease_ttl", false, Some(60)).await?;
+        let states = self.db.collection::<Document>(&config.oauth_state_collection);
+        index(&states, doc! {"expires_at": 1}, "oauth_state_ttl", false, Some(0)).await?;
+        let validator =
+            doc! { "$jsonSchema": { "bsonType": "object", "properties": { "mode": { "enum": ["signin", "link"] } } } };
+        let created = self
+            .db
+            .create_collection(&config.oauth_state_collection)
+            .validator(validator.clone())
+            .validation_level(mongodb::options::ValidationLevel::Moderate)
+            .validation_action(mongodb::options::ValidationAction::Error)
+            .await;
+        if created.is_err() {
+            // The collection exists (index creation above made it): attach the validator.
+            let cmd = doc! { "collMod": &config.oauth_state_collection, "validator": validator, "validationLevel": "moderate", "validationAction": "error" };
+            if let Err(e) = self.db.run_command(cmd).await {
+                tracing::warn!(target: "regstack.store.mongo", error = %e, "could not install the oauth_states validator");
+            }
+        }
+        Ok(())
+    }
+
+    /// Holds a short lease on `key` while `work` runs, so read-decide-write steps on one key
+    /// do not interleave. A holder that dies loses the lease after [`LEASE`].
+    async fn leased<T, F>(&self, key: &str, now: Timestamp, work: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let token = ObjectId::new();
+        let started = std::time::Instant::now();
+        let wall = |ahead: Duration| {
+            BsonDateTime::from_millis(
+                bson_date(now).timestamp_millis() + (started.elapsed() + ahead).as_millis() as i64,
+            )
+        };
+        let mut backoff = Duration::from_millis(2);
+        loop {
+            // Matches a free or expired lease; a held one makes the upsert collide on `_id`.
+            let taken = self
+                .leases
+                .update_one(
+                    doc! { "_id": key, "until": { "$lt": wall(Duration::ZERO) } },
+                    doc! { "$set": { "until": wall(LEASE), "holder": token } },
+                )
+                .upsert(true)
+                .await;
+            match taken {
+                Ok(_) => break,
+                Err(e) if is_duplicate(&e) => {
+                    if started.elapsed() > LEASE * 2 {
+                        return Err(StoreError::Unavailable(format!("lease {key} stayed busy")));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(50));
+                }
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        let result = work.await;
+        let released = self.leases.delete_one(doc! { "_id": key, "holder": token }).await;
+        if let Err(e) = released {
+            tracing::warn!(target: "regstack.store.mongo", error = %e, "lease release failed; it expires on its own");
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl UserStore for MongoStore {
+    async fn create(&self, u: &User) -> Result<User, StoreError> {
+        if self
+            .users
+            .find_one(email_filter(&u.email))
+            .await
+            .map_err(map_err)?
+            .is_some()
+        {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        let oid = ObjectId::new();
+        let mut d = doc! {
+            "_id": oid,
+            "email": &u.email,
+            "is_active": u.is_active,
+            "is_verified": u.is_verified,
+            "is_superuser": u.is_superuser,
+            "is_mfa_enabled": u.is_mfa_enabled,
+            "created_at": bson_date(u.created_at),
+            "updated_at": bson_date(u.updated_at),
+        };
+        // Null fields are omitted, as the original inserts them.
+        for (k, v) in [
+            ("hashed_password", &u.hashed_password),
+            ("full_name", &u.full_name),
+            ("phone_number", &u.phone_number),
+        ] {
+            if let Some(v) = v {
+                d.insert(k, v);
+            }
+        }
+        if let Some(t) = u.last_login {
+            d.insert("last_login", bson_date(t));
+        }
+        if let Some(t) = u.tokens_invalidated_after {
+            d.insert("tokens_invalidated_after", bson_date_ceil(t));
+        }
+        self.users.insert_one(&d).await.map_err(|e| match map_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("email".into()),
+            other => other,
+        })?;
+        user_from(&d)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        let found = self.users.find_one(id_filter(id)).await.map_err(map_err)?;
+        found.as_ref().map(user_from).transpose()
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        if let Some(d) = self.users.find_one(doc! { "email": email }).await.map_err(map_err)? {
+            return user_from(&d).map(Some);
+        }
+        let found = self.users.find_one(email_filter(email)).await.map_err(map_err)?;
+        found.as_ref().map(user_from).transpose()
+    }
+
+    async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError> {
+        if let Some(email) = &patch.email {
+            if let Some(other) = self.users.find_one(email_filter(email)).await.map_err(map_err)? {
+                if id_string(&other)? != id {
+                    return Err(StoreError::Conflict("email".into()));
+                }
+            }
+        }
+        let mut set = doc! { "updated_at": bson_date(now) };
+        let mut unset = Document::new();
+        let mut text = |key: &str, v: &Option<Option<String>>| match v {
+            Some(Some(s)) => {
+                set.insert(key, s);
+            }
+            Some(None) => {
+                unset.insert(key, "");
+            }
+            None => {}
+        };
+        text("hashed_password", &patch.hashed_password);
+        text("full_name", &patch.full_name);
+        text("phone_number", &patch.phone_number);
+        if let Some(e) = &patch.email {
+            set.insert("email", e);
+        }
+        for (k, v) in [
+            ("is_active", patch.is_active),
+            ("is_verified", patch.is_verified),
+            ("is_superuser", patch.is_superuser),
+            ("is_mfa_enabled", patch.is_mfa_enabled),
+        ] {
+            if let Some(v) = v {
+                set.insert(k, v);
+            }
+        }
+        if let Some(t) = patch.last_login {
+            set.insert("last_login", bson_date(t));
+        }
+        if let Some(t) = patch.tokens_invalidated_after {
+            set.insert("tokens_invalidated_after", bson_date_ceil(t));
+        }
+        let mut update = doc! { "$set": set };
+        if !unset.is_empty() {
+            update.insert("$unset", unset);
+        }
+        let found = self
+            .users
+            .find_one_and_update(id_filter(id), update)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Conflict(_) => StoreError::Conflict("email".into()),
+                other => other,
+            })?;
+        match found {
+            Some(d) => user_from(&d),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
+        let deleted = self
+            .users
+            .delete_one(id_filter(&user.id))
+            .await
+            .map_err(map_err)?
+            .deleted_count
+            > 0;
+        self.identities
+            .delete_many(doc! { "user_id": &user.id })
+            .await
+            .map_err(map_err)?;
+        self.mfa
+            .delete_many(doc! { "user_id": &user.id })
+            .await
+            .map_err(map_err)?;
+        self.pending
+            .delete_many(email_filter(&user.email))
+            .await
+            .map_err(map_err)?;
+        self.attempts
+            .delete_many(email_filter(&user.email))
+            .await
+            .map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.run_command(doc! { "ping": 1 }).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PendingStore for MongoStore {
+    async fn put(&self, p: &PendingRegistration) -> Result<(), StoreError> {
+        self.pending
+            .delete_many(email_filter(&p.email))
+            .await
+            .map_err(map_err)?;
+        let mut d = doc! {
+            "email": &p.email,
+            "hashed_password": &p.hashed_password,
+            "token_hash": &p.token_hash,
+            "created_at": bson_date(p.created_at),
+            "expires_at": bson_date(p.expires_at),
+        };
+        if let Some(n) = &p.full_name {
+            d.insert("full_name", n);
+        }
+        // Replace-or-insert by email, so two racing writers leave exactly one row.
+        self.pending
+            .replace_one(doc! { "email": &p.email }, d)
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let found = self
+            .pending
+            .find_one_and_delete(doc! { "token_hash": token_hash })
+            .await
+            .map_err(map_err)?;
+        found.as_ref().map(pending_from).transpose()
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let found = self.pending.find_one(email_filter(email)).await.map_err(map_err)?;
+        found.as_ref().map(pending_from).transpose()
+    }
+
+    async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        let found = self
+            .pending
+            .find_one_and_delete(email_filter(email))
+            .await
+            .map_err(map_err)?;
+        found.as_ref().map(pending_from).transpose()
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MongoStore {
+    async fn revoke(&self, jti: &str, exp: Timestamp) -> Result<bool, StoreError> {
+        match self
+            .blacklist
+            .insert_one(doc! { "jti": jti, "exp": bson_date(exp) })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_duplicate(&e) => Ok(false),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .blacklist
+            .find_one(doc! { "jti": jti })
+            .await
+            .map_err(map_err)?
+            .is_some())
+    }
+}
+
+#[async_trait]
+impl AttemptStore for MongoStore {
+    async fn try_reserve(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: Timestamp,
+        since: Timestamp,
+        threshold: u64,
+    ) -> Result<Reservation, StoreError> {
+        self.leased(&format!("lockout:{email}"), now, async {
+            let count = self
+                .attempts
+                .count_documents(doc! { "email": email, "when": { "$gte": bson_date(since) } })
+                .await
+                .map_err(map_err)?;
+            if count >= threshold {
+                return Ok(Reservation::Locked);
+            }
+            // A random tag stands in for SQL's integer id, for `release`.
+            let mut tag = [0u8; 8];
+            getrandom::fill(&mut tag).map_err(|e| StoreError::Backend(e.to_string()))?;
+            let seq = i64::from_le_bytes(tag) & i64::MAX;
+            let mut d = doc! { "email": email, "when": bson_date(now), "seq": seq };
+            if let Some(ip) = ip {
+                d.insert("ip", ip);
+            }
+            self.attempts.insert_one(d).await.map_err(map_err)?;
+            Ok(Reservation::Reserved {
+                id: seq,
+                failures: count + 1,
+            })
+        })
+        .await
+    }
+
+    async fn release(&self, id: i64) -> Result<(), StoreError> {
+        self.attempts.delete_one(doc! { "seq": id }).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn clear(&self, email: &str) -> Result<(), StoreError> {
+        self.attempts.delete_many(email_filter(email)).await.map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MfaCodeStore for MongoStore {
+    async fn put(&self, c: &MfaCode) -> Result<(), StoreError> {
+        let d = doc! {
+            "user_id": &c.user_id,
+            "kind": c.kind.as_str(),
+            "code_hash": &c.code_hash,
+            "expires_at": bson_date(c.expires_at),
+            "attempts": c.attempts,
+            "max_attempts": c.max_attempts,
+            "created_at": bson_date(c.created_at),
+        };
+        self.mfa
+            .replace_one(doc! { "user_id": &c.user_id, "kind": c.kind.as_str() }, d)
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn check(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError> {
+        self.leased(&format!("mfa:{user_id}:{}", kind.as_str()), now, async {
+            let filter = doc! { "user_id": user_id, "kind": kind.as_str() };
+            let Some(d) = self.mfa.find_one(filter.clone()).await.map_err(map_err)? else {
+                return Ok(CodeCheck::Missing);
+            };
+            let number = |k: &str| d.get_i64(k).or_else(|_| d.get_i32(k).map(i64::from)).unwrap_or(0);
+            let stored = MfaCode {
+                user_id: user_id.to_string(),
+                kind,
+                code_hash: str_field(&d, "code_hash")?,
+                expires_at: date(&d, "expires_at")?,
+                attempts: number("attempts"),
+                max_attempts: number("max_attempts"),
+                created_at: date(&d, "created_at")?,
+            };
+            let outcome = judge(&stored, code_hash, now);
+            match outcome {
+                CodeCheck::Wrong { .. } => {
+                    self.mfa
+                        .update_one(filter, doc! { "$inc": { "attempts": 1 } })
+                        .await
+                        .map_err(map_err)?;
+                }
+                _ => {
+                    self.mfa.delete_one(filter).await.map_err(map_err)?;
+                }
+            }
+            Ok(outcome)
+        })
+        .await
+    }
+
+    async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
+        self.mfa
+            .delete_many(doc! { "user_id": user_id })
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Counter for MongoStore {
+    async fn increment(&self, key: &str, now: Timestamp, expires_at: Timestamp) -> Result<u64, StoreError> {
+        // Under the key's lease a read and a write are as good as an atomic `$inc`, on servers
+        // whose find-and-modify answers are not reliable under concurrency. The TTL index
+        // removes closed windows (keys name their window).
+        self.leased(&format!("rl:{key}"), now, async {
+            let current = self.counters.find_one(doc! { "_id": key }).await.map_err(map_err)?;
+            let count = current.and_then(|d| d.get_i64("count").ok()).unwrap_or(0) + 1;
+            self.counters
+                .replace_one(
+                    doc! { "_id": key },
+                    doc! { "count": count, "expires_at": bson_date(expires_at) },
+                )
+                .upsert(true)
+                .await
+                .map_err(map_err)?;
+            Ok(count as u64)
+        })
+        .await
+    }
+}
+
+/// Lists the index names of a collection (for tests and `doctor`).
+pub async fn index_names(store: &MongoStore, collection: &str) -> Result<Vec<String>, StoreError> {
+    let mut cursor = store
+        .db
+        .collection::<Document>(collection)
+        .list_indexes()
+        .await
+        .map_err(map_err)?;
+    let mut names = Vec::new();
+    while let Some(ix) = cursor.try_next().await.map_err(map_err)? {
+        if let Some(name) = ix.options.and_then(|o| o.name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}

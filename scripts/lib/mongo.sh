@@ -1,0 +1,31 @@
+# Starts SecantusDB (MongoDB wire protocol, from PyPI, in a venv cached under
+# ~/.cache/regstack-tools) on a loopback port (sourced by scripts/test). Exports
+# REGSTACK_TEST_MONGO_URL.
+
+start_mongo() {
+  local venv="$HOME/.cache/regstack-tools/py-secantusdb-0.7.0b3"
+  if ! "$venv/bin/python" -c 'import secantus' 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q 'SecantusDB==0.7.0b3'
+  fi
+  MONGO_TEST_DIR=$(mktemp -d /tmp/regstack-mongo.XXXXXX)
+  MONGO_TEST_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$venv/bin/python" scripts/lib/run_secantus.py "$MONGO_TEST_PORT" >"$MONGO_TEST_DIR/server.log" 2>&1 &
+  MONGO_TEST_PID=$!
+  for _ in $(seq 150); do
+    grep -q listening "$MONGO_TEST_DIR/server.log" 2>/dev/null && break
+    kill -0 "$MONGO_TEST_PID" 2>/dev/null || { cat "$MONGO_TEST_DIR/server.log"; return 1; }
+    sleep 0.2
+  done
+  export REGSTACK_TEST_MONGO_URL="mongodb://127.0.0.1:$MONGO_TEST_PORT/?directConnection=true"
+  echo "SecantusDB running on 127.0.0.1:$MONGO_TEST_PORT"
+}
+
+stop_mongo() {
+  [ -n "${MONGO_TEST_PID:-}" ] || return 0
+  kill "$MONGO_TEST_PID" 2>/dev/null || true
+  wait "$MONGO_TEST_PID" 2>/dev/null || true
+  rm -rf "$MONGO_TEST_DIR"
+  MONGO_TEST_PID=
+}
