@@ -52,32 +52,41 @@ impl BlockingHasher {
 #[async_trait]
 impl PasswordHasher for BlockingHasher {
     async fn hash(&self, pw: &str) -> Result<String, PasswordError> {
-        let _permit = self
+        // The permit moves into the blocking task: a cancelled request cannot free its slot
+        // while its hash still runs, so memory stays bounded whatever clients do.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| PasswordError::Hash(e.to_string()))?;
         let mut salt = [0u8; 16];
         self.random.fill(&mut salt);
         let (pw, params) = (pw.to_string(), self.params);
-        tokio::task::spawn_blocking(move || password::hash(&pw, &salt, params))
-            .await
-            .map_err(|e| PasswordError::Hash(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            password::hash(&pw, &salt, params)
+        })
+        .await
+        .map_err(|e| PasswordError::Hash(e.to_string()))?
     }
 
     async fn verify(&self, pw: &str, phc: &str) -> Verified {
-        let Ok(_permit) = self.permits.acquire().await else {
+        let Ok(permit) = self.permits.clone().acquire_owned().await else {
             return Verified {
                 ok: false,
                 needs_rehash: false,
             };
         };
         let (pw, phc, params) = (pw.to_string(), phc.to_string(), self.params);
-        tokio::task::spawn_blocking(move || password::verify(&pw, &phc, params))
-            .await
-            .unwrap_or(Verified {
-                ok: false,
-                needs_rehash: false,
-            })
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            password::verify(&pw, &phc, params)
+        })
+        .await
+        .unwrap_or(Verified {
+            ok: false,
+            needs_rehash: false,
+        })
     }
 }

@@ -47,14 +47,14 @@ pub async fn change_password(
     if new_password == current_password {
         return Err(FlowError::SamePassword);
     }
-    let user = set_password(engine, user, new_password).await?;
+    let hashed = engine.ports.hasher.hash(new_password).await?;
+    let user = set_password_hash(engine, user, hashed).await?;
     engine.ports.events.emit(&Event::PasswordChanged { user }).await;
     Ok(())
 }
 
-/// Stores a new password and ends every session issued before now; clears the lockout.
-pub(crate) async fn set_password(engine: &Engine, user: &User, new_password: &str) -> FlowResult<User> {
-    let hashed = engine.ports.hasher.hash(new_password).await?;
+/// Stores a new password hash and ends every session issued before now; clears the lockout.
+pub(crate) async fn set_password_hash(engine: &Engine, user: &User, hashed: String) -> FlowResult<User> {
     let now = engine.now();
     let patch = UserPatch {
         hashed_password: Some(Some(hashed)),

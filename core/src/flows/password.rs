@@ -2,7 +2,7 @@
 
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::flows::account::set_password;
+use crate::flows::account::set_password_hash;
 use crate::ids::Email;
 use crate::jwt::Purpose;
 use crate::render::EmailKind;
@@ -67,11 +67,13 @@ pub async fn reset(engine: &Engine, token: &str, new_password: &str) -> FlowResu
         Some(u) if u.is_active => u,
         _ => return Err(FlowError::ResetUserInactive),
     };
-    // Claim first: of parallel uses only the winner pays for an Argon2 hash.
+    // Hash before claiming: a request cancelled while it waits for a hashing slot must not
+    // have used up the link. The claim and the write then follow without a slow step between.
+    let hashed = engine.ports.hasher.hash(new_password).await?;
     if !claim_once(engine, &claims).await? {
         return Err(FlowError::ResetInvalid);
     }
-    let user = set_password(engine, &user, new_password).await?;
+    let user = set_password_hash(engine, &user, hashed).await?;
     engine.ports.events.emit(&Event::PasswordResetCompleted { user }).await;
     Ok(())
 }

@@ -667,15 +667,17 @@ impl MfaCodeStore for MongoStore {
                 created_at: date(&d, "created_at")?,
             };
             let outcome = judge(&stored, code_hash, now);
+            // Touch exactly the row that was judged: a code re-issued meanwhile is left alone.
+            let row = doc! { "_id": d.get("_id").cloned().unwrap_or(Bson::Null), "code_hash": &stored.code_hash };
             match outcome {
                 CodeCheck::Wrong { .. } => {
                     self.mfa
-                        .update_one(filter, doc! { "$inc": { "attempts": 1 } })
+                        .update_one(row, doc! { "$inc": { "attempts": 1 } })
                         .await
                         .map_err(map_err)?;
                 }
                 _ => {
-                    self.mfa.delete_one(filter).await.map_err(map_err)?;
+                    self.mfa.delete_one(row).await.map_err(map_err)?;
                 }
             }
             Ok(outcome)

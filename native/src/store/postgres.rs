@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "rate_limits",
         include_str!("../../../migrations/postgres/0002_rate_limits.sql"),
     ),
+    (
+        3,
+        "email_lower_index",
+        include_str!("../../../migrations/postgres/0003_email_lower_index.sql"),
+    ),
 ];
 
 /// Serialises migrations across instances starting at once.

@@ -18,11 +18,18 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 /// The bundled forward-only migrations, in order.
-pub const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "email_lower_index",
+        include_str!("../../../migrations/sqlite/0002_email_lower_index.sql"),
+    ),
+];
 
 /// Every store on one SQLite pool.
 #[derive(Clone, Debug)]
