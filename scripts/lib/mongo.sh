@@ -3,14 +3,10 @@
 # REGSTACK_TEST_MONGO_URL.
 
 start_mongo() {
-  local venv="$HOME/.cache/regstack-tools/py-secantusdb-0.7.0b3"
-  if ! "$venv/bin/python" -c 'import secantus' 2>/dev/null; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'SecantusDB==0.7.0b3'
-  fi
+  local venv
+  venv=$(py_venv py-secantusdb-0.7.0b3 secantus 'SecantusDB==0.7.0b3')
   MONGO_TEST_DIR=$(mktemp -d /tmp/regstack-mongo.XXXXXX)
-  MONGO_TEST_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  MONGO_TEST_PORT=$(free_port)
   "$venv/bin/python" scripts/lib/run_secantus.py "$MONGO_TEST_PORT" >"$MONGO_TEST_DIR/server.log" 2>&1 &
   MONGO_TEST_PID=$!
   for _ in $(seq 150); do

@@ -16,7 +16,7 @@ start_postgres() {
   fi
   PG_TEST_DIR=$(mktemp -d /tmp/regstack-pg.XXXXXX)
   chmod 755 "$PG_TEST_DIR"
-  PG_TEST_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  PG_TEST_PORT=$(free_port)
   local as_pg=()
   # The server refuses to run as root.
   if [ "$(id -u)" = 0 ]; then

@@ -3,14 +3,10 @@
 # scripts/test). Exports REGSTACK_TEST_SMTP_PORT and REGSTACK_TEST_MAILDIR.
 
 start_smtp_sink() {
-  local venv="$HOME/.cache/regstack-tools/py-aiosmtpd-1.4.6"
-  if ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q 'aiosmtpd==1.4.6'
-  fi
+  local venv
+  venv=$(py_venv py-aiosmtpd-1.4.6 aiosmtpd 'aiosmtpd==1.4.6')
   SMTP_TEST_DIR=$(mktemp -d /tmp/regstack-smtp.XXXXXX)
-  REGSTACK_TEST_SMTP_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  REGSTACK_TEST_SMTP_PORT=$(free_port)
   REGSTACK_TEST_MAILDIR="$SMTP_TEST_DIR/maildir"
   "$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$REGSTACK_TEST_SMTP_PORT" \
     -c aiosmtpd.handlers.Mailbox "$REGSTACK_TEST_MAILDIR" >"$SMTP_TEST_DIR/smtp.log" 2>&1 &

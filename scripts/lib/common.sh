@@ -1,0 +1,18 @@
+# Helpers shared by the service launchers (sourced by scripts/test).
+
+# free_port: a loopback TCP port nobody listens on right now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# py_venv NAME MODULE SPEC: a venv under ~/.cache/regstack-tools/NAME with SPEC installed from
+# PyPI (reused when MODULE already imports); prints its path.
+py_venv() {
+  local venv="$HOME/.cache/regstack-tools/$1"
+  if ! "$venv/bin/python" -c "import $2" 2>/dev/null; then
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q "$3" >&2
+  fi
+  echo "$venv"
+}
