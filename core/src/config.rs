@@ -126,6 +126,8 @@ pub struct SmsConfig {
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<String>,
     pub log_bodies: bool,
+    // Additive: Twilio's API origin (a local stand-in in tests).
+    pub twilio_api_base: String,
 }
 
 /// `[oauth]` (contract §3.5).
@@ -251,6 +253,7 @@ impl Default for SmsConfig {
             twilio_account_sid: None,
             twilio_auth_token: None,
             log_bodies: false,
+            twilio_api_base: "https://api.twilio.com".into(),
         }
     }
 }
@@ -626,6 +629,14 @@ impl Config {
         }
         if !matches!(self.sms.backend.as_str(), "null" | "sns" | "twilio") {
             return Err(invalid("sms.backend", "must be null, sns or twilio"));
+        }
+        if self.sms.backend == "twilio"
+            && (self.sms.twilio_account_sid.is_none() || self.sms.twilio_auth_token.is_none())
+        {
+            return Err(invalid(
+                "sms.twilio_account_sid",
+                "twilio needs twilio_account_sid and twilio_auth_token",
+            ));
         }
         if self.sms.backend == "twilio" && self.sms.from_number.is_none() {
             return Err(invalid("sms.from_number", "is required when sms.backend = \"twilio\""));

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "smtp")]
 pub mod smtp;
+#[cfg(feature = "twilio")]
+pub mod twilio;
 
 use std::sync::Arc;
 

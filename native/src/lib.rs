@@ -137,6 +137,10 @@ impl Builder {
                     from_number: config.sms.from_number.clone(),
                     log_bodies: config.sms.log_bodies,
                 }),
+                #[cfg(feature = "twilio")]
+                "twilio" => {
+                    Arc::new(delivery::twilio::TwilioSms::from_config(&config.sms).map_err(StartError::Delivery)?)
+                }
                 other => {
                     return Err(StartError::Delivery(format!(
                         "sms.backend = \"{other}\" is not available in this build"
