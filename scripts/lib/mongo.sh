@@ -15,6 +15,7 @@ start_mongo() {
     sleep 0.2
   done
   export REGSTACK_TEST_MONGO_URL="mongodb://127.0.0.1:$MONGO_TEST_PORT/?directConnection=true"
+  export REGSTACK_TEST_SECANTUS_PYTHON="$venv/bin/python"
   echo "SecantusDB running on 127.0.0.1:$MONGO_TEST_PORT"
 }
 
