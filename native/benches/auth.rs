@@ -62,6 +62,37 @@ fn bench_jwt() {
     println!("jwt HS256 session: mint {mint:.2} µs, verify {verify:.2} µs");
 }
 
+async fn bench_login(url: String, email: String, password: String) {
+    let client = reqwest::Client::new();
+    let concurrency = 8;
+    let duration = Duration::from_secs(10);
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url) = (client.clone(), url.clone());
+        let body = serde_json::json!({"email": email, "password": password});
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let resp = client.post(&url).json(&body).send().await.expect("server answers");
+                assert_eq!(resp.status(), 200);
+                resp.bytes().await.unwrap();
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap();
+    }
+    println!(
+        "POST /login (Argon2 verify + session) against regstack serve: {:.1} logins/s ({total} in {} s, {concurrency} clients)",
+        total as f64 / duration.as_secs_f64(),
+        duration.as_secs()
+    );
+}
+
 async fn bench_me(url: String, token: String) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let concurrency = 32;
@@ -109,18 +140,17 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    bench_argon2();
-    bench_jwt();
-    if let (Ok(url), Ok(token)) = (
-        std::env::var("REGSTACK_BENCH_ME_URL"),
-        std::env::var("REGSTACK_BENCH_TOKEN"),
-    ) {
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(bench_me(url, token));
-    } else {
-        println!("GET /me: skipped (run scripts/bench to start a server)");
-    }
+    let http = (std::env::var("REGSTACK_BENCH_ME_URL"), std::env::var("REGSTACK_BENCH_TOKEN"));
+    let (Ok(url), Ok(token)) = http else {
+        bench_argon2();
+        bench_jwt();
+        println!("GET /me and POST /login: skipped (scripts/bench starts a server per backend)");
+        return;
+    };
+    let backend = std::env::var("REGSTACK_BENCH_BACKEND").unwrap_or_else(|_| "sqlite".into());
+    println!("-- regstack serve on {backend}");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(bench_me(url.clone(), token));
+    let login = format!("{}/login", url.trim_end_matches("/me"));
+    rt.block_on(bench_login(login, "bench@example.com".into(), "bench-password-1".into()));
 }
