@@ -140,7 +140,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let http = (std::env::var("REGSTACK_BENCH_ME_URL"), std::env::var("REGSTACK_BENCH_TOKEN"));
+    let http = (
+        std::env::var("REGSTACK_BENCH_ME_URL"),
+        std::env::var("REGSTACK_BENCH_TOKEN"),
+    );
     let (Ok(url), Ok(token)) = http else {
         bench_argon2();
         bench_jwt();
@@ -149,8 +152,15 @@ fn main() {
     };
     let backend = std::env::var("REGSTACK_BENCH_BACKEND").unwrap_or_else(|_| "sqlite".into());
     println!("-- regstack serve on {backend}");
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(bench_me(url.clone(), token));
     let login = format!("{}/login", url.trim_end_matches("/me"));
-    rt.block_on(bench_login(login, "bench@example.com".into(), "bench-password-1".into()));
+    rt.block_on(bench_login(
+        login,
+        "bench@example.com".into(),
+        "bench-password-1".into(),
+    ));
 }

@@ -83,3 +83,80 @@ async fn an_unreachable_server_is_a_clear_error() {
     .unwrap_err();
     assert!(err.to_string().contains("cannot reach MongoDB at 127.0.0.1:1"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adopts_documents_written_by_regstack_093() {
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use mongodb::bson::{doc, oid::ObjectId, DateTime};
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    let db = format!("rs_adopt_{}", std::process::id());
+    let url = server_url().replacen("/?", &format!("/{db}?"), 1);
+    {
+        // The original's layout: ObjectId ids, BSON dates, null fields omitted, custom collection
+        // names honoured through `user_collection`.
+        let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+        let users = client.database(&db).collection::<mongodb::bson::Document>("accounts");
+        users
+            .insert_one(doc! {
+                "_id": ObjectId::parse_str("65a1b2c3d4e5f60718293a4b").unwrap(),
+                "email": "Mixed.Case@Example.com",
+                "hashed_password": "$argon2id$v=19$m=65536,t=3,p=4$xSFxZoMtkEb/aDsuAm/uCw$fXp5tVXCJA/hvHobeJu5sB8fC4eKlPRTUUjYlvTDsJU",
+                "is_active": true,
+                "is_verified": true,
+                "is_superuser": false,
+                "is_mfa_enabled": false,
+                "full_name": "Py Thon",
+                "created_at": DateTime::from_millis(1_767_323_045_123),
+                "updated_at": DateTime::from_millis(1_767_323_045_123),
+            })
+            .await
+            .unwrap();
+    }
+    let config = regstack_core::config::load(regstack_core::config::Sources {
+        overrides: &[
+            ("database_url".into(), json!(url)),
+            ("user_collection".into(), json!("accounts")),
+            ("jwt_secret".into(), json!("0123456789abcdef0123456789abcdef")),
+        ],
+        ..Default::default()
+    })
+    .unwrap()
+    .config;
+    let app = regstack::RegStack::new(config)
+        .await
+        .expect("the adopted database opens")
+        .router();
+    let login = |password: &str| {
+        Request::post("/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"email": "mixed.case@example.com", "password": password}).to_string(),
+            ))
+            .unwrap()
+    };
+    let resp = app.clone().oneshot(login("adopted-password-1")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value =
+        serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
+    let me = Request::get("/me")
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", body["access_token"].as_str().unwrap()),
+        )
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(me).await.unwrap();
+    let me: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(me["id"], "65a1b2c3d4e5f60718293a4b");
+    assert_eq!(me["email"], "Mixed.Case@Example.com");
+    assert_eq!(
+        me["created_at"], "2026-01-02T03:04:05.123000Z",
+        "pydantic prints six fraction digits"
+    );
+    assert_eq!(me["phone_number"], Value::Null);
+    let resp = app.oneshot(login("not-the-password")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
