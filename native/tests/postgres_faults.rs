@@ -7,13 +7,11 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
-use regstack::RegStack;
-use serde_json::{json, Value};
-use tower::ServiceExt;
+#[path = "support/outage.rs"]
+mod outage;
+
+use outage::{outage_round_trip, Switch};
 
 struct PrivatePg {
     bin: PathBuf,
@@ -103,6 +101,16 @@ impl PrivatePg {
     }
 }
 
+impl Switch for PrivatePg {
+    fn down(&mut self) {
+        PrivatePg::down(self);
+    }
+
+    fn up(&mut self) {
+        PrivatePg::up(self);
+    }
+}
+
 impl Drop for PrivatePg {
     fn drop(&mut self) {
         let _ = self.ctl(&["-m", "immediate", "stop"]);
@@ -110,92 +118,11 @@ impl Drop for PrivatePg {
     }
 }
 
-async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-}
-
-fn post(path: &str, body: Value) -> Request<Body> {
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
-fn me(token: &str) -> Request<Body> {
-    Request::get("/me")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_503_then_recovers_without_losing_data() {
-    let pg = PrivatePg::start();
-    let config = regstack_core::config::load(regstack_core::config::Sources {
-        overrides: &[
-            ("database_url".into(), json!(pg.url())),
-            ("require_verification".into(), json!(false)),
-            ("database_timeout_seconds".into(), json!(2)),
-            ("password_hash_memory_kib".into(), json!(1024)),
-            ("password_hash_iterations".into(), json!(1)),
-        ],
-        ..Default::default()
-    })
-    .unwrap()
-    .config;
-    let rs = RegStack::new(config).await.unwrap();
-    let app = rs.router();
-    let creds = json!({"email": "durable@example.com", "password": "password123"});
-    assert_eq!(
-        call(&app, post("/register", creds.clone())).await.0,
-        StatusCode::CREATED
-    );
-    let (s, body) = call(&app, post("/login", creds.clone())).await;
-    assert_eq!(s, StatusCode::OK);
-    let token = body["access_token"].as_str().unwrap().to_string();
-
-    pg.down();
-    let mut unavailable = 0;
-    for _ in 0..3 {
-        let started = Instant::now();
-        let (s, body) = call(&app, me(&token)).await;
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "a request hung for {:?}",
-            started.elapsed()
-        );
-        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert_eq!(
-            body["detail"],
-            "The account service is temporarily unavailable. Try again shortly."
-        );
-        unavailable += 1;
-    }
-    let (s, _) = call(&app, post("/login", creds.clone())).await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(!rs.ready().await, "readyz reports the outage");
-
-    pg.up();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let (s, body) = call(&app, me(&token)).await;
-        if s == StatusCode::OK {
-            assert_eq!(
-                body["email"], "durable@example.com",
-                "the acknowledged registration survived"
-            );
-            break;
-        }
-        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(Instant::now() < deadline, "no recovery within 15 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(rs.ready().await);
-    assert_eq!(call(&app, post("/login", creds)).await.0, StatusCode::OK);
-    assert_eq!(unavailable, 3);
+    let mut pg = PrivatePg::start();
+    let url = pg.url();
+    outage_round_trip(&url, &mut pg).await;
 }
 
 #[test]
