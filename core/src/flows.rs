@@ -59,8 +59,9 @@ pub enum FlowError {
     PhoneSessionInvalid,
     #[error("login_mfa token invalid")]
     MfaSessionInvalid,
+    /// An SMS code of this kind was refused with this outcome (never `Ok`).
     #[error("sms code refused: {1:?}")]
-    Code(phone::CodeStep, phone::CodeFailure),
+    Code(crate::records::CodeKind, crate::records::CodeCheck),
     #[error("no password set")]
     NoPassword,
     #[error("current password incorrect")]

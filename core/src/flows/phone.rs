@@ -14,28 +14,6 @@ use crate::token::{hash_secret, new_jti, new_sms_code, secrets_equal};
 
 use super::{FlowError, FlowResult};
 
-/// Which step a code belongs to; it picks the wording of the 400s.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CodeStep {
-    /// `/phone/confirm`.
-    PhoneSetup,
-    /// `/login/mfa-confirm`.
-    Login,
-}
-
-/// An SMS code was not accepted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CodeFailure {
-    /// No code pending.
-    Missing,
-    /// Past its TTL.
-    Expired,
-    /// Attempts exhausted.
-    Locked,
-    /// Wrong, with attempts left.
-    Wrong(i64),
-}
-
 /// The contract's decision for one guess against one stored row (used by every store inside
 /// its atomic step): locked → expired → wrong → right.
 pub fn judge(row: &MfaCode, code_hash: &str, now: Timestamp) -> CodeCheck {
@@ -95,18 +73,10 @@ async fn check_code(engine: &Engine, user_id: &str, kind: CodeKind, code: &str) 
         .mfa_codes
         .check(user_id, kind, &hash_secret(code), engine.now())
         .await?;
-    let step = match kind {
-        CodeKind::PhoneSetup => CodeStep::PhoneSetup,
-        CodeKind::LoginMfa => CodeStep::Login,
-    };
-    let failure = match outcome {
-        CodeCheck::Ok => return Ok(()),
-        CodeCheck::Missing => CodeFailure::Missing,
-        CodeCheck::Expired => CodeFailure::Expired,
-        CodeCheck::Locked => CodeFailure::Locked,
-        CodeCheck::Wrong { remaining } => CodeFailure::Wrong(remaining),
-    };
-    Err(FlowError::Code(step, failure))
+    match outcome {
+        CodeCheck::Ok => Ok(()),
+        refused => Err(FlowError::Code(kind, refused)),
+    }
 }
 
 /// `E.164`: `^\+[1-9]\d{1,14}$`.

@@ -4,9 +4,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-use crate::flows::phone::{CodeFailure, CodeStep};
 use crate::flows::{AuthFailure, FlowError};
 use crate::ports::StoreError;
+use crate::records::{CodeCheck, CodeKind};
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -98,7 +98,7 @@ impl From<FlowError> for ApiError {
             PhoneInvalid => bad_request("Phone number must be in E.164 format (e.g. +14155552671)."),
             PhoneSessionInvalid => bad_request("Phone-setup session is invalid or has expired. Start setup again."),
             MfaSessionInvalid => bad_request("Sign-in session is invalid or has expired. Start over from sign-in."),
-            Code(step, failure) => bad_request(&code_message(step, failure)),
+            Code(kind, outcome) => bad_request(&code_message(kind, outcome)),
             NoPassword => bad_request(
                 "No password set on this account. Use forgot-password to set one before changing account details.",
             ),
@@ -138,19 +138,18 @@ impl From<FlowError> for ApiError {
 }
 
 /// The 400 texts of an SMS code outcome; the em-dashes are U+2014, as in the original.
-fn code_message(step: CodeStep, failure: CodeFailure) -> String {
-    match (step, failure) {
-        (CodeStep::Login, CodeFailure::Missing) => {
-            "No pending sign-in code \u{2014} start the login flow again.".into()
-        }
-        (CodeStep::PhoneSetup, CodeFailure::Missing) => {
-            "No pending verification code \u{2014} request a new one.".into()
-        }
-        (CodeStep::Login, CodeFailure::Expired) => "Sign-in code has expired. Try logging in again.".into(),
-        (CodeStep::PhoneSetup, CodeFailure::Expired) => "Verification code has expired. Request a new one.".into(),
-        (CodeStep::Login, CodeFailure::Locked) => "Too many wrong attempts \u{2014} start the login flow again.".into(),
-        (CodeStep::PhoneSetup, CodeFailure::Locked) => "Too many wrong attempts \u{2014} request a new code.".into(),
-        (_, CodeFailure::Wrong(n)) => format!("Wrong code; {n} attempts remaining."),
+fn code_message(kind: CodeKind, outcome: CodeCheck) -> String {
+    use CodeKind::{LoginMfa, PhoneSetup};
+    match (kind, outcome) {
+        (LoginMfa, CodeCheck::Missing) => "No pending sign-in code \u{2014} start the login flow again.".into(),
+        (PhoneSetup, CodeCheck::Missing) => "No pending verification code \u{2014} request a new one.".into(),
+        (LoginMfa, CodeCheck::Expired) => "Sign-in code has expired. Try logging in again.".into(),
+        (PhoneSetup, CodeCheck::Expired) => "Verification code has expired. Request a new one.".into(),
+        (LoginMfa, CodeCheck::Locked) => "Too many wrong attempts \u{2014} start the login flow again.".into(),
+        (PhoneSetup, CodeCheck::Locked) => "Too many wrong attempts \u{2014} request a new code.".into(),
+        (_, CodeCheck::Wrong { remaining }) => format!("Wrong code; {remaining} attempts remaining."),
+        // `check_code` never turns an accepted code into an error.
+        (_, CodeCheck::Ok) => "Internal Server Error".into(),
     }
 }
 
