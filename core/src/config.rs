@@ -93,6 +93,14 @@ pub struct Config {
     pub database_pool_size: u32,
     // Additive: how long a request waits for a database connection before answering 503.
     pub database_timeout_seconds: u64,
+    // Additive (edge): the origin app the worker fronts; paths outside the api, ui and static
+    // prefixes are proxied to it.
+    pub origin_url: Option<String>,
+    // Additive (edge): origin path patterns that need a session: `/app` (exact) or `/app/*`
+    // (the prefix and everything under it).
+    pub origin_protected_paths: Vec<String>,
+    // Additive: the shared secret that signs the identity headers the edge sends the origin.
+    pub origin_auth_secret: Option<String>,
 }
 
 /// `[email]` (contract §3.3).
@@ -220,6 +228,9 @@ impl Default for Config {
             password_hash_concurrency: 4,
             database_pool_size: 10,
             database_timeout_seconds: 5,
+            origin_url: None,
+            origin_protected_paths: Vec::new(),
+            origin_auth_secret: None,
         }
     }
 }
@@ -677,6 +688,29 @@ impl Config {
         )?;
         range("database_pool_size", self.database_pool_size as i64, 1, 1000)?;
         range("database_timeout_seconds", self.database_timeout_seconds as i64, 1, 300)?;
+        if let Some(url) = &self.origin_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("origin_url", "must be an http:// or https:// URL"));
+            }
+            if self.origin_auth_secret.is_none() {
+                return Err(invalid(
+                    "origin_auth_secret",
+                    "is required with origin_url: the origin verifies the identity headers with it",
+                ));
+            }
+        }
+        if self.origin_auth_secret.as_ref().is_some_and(|s| s.chars().count() < 32) {
+            return Err(invalid("origin_auth_secret", "must be at least 32 characters"));
+        }
+        for pattern in &self.origin_protected_paths {
+            let body = pattern.strip_suffix("/*").unwrap_or(pattern);
+            if !pattern.starts_with('/') || body.contains('*') {
+                return Err(invalid(
+                    "origin_protected_paths",
+                    "each pattern is an absolute path, optionally ending in /* (e.g. \"/app/*\")",
+                ));
+            }
+        }
         range("oauth.state_ttl_seconds", self.oauth.state_ttl_seconds, 1, 86_400)?;
         range(
             "oauth.completion_ttl_seconds",

@@ -129,3 +129,27 @@ async fn method_not_allowed(resp: Response) -> Response {
     }
     out
 }
+
+/// The health probes every runtime serves at its root: `GET /healthz` (the process answers)
+/// and `GET /readyz` (the user store answers too, else 503).
+pub fn probes(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route(
+            "/readyz",
+            axum::routing::get(|State(engine): State<Arc<Engine>>| async move {
+                match engine.ports.users.ping().await {
+                    Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ready"}))).into_response(),
+                    Err(_) => (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        axum::Json(serde_json::json!({"status": "database unavailable"})),
+                    )
+                        .into_response(),
+                }
+            }),
+        )
+        .with_state(engine)
+}

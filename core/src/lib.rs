@@ -13,10 +13,12 @@
 //!   shared port contract suite that every storage adapter runs.
 
 pub mod config;
+pub mod console;
 pub mod engine;
 pub mod events;
 pub mod flows;
 pub mod http;
+pub mod identity;
 pub mod ids;
 pub mod jwt;
 pub mod lockout;

@@ -1,6 +1,9 @@
-//! Delivery backends: the console mailer and the null SMS sender (Decision 5), and the
-//! background wrapper that takes sending off the request path.
+//! Delivery backends: the console mailer and the null SMS sender (Decision 5, shared with the
+//! edge), the provider backends behind their features, and the background wrapper that takes
+//! sending off the request path.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 #[cfg(feature = "twilio")]
@@ -9,54 +12,8 @@ pub mod twilio;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+pub use regstack_core::console::{ConsoleMailer, NullSms};
 use regstack_core::ports::{DeliveryError, EmailMessage, Mailer, SmsMessage, SmsSender};
-
-/// Prints emails to the log. With `log_bodies` the text body follows at INFO, each link alone
-/// on its own line, which is what `regstack validate` and operators scrape.
-pub struct ConsoleMailer {
-    /// Print the body (it holds one-time tokens: development and probing only).
-    pub log_bodies: bool,
-}
-
-#[async_trait]
-impl Mailer for ConsoleMailer {
-    async fn send(&self, m: &EmailMessage) -> Result<(), DeliveryError> {
-        tracing::info!(
-            target: "regstack.email.console",
-            "[regstack/console-email] To: {} | From: {} | Subject: {}",
-            m.to,
-            m.from,
-            m.subject
-        );
-        if self.log_bodies {
-            tracing::info!(target: "regstack.email.console", "[regstack/console-email] text body:\n{}", m.text);
-        } else {
-            tracing::info!(target: "regstack.email.console", "[regstack/console-email] (body suppressed; set email.log_bodies=true to print it)");
-        }
-        Ok(())
-    }
-}
-
-/// Prints SMS to the log instead of sending them.
-pub struct NullSms {
-    /// The configured sender, shown as `(unset)` when absent.
-    pub from_number: Option<String>,
-    /// Print the body (it holds the code).
-    pub log_bodies: bool,
-}
-
-#[async_trait]
-impl SmsSender for NullSms {
-    async fn send(&self, m: &SmsMessage) -> Result<(), DeliveryError> {
-        let from = self.from_number.as_deref().unwrap_or("(unset)");
-        if self.log_bodies {
-            tracing::info!(target: "regstack.sms.null", "[regstack/null-sms] To: {} | From: {} | Body: {}", m.to, from, m.body);
-        } else {
-            tracing::info!(target: "regstack.sms.null", "[regstack/null-sms] To: {} | From: {} | (body suppressed)", m.to, from);
-        }
-        Ok(())
-    }
-}
 
 /// Sends on a background task, so a route answers in the same time whether or not it sent
 /// anything (anti-enumeration), and a slow provider never holds a request. Failures are logged

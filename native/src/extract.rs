@@ -1,14 +1,16 @@
 //! Extractors for a host's own routes, applying the same auth rules as the API (contract §1.1).
 //!
 //! They find the instance in the request extensions: add `.layer(Extension(regstack.clone()))`
-//! to the host router.
+//! to the host router. An origin app behind the edge worker uses [`EdgeUser`] instead, which
+//! verifies the identity headers the worker signs.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use regstack_core::flows::session::authenticate;
-use regstack_core::flows::FlowError;
+use regstack_core::flows::{AuthFailure, FlowError};
 use regstack_core::http::ApiError;
+use regstack_core::identity::{self, ForwardedIdentity};
 use regstack_core::records::User;
 
 use crate::RegStack;
@@ -64,5 +66,76 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
             return Err(FlowError::NotAdmin.into());
         }
         Ok(Admin(u))
+    }
+}
+
+/// The secret an origin app behind the edge worker verifies identity headers with (the edge's
+/// `origin_auth_secret`). Add it with `.layer(Extension(ForwardAuth::new(secret)))`.
+#[derive(Clone)]
+pub struct ForwardAuth {
+    secret: std::sync::Arc<str>,
+}
+
+impl ForwardAuth {
+    /// Verification with `secret`, which must equal the edge's `origin_auth_secret`.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into().into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ForwardAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForwardAuth(..)")
+    }
+}
+
+fn forwarded(parts: &Parts) -> Result<Option<ForwardedIdentity>, ApiError> {
+    let auth = parts.extensions.get::<ForwardAuth>().cloned().ok_or_else(|| {
+        tracing::error!(target: "regstack.http", "EdgeUser used without `.layer(Extension(ForwardAuth::new(secret)))`");
+        ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    identity::verify(
+        &auth.secret,
+        |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
+        now,
+    )
+    .map_err(|e| {
+        tracing::warn!(target: "regstack.http", reason = %e, "refused forwarded identity headers");
+        FlowError::Auth(AuthFailure::Invalid).into()
+    })
+}
+
+/// The user the edge worker authenticated and vouched for with signed identity headers; 401
+/// in the contract's shape when the headers are absent, forged or stale. An origin app behind
+/// the edge uses this instead of trusting any header itself.
+#[derive(Debug, Clone)]
+pub struct EdgeUser(pub ForwardedIdentity);
+
+impl<S: Send + Sync> FromRequestParts<S> for EdgeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        forwarded(parts)?
+            .map(EdgeUser)
+            .ok_or_else(|| FlowError::Auth(AuthFailure::Missing).into())
+    }
+}
+
+/// Like [`EdgeUser`] for pages anyone may see: `None` without identity headers, 401 when
+/// headers are present but do not verify.
+#[derive(Debug, Clone)]
+pub struct OptionalEdgeUser(pub Option<ForwardedIdentity>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OptionalEdgeUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        forwarded(parts).map(OptionalEdgeUser)
     }
 }

@@ -37,7 +37,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
-pub use extract::{Admin, CurrentUser, OptionalUser};
+pub use extract::{Admin, CurrentUser, EdgeUser, ForwardAuth, OptionalEdgeUser, OptionalUser};
 use regstack_core::events::Event;
 use regstack_core::http::{BodyLimit, ClientIp};
 use regstack_core::password::HashParams;
@@ -123,6 +123,12 @@ impl Builder {
                 "smtp" => {
                     Arc::new(delivery::smtp::SmtpMailer::from_config(&config.email).map_err(StartError::Delivery)?)
                 }
+                #[cfg(feature = "ses")]
+                "ses" => Arc::new(
+                    delivery::aws::SesMailer::from_config(&config.email)
+                        .await
+                        .map_err(StartError::Delivery)?,
+                ),
                 other => {
                     return Err(StartError::Delivery(format!(
                         "email.backend = \"{other}\" is not available in this build"
@@ -141,6 +147,12 @@ impl Builder {
                 "twilio" => {
                     Arc::new(delivery::twilio::TwilioSms::from_config(&config.sms).map_err(StartError::Delivery)?)
                 }
+                #[cfg(feature = "sns")]
+                "sns" => Arc::new(
+                    delivery::aws::SnsSms::from_config(&config.sms)
+                        .await
+                        .map_err(StartError::Delivery)?,
+                ),
                 other => {
                     return Err(StartError::Delivery(format!(
                         "sms.backend = \"{other}\" is not available in this build"

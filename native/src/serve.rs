@@ -7,36 +7,15 @@ use std::time::{Duration, Instant};
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Json, Router};
-use serde_json::json;
+use axum::response::Response;
+use axum::{Extension, Router};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::RegStack;
 
 /// The whole server app for one instance.
 pub fn app(rs: &RegStack) -> Router {
-    let ready = rs.clone();
-    Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route(
-            "/readyz",
-            get(move || {
-                let rs = ready.clone();
-                async move {
-                    if rs.ready().await {
-                        (StatusCode::OK, Json(json!({"status": "ready"}))).into_response()
-                    } else {
-                        (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            Json(json!({"status": "database unavailable"})),
-                        )
-                            .into_response()
-                    }
-                }
-            }),
-        )
+    regstack_core::http::probes(rs.engine().clone())
         .nest(&rs.config().api_prefix, rs.router())
         .fallback(|| async { regstack_core::http::ApiError::not_found() })
         .layer(Extension(rs.clone()))

@@ -1115,20 +1115,29 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Some(pid) = self.running.child.id() {
+            signal_group(pid, "-KILL");
+        }
         let _ = self.running.child.start_kill();
     }
 }
 
+/// Sends `signal` to the process group led by `pid`; true if it was delivered.
+fn signal_group(pid: u32, signal: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([signal, "--", &format!("-{pid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
 async fn stop(child: &mut Child) {
     let mut terminated = false;
-    if let Some(pid) = child.id() {
-        terminated = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+    let pid = child.id();
+    if let Some(pid) = pid {
+        terminated = signal_group(pid, "-TERM");
     }
     if terminated
         && tokio::time::timeout(Duration::from_secs(10), child.wait())
@@ -1137,12 +1146,72 @@ async fn stop(child: &mut Child) {
     {
         return;
     }
+    if let Some(pid) = pid {
+        signal_group(pid, "-KILL");
+    }
     let _ = child.start_kill();
     let _ = child.wait().await;
 }
 
+/// The edge mode: with `REGSTACK_TEST_EDGE` set to the repository root, every server is the
+/// edge worker under that checkout's `wrangler dev` (built beforehand), on its own copy of
+/// `REGSTACK_TEST_EDGE_STATE` (local D1 and Durable Object storage with the migrations
+/// applied), configured through the same `REGSTACK_*` names as vars.
+struct Edge {
+    root: PathBuf,
+    state_template: PathBuf,
+}
+
+fn edge() -> Option<Edge> {
+    let root = PathBuf::from(std::env::var_os("REGSTACK_TEST_EDGE")?);
+    let state_template = PathBuf::from(
+        std::env::var_os("REGSTACK_TEST_EDGE_STATE").expect("REGSTACK_TEST_EDGE_STATE must name the migrated D1 state"),
+    );
+    Some(Edge { root, state_template })
+}
+
+/// True when the suite drives the edge worker rather than `regstack serve`.
+pub fn on_edge() -> bool {
+    std::env::var_os("REGSTACK_TEST_EDGE").is_some()
+}
+
+fn edge_command(edge: &Edge, dir: &Path, port: u16, env: &[(&str, &str)]) -> Command {
+    let state = dir.join("edge-state");
+    if !state.exists() {
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&edge.state_template)
+            .arg(&state)
+            .status()
+            .expect("copying the edge state");
+        assert!(copied.success(), "copying {} failed", edge.state_template.display());
+    }
+    let vars: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    let env_file = dir.join("edge.env");
+    std::fs::write(&env_file, vars).expect("writing the worker's vars");
+    let bin_dir = edge.root.join("node_modules/.bin");
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let mut cmd = Command::new(bin_dir.join("wrangler"));
+    cmd.arg("dev")
+        .arg("--config")
+        .arg(edge.root.join("wrangler.toml"))
+        .args(["--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--inspector-port", &free_port().to_string()])
+        .arg("--persist-to")
+        .arg(&state)
+        .arg("--env-file")
+        .arg(&env_file)
+        .arg("--show-interactive-dev-session=false")
+        .env("PATH", path)
+        .env("WRANGLER_SEND_METRICS", "false")
+        // wrangler runs the build command from its working directory.
+        .current_dir(&edge.root);
+    cmd
+}
+
 async fn launch(dir: &Path, database_url: &str, extra_env: &[(String, String)]) -> Running {
-    let bin = binary_path();
+    let edge = edge();
+    let bin = if edge.is_none() { binary_path() } else { PathBuf::new() };
     let probe = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()
@@ -1151,19 +1220,6 @@ async fn launch(dir: &Path, database_url: &str, extra_env: &[(String, String)]) 
     for _attempt in 0..5 {
         let port = free_port();
         let base_url = format!("http://127.0.0.1:{port}");
-        let mut cmd = Command::new(&bin);
-        cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()])
-            .current_dir(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        for (k, _) in std::env::vars_os() {
-            let k = k.to_string_lossy().into_owned();
-            if k.to_ascii_uppercase().starts_with("REGSTACK_") || k == "RUST_LOG" {
-                cmd.env_remove(&k);
-            }
-        }
         let defaults = [
             ("REGSTACK_DATABASE_URL", database_url),
             ("REGSTACK_JWT_SECRET", JWT_SECRET),
@@ -1174,11 +1230,35 @@ async fn launch(dir: &Path, database_url: &str, extra_env: &[(String, String)]) 
             ("REGSTACK_PASSWORD_HASH_ITERATIONS", "1"),
             ("RUST_LOG", "info"),
         ];
-        for (k, v) in defaults {
-            cmd.env(k, v);
+        let mut env: Vec<(&str, &str)> = defaults.to_vec();
+        env.extend(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut cmd = match &edge {
+            Some(edge) => edge_command(edge, dir, port, &env),
+            None => {
+                let mut cmd = Command::new(&bin);
+                cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string()]);
+                cmd
+            }
+        };
+        if edge.is_none() {
+            cmd.current_dir(dir);
         }
-        for (k, v) in extra_env {
-            cmd.env(k, v);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so stopping it also stops what it started (workerd).
+            .process_group(0)
+            .kill_on_drop(true);
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.to_ascii_uppercase().starts_with("REGSTACK_") || k == "RUST_LOG" {
+                cmd.env_remove(&k);
+            }
+        }
+        if edge.is_none() {
+            for (k, v) in &env {
+                cmd.env(k, v);
+            }
         }
         let mut child = cmd
             .spawn()

@@ -1,0 +1,179 @@
+//! regstack on Cloudflare Workers.
+//!
+//! The fetch handler builds the core's [`Engine`] once per isolate from the Worker's vars and
+//! secrets (the same `REGSTACK_*` names as the native server, through the core's one config
+//! loader), with D1 for storage, a Durable Object for the rate-limit counters, Argon2 inline,
+//! and the console/null delivery backends printing through `console.log`. Requests are served
+//! by the core's Router, unchanged; other paths are forwarded to the origin app with a verified
+//! identity (see `origin`).
+
+mod counter;
+mod js;
+mod log;
+mod origin;
+mod store;
+mod system;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use regstack_core::config::{self, Config, Sources};
+use regstack_core::console::{ConsoleMailer, NullSms};
+use regstack_core::engine::Engine;
+use regstack_core::events::Event;
+use regstack_core::http::{ApiError, BodyLimit, ClientIp};
+use regstack_core::password::{HashParams, InlineHasher};
+use regstack_core::ports::{EventSink, Ports, Random};
+use regstack_core::render::Renderer;
+use tower::ServiceExt;
+use worker::{event, Context, Env, HttpRequest};
+
+pub use counter::RateCounter;
+
+use crate::counter::DurableCounter;
+use crate::store::D1Store;
+use crate::system::{WorkerClock, WorkerRandom};
+
+thread_local! {
+    /// The app of this isolate, built on its first request. Workers run one thread per
+    /// isolate, so this is the isolate's single copy.
+    static APP: RefCell<Option<Router>> = const { RefCell::new(None) };
+}
+
+/// Reads every `REGSTACK_*` name the config knows (`REGSTACK_FIELD` and
+/// `REGSTACK_SECTION__FIELD`, as vars or secrets) from the Worker's env.
+fn env_sources(env: &Env) -> Vec<(String, String)> {
+    let schema = serde_json::to_value(Config::default()).unwrap_or_default();
+    let mut names = Vec::new();
+    if let Some(fields) = schema.as_object() {
+        for (key, value) in fields {
+            names.push(format!("REGSTACK_{}", key.to_ascii_uppercase()));
+            if let Some(section) = value.as_object() {
+                for sub in section.keys() {
+                    names.push(format!(
+                        "REGSTACK_{}__{}",
+                        key.to_ascii_uppercase(),
+                        sub.to_ascii_uppercase()
+                    ));
+                }
+            }
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let value = env.var(&name).ok()?.to_string();
+            Some((name, value))
+        })
+        .collect()
+}
+
+/// Events have no host hooks at the edge; their names go to the log for the operator.
+struct EventLog;
+
+#[async_trait]
+impl EventSink for EventLog {
+    async fn emit(&self, event: &Event) {
+        tracing::debug!(target: "regstack.events", "{}", event.name());
+    }
+}
+
+/// Why the worker cannot serve: shown in its log, never to clients.
+#[derive(Debug)]
+struct Misconfigured(String);
+
+async fn build(env: &Env) -> Result<Router, Misconfigured> {
+    log::init();
+    let vars = env_sources(env);
+    let loaded = config::load(Sources {
+        env: &vars,
+        ..Default::default()
+    })
+    .map_err(|e| Misconfigured(e.to_string()))?;
+    for warning in &loaded.warnings {
+        tracing::warn!(target: "regstack.config", "{warning}");
+    }
+    let config = loaded.config;
+    let random: Arc<dyn Random> = Arc::new(WorkerRandom);
+    let stores =
+        regstack_core::ports::Stores::from_one(D1Store::new(env.clone()), Arc::new(DurableCounter::new(env.clone())));
+    let ports = Ports {
+        users: stores.users,
+        pending: stores.pending,
+        revocations: stores.revocations,
+        attempts: stores.attempts,
+        mfa_codes: stores.mfa_codes,
+        counter: stores.counter,
+        mailer: Arc::new(ConsoleMailer {
+            log_bodies: config.email.log_bodies,
+        }),
+        sms: Arc::new(NullSms {
+            from_number: config.sms.from_number.clone(),
+            log_bodies: config.sms.log_bodies,
+        }),
+        hasher: Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone())),
+        events: Arc::new(EventLog),
+        clock: Arc::new(WorkerClock),
+        random,
+    };
+    let engine = Engine::new(config, ports, Renderer::new(HashMap::new()))
+        .await
+        .map_err(|e| Misconfigured(e.to_string()))?;
+    Ok(app(Arc::new(engine)))
+}
+
+/// The probes, the API under `api_prefix`, and everything else forwarded to the origin (or the
+/// contract's 404 when there is none).
+fn app(engine: Arc<Engine>) -> Router {
+    let origin = engine.clone();
+    regstack_core::http::probes(engine.clone())
+        .nest(&engine.config.api_prefix, regstack_core::http::router(engine.clone()))
+        .fallback(move |req: Request| origin::forward(State(origin.clone()), req))
+        .layer(middleware::from_fn_with_state(engine, client_context))
+}
+
+/// The client IP is the one Cloudflare saw (`CF-Connecting-IP`); no other header is trusted.
+async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, next: Next) -> Response {
+    let ip = req
+        .headers()
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_string);
+    if let Some(ip) = ip {
+        req.extensions_mut().insert(ClientIp(ip));
+    }
+    req.extensions_mut()
+        .insert(BodyLimit(engine.config.max_request_body_bytes));
+    next.run(req).await
+}
+
+#[event(fetch)]
+async fn fetch(req: HttpRequest, env: Env, _ctx: Context) -> worker::Result<Response> {
+    let cached = APP.with(|app| app.borrow().clone());
+    let app = match cached {
+        Some(app) => app,
+        None => match build(&env).await {
+            Ok(app) => {
+                APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
+                app
+            }
+            Err(Misconfigured(why)) => {
+                worker::console_error!("regstack cannot start: {why}");
+                return Ok(ApiError::detail(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "regstack is misconfigured; see the worker log",
+                )
+                .into_response());
+            }
+        },
+    };
+    Ok(app.oneshot(req.map(axum::body::Body::new)).await?)
+}

@@ -1,0 +1,96 @@
+//! Forward-auth of the origin app: every path outside the api, ui and static prefixes is
+//! proxied to `origin_url`.
+//!
+//! Client-sent `x-regstack-*` headers are always removed. A path matching
+//! `origin_protected_paths` needs a valid session (checked exactly as `/me` checks it,
+//! revocation and bulk sign-out included) and is refused with the contract's 401 otherwise.
+//! When the caller's session is valid, on any path, the origin receives the user's id, email
+//! and superuser flag, signed with `origin_auth_secret` (see `regstack_core::identity`).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{AUTHORIZATION, HOST};
+use http::{HeaderName, HeaderValue, StatusCode};
+use regstack_core::engine::Engine;
+use regstack_core::flows::session::authenticate;
+use regstack_core::http::ApiError;
+use regstack_core::identity::{self, ForwardedIdentity};
+use regstack_core::time::to_micros;
+use worker::RequestRedirect;
+
+use crate::js::js;
+
+/// The fallback of the edge app: the contract's 404 without an origin, else the proxy.
+pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Response {
+    let Some(origin) = engine.config.origin_url.clone() else {
+        return ApiError::not_found().into_response();
+    };
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let own = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
+    if own(&engine.config.ui_prefix) || own(&engine.config.static_prefix) {
+        return ApiError::not_found().into_response();
+    }
+    let spoofed: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(identity::PREFIX))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        parts.headers.remove(&name);
+    }
+    let protected = identity::is_protected(&engine.config.origin_protected_paths, &path);
+    let authorization = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if protected || authorization.is_some() {
+        match authenticate(&engine, authorization.as_deref()).await {
+            Ok(session) => {
+                let secret = engine.config.origin_auth_secret.as_deref().unwrap_or_default();
+                let vouched = ForwardedIdentity {
+                    user_id: session.user.id.clone(),
+                    email: session.user.email.clone(),
+                    is_superuser: session.user.is_superuser,
+                };
+                let now = to_micros(engine.now()).div_euclid(1_000_000);
+                for (name, value) in identity::sign(secret, &vouched, now) {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        parts.headers.insert(name, value);
+                    }
+                }
+            }
+            Err(e) if protected => return ApiError::from(e).into_response(),
+            // An unprotected path still reaches the origin, just without an identity.
+            Err(_) => {}
+        }
+    }
+    let query = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let target = format!("{}{path}{query}", origin.trim_end_matches('/'));
+    let Ok(uri) = target.parse() else {
+        return ApiError::not_found().into_response();
+    };
+    parts.uri = uri;
+    // fetch sets the origin's own Host; the origin's redirects go back to the client as they are.
+    parts.headers.remove(HOST);
+    parts.extensions.insert(RequestRedirect::Manual);
+    let upstream = http::Request::from_parts(parts, body);
+    let answered = js(async move {
+        let req = worker::Request::try_from(upstream)?;
+        let resp = worker::Fetch::Request(req).send().await?;
+        Ok::<_, worker::Error>(http::Response::<Body>::from(resp))
+    })
+    .await;
+    match answered {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(target: "regstack.origin", error = %e, "the origin did not answer");
+            ApiError::detail(StatusCode::BAD_GATEWAY, "The origin application did not answer.").into_response()
+        }
+    }
+}

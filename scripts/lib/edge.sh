@@ -1,0 +1,39 @@
+# The edge toolchain (shared/edge-toolchain.md): wrangler and Node 22 from npm, wasm-opt from
+# npm binaryen, worker-build and the wasm-bindgen CLI from crates.io (cached under
+# ~/.cache/regstack-tools). Sourced by scripts/test and scripts/edge-build.
+
+EDGE_TOOLS="$HOME/.cache/regstack-tools"
+WORKER_BUILD_VERSION=0.8.7
+
+install_edge_tools() {
+  if ! node_modules/.bin/wrangler --version >/dev/null 2>&1 || ! node_modules/.bin/wasm-opt --version >/dev/null 2>&1; then
+    # Not `npm ci`: the lock cannot record workerd's other-platform packages (edge-toolchain.md).
+    npm install --no-audit --no-fund >&2
+  fi
+  local wbg
+  wbg=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+  if ! "$EDGE_TOOLS/wasm-bindgen-$wbg/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $wbg"; then
+    # Not --locked: a yanked transitive pin makes the locked install fail.
+    cargo install --root "$EDGE_TOOLS/wasm-bindgen-$wbg" wasm-bindgen-cli --version "$wbg" >&2
+  fi
+  if ! "$EDGE_TOOLS/worker-build-$WORKER_BUILD_VERSION/bin/worker-build" --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
+    cargo install --root "$EDGE_TOOLS/worker-build-$WORKER_BUILD_VERSION" worker-build --version "$WORKER_BUILD_VERSION" --locked >&2
+  fi
+  export PATH="$PWD/node_modules/.bin:$EDGE_TOOLS/wasm-bindgen-$wbg/bin:$EDGE_TOOLS/worker-build-$WORKER_BUILD_VERSION/bin:$PATH"
+  export WASM_BINDGEN_BIN="$EDGE_TOOLS/wasm-bindgen-$wbg/bin/wasm-bindgen"
+  export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"
+  export ESBUILD_BIN="$PWD/node_modules/.bin/esbuild"
+  export WRANGLER_SEND_METRICS=false
+}
+
+# build_worker: edge/build/index.js and index_bg.wasm, optimised (opt-level z, fat LTO, wasm-opt).
+build_worker() {
+  (cd edge && worker-build --release)
+}
+
+# A random local JWT secret for `wrangler dev`, in the git-ignored .dev.vars, so a fresh
+# checkout runs with zero config and sessions survive a reload.
+ensure_dev_vars() {
+  [ -f .dev.vars ] && return 0
+  echo "REGSTACK_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" > .dev.vars
+}
