@@ -101,6 +101,11 @@ pub struct Config {
     pub origin_protected_paths: Vec<String>,
     // Additive: the shared secret that signs the identity headers the edge sends the origin.
     pub origin_auth_secret: Option<String>,
+    // Additive: where an edge worker with a `relay` backend POSTs messages (the `/relay`
+    // endpoint of a `regstack serve`).
+    pub relay_url: Option<String>,
+    // Additive: the shared secret that signs relayed messages; on a server it mounts `/relay`.
+    pub relay_secret: Option<String>,
 }
 
 /// `[email]` (contract §3.3).
@@ -231,6 +236,8 @@ impl Default for Config {
             origin_url: None,
             origin_protected_paths: Vec::new(),
             origin_auth_secret: None,
+            relay_url: None,
+            relay_secret: None,
         }
     }
 }
@@ -620,8 +627,8 @@ impl Config {
             }
         }
         Email::parse(&self.email.from_address).map_err(|e| invalid("email.from_address", e.0))?;
-        if !matches!(self.email.backend.as_str(), "console" | "smtp" | "ses") {
-            return Err(invalid("email.backend", "must be console, smtp or ses"));
+        if !matches!(self.email.backend.as_str(), "console" | "smtp" | "ses" | "relay") {
+            return Err(invalid("email.backend", "must be console, smtp, ses or relay"));
         }
         if self.email.backend == "smtp" && self.email.smtp_host.as_deref().unwrap_or("").is_empty() {
             return Err(invalid("email.smtp_host", "is required when email.backend = \"smtp\""));
@@ -638,8 +645,20 @@ impl Config {
                 "ses_profile and explicit SES keys are mutually exclusive",
             ));
         }
-        if !matches!(self.sms.backend.as_str(), "null" | "sns" | "twilio") {
-            return Err(invalid("sms.backend", "must be null, sns or twilio"));
+        if !matches!(self.sms.backend.as_str(), "null" | "sns" | "twilio" | "relay") {
+            return Err(invalid("sms.backend", "must be null, sns, twilio or relay"));
+        }
+        if self.email.backend == "relay" || self.sms.backend == "relay" {
+            match &self.relay_url {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+                _ => return Err(invalid("relay_url", "an http(s) URL is required with a relay backend")),
+            }
+            if self.relay_secret.is_none() {
+                return Err(invalid("relay_secret", "is required with a relay backend"));
+            }
+        }
+        if self.relay_secret.as_ref().is_some_and(|s| s.chars().count() < 32) {
+            return Err(invalid("relay_secret", "must be at least 32 characters"));
         }
         if self.sms.backend == "twilio"
             && (self.sms.twilio_account_sid.is_none() || self.sms.twilio_auth_token.is_none())

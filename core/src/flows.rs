@@ -7,6 +7,7 @@ pub mod login;
 pub mod password;
 pub mod phone;
 pub mod register;
+pub mod relay;
 pub mod session;
 
 use crate::password::PasswordError;
@@ -78,6 +79,8 @@ pub enum FlowError {
     EmailInUse,
     #[error("account deletion disabled")]
     AccountDeletionDisabled,
+    #[error("relay request refused")]
+    RelayRefused,
     #[error("password reset disabled")]
     PasswordResetDisabled,
     #[error("reset token invalid")]

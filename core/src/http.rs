@@ -50,6 +50,7 @@ fn handler(endpoint: Endpoint) -> MethodRouter<Arc<Engine>> {
         Endpoint::PhoneStart => on(filter, handlers::phone_start),
         Endpoint::PhoneConfirm => on(filter, handlers::phone_confirm),
         Endpoint::PhoneDisable => on(filter, handlers::phone_disable),
+        Endpoint::Relay => on(filter, handlers::relay),
     }
 }
 

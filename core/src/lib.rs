@@ -27,6 +27,7 @@ pub mod password;
 pub mod ports;
 pub mod rate_limit;
 pub mod records;
+pub mod relay;
 pub mod render;
 pub mod routes;
 pub mod time;

@@ -28,6 +28,8 @@ pub enum Group {
     PasswordReset,
     /// `enable_sms_2fa`.
     Sms,
+    /// `relay_secret` set on an instance that sends for itself (not one that relays).
+    Relay,
 }
 
 impl Group {
@@ -37,6 +39,9 @@ impl Group {
             Group::Core => true,
             Group::PasswordReset => config.enable_password_reset,
             Group::Sms => config.enable_sms_2fa,
+            Group::Relay => {
+                config.relay_secret.is_some() && config.email.backend != "relay" && config.sms.backend != "relay"
+            }
         }
     }
 }
@@ -155,6 +160,7 @@ pub enum Endpoint {
     PhoneStart,
     PhoneConfirm,
     PhoneDisable,
+    Relay,
 }
 
 impl Endpoint {
@@ -177,6 +183,7 @@ impl Endpoint {
         Endpoint::PhoneStart,
         Endpoint::PhoneConfirm,
         Endpoint::PhoneDisable,
+        Endpoint::Relay,
     ];
 
     /// This endpoint's row.
@@ -250,6 +257,7 @@ impl Endpoint {
                 Sms,
             ),
             Endpoint::PhoneDisable => (Method::DELETE, "/phone", Bearer, Some(RateClass::PhoneDisable), Sms),
+            Endpoint::Relay => (Method::POST, "/relay", Public, None, Relay),
         };
         Route {
             method,

@@ -3,11 +3,13 @@
 //! The fetch handler builds the core's [`Engine`] once per isolate from the Worker's vars and
 //! secrets (the same `REGSTACK_*` names as the native server, through the core's one config
 //! loader), with D1 for storage, a Durable Object for the rate-limit counters, Argon2 inline,
-//! and the console/null delivery backends printing through `console.log`. Requests are served
+//! the console/null delivery backends printing through `console.log` or the signed relay to a
+//! `regstack serve`. Requests are served
 //! by the core's Router, unchanged; other paths are forwarded to the origin app with a verified
 //! identity (see `origin`).
 
 mod counter;
+mod delivery;
 mod js;
 mod log;
 mod origin;
@@ -29,7 +31,7 @@ use regstack_core::engine::Engine;
 use regstack_core::events::Event;
 use regstack_core::http::{ApiError, BodyLimit, ClientIp};
 use regstack_core::password::{HashParams, InlineHasher};
-use regstack_core::ports::{EventSink, Ports, Random};
+use regstack_core::ports::{Clock, EventSink, Mailer, Ports, Random, SmsSender};
 use regstack_core::render::Renderer;
 use tower::ServiceExt;
 use worker::{event, Context, Env, HttpRequest};
@@ -37,6 +39,7 @@ use worker::{event, Context, Env, HttpRequest};
 pub use counter::RateCounter;
 
 use crate::counter::DurableCounter;
+use crate::delivery::{Deferred, Relay};
 use crate::store::D1Store;
 use crate::system::{WorkerClock, WorkerRandom};
 
@@ -101,6 +104,33 @@ async fn build(env: &Env) -> Result<Router, Misconfigured> {
     }
     let config = loaded.config;
     let random: Arc<dyn Random> = Arc::new(WorkerRandom);
+    let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
+    let relay = Arc::new(Relay::new(
+        config.relay_url.clone().unwrap_or_default(),
+        config.relay_secret.clone().unwrap_or_default(),
+        clock.clone(),
+        random.clone(),
+    ));
+    let unavailable = |what: &str, other: &str, options: &str| {
+        Misconfigured(format!(
+            "{what} = \"{other}\" is not available at the edge: use {options}"
+        ))
+    };
+    let mailer: Arc<dyn Mailer> = match config.email.backend.as_str() {
+        "console" => Arc::new(ConsoleMailer {
+            log_bodies: config.email.log_bodies,
+        }),
+        "relay" => Arc::new(Deferred::<dyn Mailer>(relay.clone())),
+        other => return Err(unavailable("email.backend", other, "console or relay")),
+    };
+    let sms: Arc<dyn SmsSender> = match config.sms.backend.as_str() {
+        "null" => Arc::new(NullSms {
+            from_number: config.sms.from_number.clone(),
+            log_bodies: config.sms.log_bodies,
+        }),
+        "relay" => Arc::new(Deferred::<dyn SmsSender>(relay)),
+        other => return Err(unavailable("sms.backend", other, "null or relay")),
+    };
     let stores =
         regstack_core::ports::Stores::from_one(D1Store::new(env.clone()), Arc::new(DurableCounter::new(env.clone())));
     let ports = Ports {
@@ -110,16 +140,11 @@ async fn build(env: &Env) -> Result<Router, Misconfigured> {
         attempts: stores.attempts,
         mfa_codes: stores.mfa_codes,
         counter: stores.counter,
-        mailer: Arc::new(ConsoleMailer {
-            log_bodies: config.email.log_bodies,
-        }),
-        sms: Arc::new(NullSms {
-            from_number: config.sms.from_number.clone(),
-            log_bodies: config.sms.log_bodies,
-        }),
+        mailer,
+        sms,
         hasher: Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone())),
         events: Arc::new(EventLog),
-        clock: Arc::new(WorkerClock),
+        clock,
         random,
     };
     let engine = Engine::new(config, ports, Renderer::new(HashMap::new()))
@@ -156,7 +181,7 @@ async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, nex
 }
 
 #[event(fetch)]
-async fn fetch(req: HttpRequest, env: Env, _ctx: Context) -> worker::Result<Response> {
+async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Response> {
     let cached = APP.with(|app| app.borrow().clone());
     let app = match cached {
         Some(app) => app,
@@ -175,5 +200,15 @@ async fn fetch(req: HttpRequest, env: Env, _ctx: Context) -> worker::Result<Resp
             }
         },
     };
-    Ok(app.oneshot(req.map(axum::body::Body::new)).await?)
+    let resp = app.oneshot(req.map(axum::body::Body::new)).await?;
+    // Relayed sends run after the response, kept alive by waitUntil.
+    let queued = delivery::take_queued();
+    if !queued.is_empty() {
+        ctx.wait_until(async move {
+            for job in queued {
+                job.await;
+            }
+        });
+    }
+    Ok(resp)
 }

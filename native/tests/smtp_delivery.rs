@@ -2,21 +2,12 @@
 //! `REGSTACK_TEST_SMTP_PORT` and `REGSTACK_TEST_MAILDIR`), and the link in it followed.
 #![cfg(feature = "smtp")]
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use regstack::RegStack;
+use regstack_conformance::mail::{sink, unquote, wait_for_mail};
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-fn sink() -> (u16, PathBuf) {
-    let port = std::env::var("REGSTACK_TEST_SMTP_PORT")
-        .expect("REGSTACK_TEST_SMTP_PORT must name the test SMTP server (scripts/test starts one)");
-    let dir = std::env::var("REGSTACK_TEST_MAILDIR").expect("REGSTACK_TEST_MAILDIR must name its Maildir");
-    (port.parse().unwrap(), PathBuf::from(dir))
-}
 
 async fn instance(smtp_port: u16) -> RegStack {
     let config = regstack_core::config::load(regstack_core::config::Sources {
@@ -40,48 +31,11 @@ async fn instance(smtp_port: u16) -> RegStack {
     RegStack::new(config).await.unwrap()
 }
 
-/// Waits for a message to `to` in the Maildir and returns its raw text.
-async fn wait_for_mail(maildir: &Path, to: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(entries) = std::fs::read_dir(maildir.join("new")) {
-            for e in entries.flatten() {
-                let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
-                if raw.lines().any(|l| l.eq_ignore_ascii_case(&format!("To: {to}"))) {
-                    return raw;
-                }
-            }
-        }
-        assert!(Instant::now() < deadline, "no mail to {to} arrived");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn post(path: &str, body: Value) -> Request<Body> {
     Request::post(path)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .unwrap()
-}
-
-/// Undoes quoted-printable soft line breaks and `=XX` escapes.
-fn unquote(qp: &str) -> String {
-    let joined = qp.replace("=\r\n", "").replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -330,6 +330,61 @@ pub fn sms_recipient(line: &str) -> Option<String> {
 pub const NULL_SMS_MARKER: &str = "[regstack/null-sms]";
 
 // ---------------------------------------------------------------------------------------------
+// Mail received by the test SMTP server
+
+/// Reading what the test SMTP server (aiosmtpd with a Maildir, started by `scripts/test`)
+/// received.
+pub mod mail {
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, Instant};
+
+    /// The SMTP port and Maildir from `REGSTACK_TEST_SMTP_PORT` and `REGSTACK_TEST_MAILDIR`.
+    pub fn sink() -> (u16, PathBuf) {
+        let port = std::env::var("REGSTACK_TEST_SMTP_PORT")
+            .expect("REGSTACK_TEST_SMTP_PORT must name the test SMTP server (scripts/test starts one)");
+        let dir = std::env::var("REGSTACK_TEST_MAILDIR").expect("REGSTACK_TEST_MAILDIR must name its Maildir");
+        (port.parse().expect("a port number"), PathBuf::from(dir))
+    }
+
+    /// Waits up to 15 s for a message to `to` in the Maildir and returns its raw text.
+    pub async fn wait_for_mail(maildir: &Path, to: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(entries) = std::fs::read_dir(maildir.join("new")) {
+                for e in entries.flatten() {
+                    let raw = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    if raw.lines().any(|l| l.eq_ignore_ascii_case(&format!("To: {to}"))) {
+                        return raw;
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no mail to {to} arrived");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Undoes quoted-printable soft line breaks and `=XX` escapes.
+    pub fn unquote(qp: &str) -> String {
+        let joined = qp.replace("=\r\n", "").replace("=\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' && i + 2 < bytes.len() {
+                if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Small codecs used by assertions
 
 /// Decodes unpadded (or padded) base64url.
@@ -895,6 +950,7 @@ pub struct Server {
     env: Vec<(String, String)>,
     database_url: String,
     dir: TempDir,
+    native: bool,
 }
 
 impl std::ops::Deref for Server {
@@ -907,6 +963,16 @@ impl std::ops::Deref for Server {
 impl Server {
     /// Starts a server on a fresh database with the suite's defaults plus `extra_env`.
     pub async fn start(extra_env: &[(&str, &str)]) -> Server {
+        Self::start_on(extra_env, false).await
+    }
+
+    /// Starts `regstack serve` even when the suite drives the edge (for scenarios that need
+    /// both, such as relayed delivery).
+    pub async fn start_native(extra_env: &[(&str, &str)]) -> Server {
+        Self::start_on(extra_env, true).await
+    }
+
+    async fn start_on(extra_env: &[(&str, &str)], native: bool) -> Server {
         let dir = TempDir::new();
         let template = std::env::var("REGSTACK_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "sqlite+aiosqlite:///{dir}/regstack.db".to_string());
@@ -922,7 +988,7 @@ impl Server {
             assert!(status.success(), "database setup `{setup}` failed: {status}");
         }
         let env: Vec<(String, String)> = extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut running = launch(&dir.0, &database_url, &env).await;
+        let mut running = launch(&dir.0, &database_url, &env, native).await;
         let (_, dummy) = unbounded_channel();
         let lines = std::mem::replace(&mut running.lines, dummy);
         let api = Api::new(format!("http://127.0.0.1:{}", running.port), running.log.clone());
@@ -933,6 +999,7 @@ impl Server {
             env,
             database_url,
             dir,
+            native,
         }
     }
 
@@ -967,7 +1034,7 @@ impl Server {
     pub async fn restart_with_env(&mut self, env: Vec<(String, String)>) {
         stop(&mut self.running.child).await;
         self.env = env;
-        let mut running = launch(&self.dir.0, &self.database_url, &self.env).await;
+        let mut running = launch(&self.dir.0, &self.database_url, &self.env, self.native).await;
         let (_, dummy) = unbounded_channel();
         let lines = std::mem::replace(&mut running.lines, dummy);
         self.api = Api::new(format!("http://127.0.0.1:{}", running.port), running.log.clone());
@@ -1209,8 +1276,8 @@ fn edge_command(edge: &Edge, dir: &Path, port: u16, env: &[(&str, &str)]) -> Com
     cmd
 }
 
-async fn launch(dir: &Path, database_url: &str, extra_env: &[(String, String)]) -> Running {
-    let edge = edge();
+async fn launch(dir: &Path, database_url: &str, extra_env: &[(String, String)], native: bool) -> Running {
+    let edge = if native { None } else { edge() };
     let bin = if edge.is_none() { binary_path() } else { PathBuf::new() };
     let probe = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))

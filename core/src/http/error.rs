@@ -77,6 +77,7 @@ impl From<FlowError> for ApiError {
                 "Session was invalidated; please sign in again.",
             ),
             NotAdmin => ApiError::detail(StatusCode::FORBIDDEN, "Administrator privileges required."),
+            RelayRefused => ApiError::detail(StatusCode::UNAUTHORIZED, "Relay request refused."),
             RegistrationDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Registration is disabled."),
             EmailTaken => ApiError::detail(StatusCode::CONFLICT, "An account with that email already exists."),
             VerificationInvalid => bad_request("Verification link is invalid or has expired. Request a new one."),

@@ -239,3 +239,21 @@ pub async fn reset_password(State(engine): State<Arc<Engine>>, JsonBody(body): J
     password::reset(&engine, &take(token)?, &take(new)?).await?;
     message(StatusCode::OK, "Password has been reset. Please sign in.")
 }
+
+/// `POST /relay`
+pub async fn relay(
+    State(engine): State<Arc<Engine>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Reply {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    crate::flows::relay::deliver(
+        &engine,
+        header(crate::relay::TIMESTAMP),
+        header(crate::relay::NONCE),
+        header(crate::relay::SIGNATURE),
+        &body,
+    )
+    .await?;
+    message(StatusCode::ACCEPTED, "Accepted for delivery.")
+}

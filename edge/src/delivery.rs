@@ -1,0 +1,132 @@
+//! Delivery at the edge: the console and null backends (through `console.log`), and `relay`,
+//! which POSTs each rendered message, signed, to a `regstack serve` that sends it with its
+//! own SMTP, SES, SNS or Twilio backend (see `regstack_core::relay`).
+//!
+//! Sending never holds the response: [`Deferred`] queues the work and the fetch handler hands
+//! the queue to `waitUntil` once the response is ready, so a route answers in the same time
+//! whether or not it sent anything.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use regstack_core::ports::{Clock, DeliveryError, EmailMessage, Mailer, Random, SmsMessage, SmsSender};
+use regstack_core::relay::{self, Relayed};
+use regstack_core::time::to_micros;
+use worker::wasm_bindgen::JsValue;
+use worker::{Headers, Method, Request, RequestInit};
+
+use crate::js::js;
+
+type Job = Pin<Box<dyn Future<Output = ()>>>;
+
+thread_local! {
+    static QUEUE: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes every queued send; the fetch handler passes them to `waitUntil`.
+pub fn take_queued() -> Vec<Job> {
+    QUEUE.with(|q| std::mem::take(&mut *q.borrow_mut()))
+}
+
+/// Queues sends instead of awaiting them; failures are logged for the operator without the
+/// message body.
+pub struct Deferred<M: ?Sized>(pub Arc<M>);
+
+#[async_trait]
+impl Mailer for Deferred<dyn Mailer> {
+    async fn send(&self, m: &EmailMessage) -> Result<(), DeliveryError> {
+        let (inner, m) = (self.0.clone(), m.clone());
+        QUEUE.with(|q| {
+            q.borrow_mut().push(Box::pin(async move {
+                if let Err(e) = inner.send(&m).await {
+                    tracing::error!(target: "regstack.email", to = %m.to, subject = %m.subject, error = %e, "email delivery failed");
+                }
+            }))
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SmsSender for Deferred<dyn SmsSender> {
+    async fn send(&self, m: &SmsMessage) -> Result<(), DeliveryError> {
+        let (inner, m) = (self.0.clone(), m.clone());
+        QUEUE.with(|q| {
+            q.borrow_mut().push(Box::pin(async move {
+                if let Err(e) = inner.send(&m).await {
+                    tracing::error!(target: "regstack.sms", to = %m.to, error = %e, "sms delivery failed");
+                }
+            }))
+        });
+        Ok(())
+    }
+}
+
+/// Sends emails and SMS through a `regstack serve` relay endpoint.
+pub struct Relay {
+    url: String,
+    secret: String,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+}
+
+impl Relay {
+    /// A relay to `url` (the server's `…/relay` endpoint) signing with `secret`.
+    pub fn new(url: String, secret: String, clock: Arc<dyn Clock>, random: Arc<dyn Random>) -> Self {
+        Self {
+            url,
+            secret,
+            clock,
+            random,
+        }
+    }
+
+    async fn post(&self, message: Relayed) -> Result<(), DeliveryError> {
+        let body = serde_json::to_vec(&message).map_err(|e| DeliveryError(format!("relay: {e}")))?;
+        let mut nonce = [0u8; 16];
+        self.random.fill(&mut nonce);
+        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        let timestamp = to_micros(self.clock.now()).div_euclid(1_000_000);
+        let signature = relay::seal(&self.secret, timestamp, &nonce, &body);
+        let failed = |e: worker::Error| DeliveryError(format!("relay: {e}"));
+        let headers = Headers::new();
+        for (name, value) in [
+            ("content-type", "application/json"),
+            (relay::TIMESTAMP, &timestamp.to_string()),
+            (relay::NONCE, &nonce),
+            (relay::SIGNATURE, &signature),
+        ] {
+            headers.set(name, value).map_err(failed)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(JsValue::from(worker::js_sys::Uint8Array::from(&body[..]))));
+        let req = Request::new_with_init(&self.url, &init).map_err(failed)?;
+        js(async move {
+            let resp = worker::Fetch::Request(req).send().await.map_err(failed)?;
+            match resp.status_code() {
+                200..=299 => Ok(()),
+                status => Err(DeliveryError(format!("relay answered {status}"))),
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Mailer for Relay {
+    async fn send(&self, m: &EmailMessage) -> Result<(), DeliveryError> {
+        self.post(Relayed::from(m)).await
+    }
+}
+
+#[async_trait]
+impl SmsSender for Relay {
+    async fn send(&self, m: &SmsMessage) -> Result<(), DeliveryError> {
+        self.post(Relayed::from(m)).await
+    }
+}
