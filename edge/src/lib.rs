@@ -8,6 +8,8 @@
 //! by the core's Router, unchanged; other paths are forwarded to the origin app with a verified
 //! identity (see `origin`).
 
+#[cfg(feature = "contract-suite")]
+mod contract;
 mod counter;
 mod delivery;
 mod js;
@@ -182,6 +184,10 @@ async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, nex
 
 #[event(fetch)]
 async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Response> {
+    #[cfg(feature = "contract-suite")]
+    if req.uri().path() == contract::PATH {
+        return Ok(contract::run(env).await);
+    }
     let cached = APP.with(|app| app.borrow().clone());
     let app = match cached {
         Some(app) => app,

@@ -6,7 +6,7 @@ EDGE_TOOLS="$HOME/.cache/regstack-tools"
 WORKER_BUILD_VERSION=0.8.7
 
 install_edge_tools() {
-  if ! node_modules/.bin/wrangler --version >/dev/null 2>&1 || ! node_modules/.bin/wasm-opt --version >/dev/null 2>&1; then
+  if ! PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/wrangler --version >/dev/null 2>&1 || ! node_modules/.bin/wasm-opt --version >/dev/null 2>&1; then
     # Not `npm ci`: the lock cannot record workerd's other-platform packages (edge-toolchain.md).
     npm install --no-audit --no-fund >&2
   fi
