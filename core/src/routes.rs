@@ -290,9 +290,17 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(
             Endpoint::mounted(&c).count(),
-            Endpoint::ALL.len() - 3,
-            "sms routes are off by default"
+            Endpoint::ALL.len() - 4,
+            "sms routes and the relay endpoint are off by default"
         );
+        c.relay_secret = Some("r".repeat(32));
+        assert!(Endpoint::mounted(&c).any(|e| e == Endpoint::Relay));
+        c.email.backend = "relay".into();
+        assert!(
+            !Endpoint::mounted(&c).any(|e| e == Endpoint::Relay),
+            "an instance that relays does not receive"
+        );
+        c = Config::default();
         c.enable_password_reset = false;
         assert!(Endpoint::mounted(&c).all(|e| e.route().group == Group::Core));
         c.enable_sms_2fa = true;
