@@ -121,6 +121,9 @@ pub struct EmailConfig {
     pub smtp_starttls: bool,
     pub smtp_username: Option<String>,
     pub smtp_password: Option<String>,
+    // Additive: a PEM file of CA certificates to trust for the SMTP server's TLS, besides the
+    // public roots (a relay with a private CA).
+    pub smtp_ca_file: Option<String>,
     pub ses_region: String,
     pub ses_profile: Option<String>,
     pub ses_access_key_id: Option<String>,
@@ -253,6 +256,7 @@ impl Default for EmailConfig {
             smtp_starttls: true,
             smtp_username: None,
             smtp_password: None,
+            smtp_ca_file: None,
             ses_region: "eu-west-1".into(),
             ses_profile: None,
             ses_access_key_id: None,

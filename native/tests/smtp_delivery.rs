@@ -93,3 +93,45 @@ async fn an_unreachable_smtp_server_does_not_change_the_answer() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
 }
+
+/// STARTTLS with a certificate from a private CA (`smtp_ca_file`) and AUTH, against a server
+/// that refuses mail without both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_auth_and_a_private_ca_delivers() {
+    let (_, maildir) = sink();
+    let port: u16 = std::env::var("REGSTACK_TEST_SMTP_TLS_PORT")
+        .expect("REGSTACK_TEST_SMTP_TLS_PORT must name the STARTTLS test server (scripts/test starts one)")
+        .parse()
+        .unwrap();
+    let ca = std::env::var("REGSTACK_TEST_SMTP_CA").expect("REGSTACK_TEST_SMTP_CA must name its CA certificate");
+    let config = regstack_core::config::load(regstack_core::config::Sources {
+        overrides: &[
+            ("app_name".into(), json!("TLS Mail Test")),
+            ("database_url".into(), json!("sqlite+aiosqlite:///:memory:")),
+            ("password_hash_memory_kib".into(), json!(1024)),
+            ("password_hash_iterations".into(), json!(1)),
+            ("email.backend".into(), json!("smtp")),
+            ("email.smtp_host".into(), json!("127.0.0.1")),
+            ("email.smtp_port".into(), json!(port)),
+            ("email.smtp_starttls".into(), json!(true)),
+            ("email.smtp_username".into(), json!("regstack")),
+            ("email.smtp_password".into(), json!("smtp-test-password")),
+            ("email.smtp_ca_file".into(), json!(ca)),
+            ("email.from_address".into(), json!("accounts@app.example.com")),
+        ],
+        ..Default::default()
+    })
+    .unwrap()
+    .config;
+    let rs = RegStack::new(config).await.unwrap();
+    let email = format!("smtp-tls-{}@example.com", std::process::id());
+    let resp = rs
+        .router()
+        .oneshot(post("/register", json!({"email": email, "password": "password123"})))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let raw = unquote(&wait_for_mail(&maildir, &email).await);
+    assert!(raw.contains("Subject: Confirm your TLS Mail Test account"), "{raw}");
+    assert!(raw.contains("/verify?token="), "{raw}");
+}

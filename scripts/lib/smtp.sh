@@ -1,6 +1,8 @@
-# Starts a real SMTP server (aiosmtpd from PyPI, in a venv cached under
-# ~/.cache/regstack-tools) that stores every message it receives in a Maildir (sourced by
-# scripts/test). Exports REGSTACK_TEST_SMTP_PORT and REGSTACK_TEST_MAILDIR.
+# Starts real SMTP servers (aiosmtpd from PyPI, in a venv cached under ~/.cache/regstack-tools)
+# that store every message they receive in a Maildir (sourced by scripts/test): a plain one,
+# and one that requires STARTTLS (a certificate from a throw-away CA) and AUTH. Exports
+# REGSTACK_TEST_SMTP_PORT, REGSTACK_TEST_MAILDIR, REGSTACK_TEST_SMTP_TLS_PORT and
+# REGSTACK_TEST_SMTP_CA (the user is `regstack`, the password `smtp-test-password`).
 
 start_smtp_sink() {
   local venv
@@ -17,12 +19,36 @@ start_smtp_sink() {
   done
   export REGSTACK_TEST_SMTP_PORT REGSTACK_TEST_MAILDIR
   echo "SMTP sink on 127.0.0.1:$REGSTACK_TEST_SMTP_PORT -> $REGSTACK_TEST_MAILDIR"
+  start_smtp_tls_sink "$venv"
+}
+
+start_smtp_tls_sink() {
+  local venv=$1 d="$SMTP_TEST_DIR/tls"
+  mkdir -p "$d"
+  # webpki refuses a self-signed CA certificate as the server's own, so: a CA, and a leaf.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=regstack test CA" \
+    -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$d/key.pem" -out "$d/leaf.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' >"$d/leaf.ext"
+  openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+    -extfile "$d/leaf.ext" -out "$d/cert.pem" 2>/dev/null
+  REGSTACK_TEST_SMTP_TLS_PORT=$(free_port)
+  "$venv/bin/python" scripts/lib/run_smtp_tls.py "$REGSTACK_TEST_SMTP_TLS_PORT" "$REGSTACK_TEST_MAILDIR" \
+    "$d/cert.pem" "$d/key.pem" regstack smtp-test-password >"$d/smtp.log" 2>&1 &
+  SMTP_TLS_TEST_PID=$!
+  for _ in $(seq 100); do
+    grep -q listening "$d/smtp.log" 2>/dev/null && break
+    kill -0 "$SMTP_TLS_TEST_PID" 2>/dev/null || { cat "$d/smtp.log"; return 1; }
+    sleep 0.1
+  done
+  export REGSTACK_TEST_SMTP_TLS_PORT REGSTACK_TEST_SMTP_CA="$d/ca.pem"
+  echo "SMTP sink (STARTTLS, AUTH) on 127.0.0.1:$REGSTACK_TEST_SMTP_TLS_PORT"
 }
 
 stop_smtp_sink() {
   [ -n "${SMTP_TEST_PID:-}" ] || return 0
-  kill "$SMTP_TEST_PID" 2>/dev/null || true
-  wait "$SMTP_TEST_PID" 2>/dev/null || true
+  kill "$SMTP_TEST_PID" ${SMTP_TLS_TEST_PID:-} 2>/dev/null || true
+  wait "$SMTP_TEST_PID" ${SMTP_TLS_TEST_PID:-} 2>/dev/null || true
   rm -rf "$SMTP_TEST_DIR"
   SMTP_TEST_PID=
 }

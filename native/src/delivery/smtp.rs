@@ -3,13 +3,14 @@
 //! `smtp_starttls = true` (the default) requires STARTTLS on `smtp_port` (587). With it off,
 //! port 465 means implicit TLS and any other port a plain connection, for local relays.
 //! Transient failures (4xx replies, dropped connections) are retried with backoff; permanent
-//! ones are reported at once.
+//! ones are reported at once. `smtp_ca_file` adds a private CA to the trusted roots.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use regstack_core::config::EmailConfig;
 use regstack_core::ports::{DeliveryError, EmailMessage, Mailer};
@@ -28,12 +29,22 @@ impl SmtpMailer {
             .as_deref()
             .filter(|h| !h.is_empty())
             .ok_or("email.smtp_host is required for the smtp backend")?;
+        let tls = || -> Result<TlsParameters, String> {
+            let mut params = TlsParameters::builder(host.to_string());
+            if let Some(path) = email.smtp_ca_file.as_deref().filter(|p| !p.is_empty()) {
+                let pem = std::fs::read(path).map_err(|e| format!("email.smtp_ca_file {path}: {e}"))?;
+                let ca = Certificate::from_pem(&pem).map_err(|e| format!("email.smtp_ca_file {path}: {e}"))?;
+                params = params.add_root_certificate(ca);
+            }
+            params.build_rustls().map_err(|e| format!("smtp: {e}"))
+        };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host);
         let builder = if email.smtp_starttls {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host).map_err(|e| format!("smtp: {e}"))?
+            builder.tls(Tls::Required(tls()?))
         } else if email.smtp_port == 465 {
-            AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| format!("smtp: {e}"))?
+            builder.tls(Tls::Wrapper(tls()?))
         } else {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+            builder
         };
         let mut builder = builder.port(email.smtp_port).timeout(Some(Duration::from_secs(15)));
         if let Some(user) = email.smtp_username.as_deref().filter(|u| !u.is_empty()) {
