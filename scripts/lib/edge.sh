@@ -15,11 +15,15 @@ install_edge_tools() {
   if ! "$EDGE_TOOLS/wasm-bindgen-$wbg/bin/wasm-bindgen" --version 2>/dev/null | grep -q " $wbg"; then
     # Not --locked: a yanked transitive pin makes the locked install fail.
     # --debug: a third of the build time; the tools are fast enough unoptimised.
-    cargo install --debug --root "$EDGE_TOOLS/wasm-bindgen-$wbg" wasm-bindgen-cli --version "$wbg" >&2
+    cargo install --debug --target-dir "$EDGE_TOOLS/build" --root "$EDGE_TOOLS/wasm-bindgen-$wbg" \
+      wasm-bindgen-cli --version "$wbg" >&2
   fi
   if ! "$EDGE_TOOLS/worker-build-$WORKER_BUILD_VERSION/bin/worker-build" --version 2>/dev/null | grep -q "$WORKER_BUILD_VERSION"; then
-    cargo install --debug --root "$EDGE_TOOLS/worker-build-$WORKER_BUILD_VERSION" worker-build --version "$WORKER_BUILD_VERSION" --locked >&2
+    cargo install --debug --target-dir "$EDGE_TOOLS/build" --root "$EDGE_TOOLS/worker-build-$WORKER_BUILD_VERSION" \
+      worker-build --version "$WORKER_BUILD_VERSION" --locked >&2
   fi
+  # One build directory for both installs, so the dependencies they share compile once.
+  rm -rf "$EDGE_TOOLS/build"
   export PATH="$PWD/node_modules/.bin:$EDGE_TOOLS/wasm-bindgen-$wbg/bin:$EDGE_TOOLS/worker-build-$WORKER_BUILD_VERSION/bin:$PATH"
   export WASM_BINDGEN_BIN="$EDGE_TOOLS/wasm-bindgen-$wbg/bin/wasm-bindgen"
   export WASM_OPT_BIN="$PWD/node_modules/.bin/wasm-opt"

@@ -1,0 +1,19 @@
+//! The black-box conformance suite: every scenario drives a real server over HTTP, whichever
+//! runtime and backend `regstack_conformance::Server` starts (see the crate docs). One test
+//! binary, so the suite links once and every pass of `scripts/test` selects it with
+//! `--test conformance` under the same feature set as the rest of the workspace.
+
+mod account;
+mod auth;
+mod bad_input;
+mod concurrency;
+mod delivery;
+mod forward_auth;
+mod lifecycle;
+mod login;
+mod password_reset;
+mod register;
+mod relay;
+mod restart;
+mod routing;
+mod sms;
