@@ -271,3 +271,39 @@ pub struct Ports {
     /// Randomness.
     pub random: Arc<dyn Random>,
 }
+
+impl Ports {
+    /// The storage ports from `stores` plus delivery, hashing, hooks, time and randomness.
+    pub fn new(
+        stores: Stores,
+        mailer: Arc<dyn Mailer>,
+        sms: Arc<dyn SmsSender>,
+        hasher: Arc<dyn PasswordHasher>,
+        events: Arc<dyn EventSink>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+    ) -> Self {
+        let Stores {
+            users,
+            pending,
+            revocations,
+            attempts,
+            mfa_codes,
+            counter,
+        } = stores;
+        Self {
+            users,
+            pending,
+            revocations,
+            attempts,
+            mfa_codes,
+            counter,
+            mailer,
+            sms,
+            hasher,
+            events,
+            clock,
+            random,
+        }
+    }
+}

@@ -184,20 +184,15 @@ pub fn test_ports() -> TestPorts {
     let events = Arc::new(RecordingEvents::default());
     let clock = Arc::new(TestClock::new());
     let random: Arc<dyn Random> = Arc::new(SeededRandom::new(42));
-    let ports = Ports {
-        users: Arc::new(store.clone()),
-        pending: Arc::new(store.clone()),
-        revocations: Arc::new(store.clone()),
-        attempts: Arc::new(store.clone()),
-        mfa_codes: Arc::new(store.clone()),
-        counter: Arc::new(MemoryCounter::default()),
-        mailer: mailer.clone(),
-        sms: sms.clone(),
-        hasher: Arc::new(InlineHasher::new(CHEAP_HASH, random.clone())),
-        events: events.clone(),
-        clock: clock.clone(),
+    let ports = Ports::new(
+        Stores::from_one(store.clone(), Arc::new(MemoryCounter::default())),
+        mailer.clone(),
+        sms.clone(),
+        Arc::new(InlineHasher::new(CHEAP_HASH, random.clone())),
+        events.clone(),
+        clock.clone(),
         random,
-    };
+    );
     TestPorts {
         ports,
         store,

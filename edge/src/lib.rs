@@ -135,20 +135,8 @@ async fn build(env: &Env) -> Result<Router, Misconfigured> {
     };
     let stores =
         regstack_core::ports::Stores::from_one(D1Store::new(env.clone()), Arc::new(DurableCounter::new(env.clone())));
-    let ports = Ports {
-        users: stores.users,
-        pending: stores.pending,
-        revocations: stores.revocations,
-        attempts: stores.attempts,
-        mfa_codes: stores.mfa_codes,
-        counter: stores.counter,
-        mailer,
-        sms,
-        hasher: Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone())),
-        events: Arc::new(EventLog),
-        clock,
-        random,
-    };
+    let hasher = Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone()));
+    let ports = Ports::new(stores, mailer, sms, hasher, Arc::new(EventLog), clock, random);
     let engine = Engine::new(config, ports, Renderer::new(HashMap::new()))
         .await
         .map_err(|e| Misconfigured(e.to_string()))?;

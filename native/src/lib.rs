@@ -164,24 +164,20 @@ impl Builder {
         dirs.extend(config.extra_template_dirs.iter().cloned());
         let renderer = Renderer::new(read_template_dirs(&dirs)?);
         let hooks = Hooks::default();
-        let ports = Ports {
-            users: stores.users,
-            pending: stores.pending,
-            revocations: stores.revocations,
-            attempts: stores.attempts,
-            mfa_codes: stores.mfa_codes,
-            counter: stores.counter,
-            mailer: Arc::new(Background(mailer)),
-            sms: Arc::new(Background(sms)),
-            hasher: Arc::new(BlockingHasher::new(
-                HashParams::from_config(&config),
-                random.clone(),
-                config.password_hash_concurrency,
-            )),
-            events: Arc::new(hooks.clone()),
-            clock: Arc::new(SystemClock),
+        let hasher = Arc::new(BlockingHasher::new(
+            HashParams::from_config(&config),
+            random.clone(),
+            config.password_hash_concurrency,
+        ));
+        let ports = Ports::new(
+            stores,
+            Arc::new(Background(mailer)),
+            Arc::new(Background(sms)),
+            hasher,
+            Arc::new(hooks.clone()),
+            Arc::new(SystemClock),
             random,
-        };
+        );
         let engine = Engine::new(config, ports, renderer).await?;
         Ok(RegStack {
             engine: Arc::new(engine),
