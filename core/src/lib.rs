@@ -30,6 +30,7 @@ pub mod records;
 pub mod relay;
 pub mod render;
 pub mod routes;
+pub mod sqlite;
 pub mod time;
 pub mod token;
 

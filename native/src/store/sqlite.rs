@@ -13,9 +13,13 @@ use regstack_core::ports::{
     AttemptStore, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
-use regstack_core::time::{from_sql_text, to_sql_text, Timestamp};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use regstack_core::sqlite::{self, code_from, pending_from, user_from, Statement, Value};
+use regstack_core::time::Timestamp;
+use sqlx::query::Query;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, SqlitePool};
 
 /// The bundled forward-only migrations, in order.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -54,45 +58,30 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     }
 }
 
-fn ts(row: &SqliteRow, col: &str) -> Result<Timestamp, StoreError> {
-    let text: String = row.try_get(col).map_err(map_err)?;
-    from_sql_text(&text).ok_or_else(|| StoreError::Backend(format!("unreadable datetime in {col}: {text:?}")))
-}
-
-fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, StoreError> {
-    let text: Option<String> = row.try_get(col).map_err(map_err)?;
-    text.map(|t| from_sql_text(&t).ok_or_else(|| StoreError::Backend(format!("unreadable datetime in {col}: {t:?}"))))
-        .transpose()
-}
-
-fn user_from(row: &SqliteRow) -> Result<User, StoreError> {
-    Ok(User {
-        id: row.try_get("id").map_err(map_err)?,
-        email: row.try_get("email").map_err(map_err)?,
-        hashed_password: row.try_get("hashed_password").map_err(map_err)?,
-        is_active: row.try_get("is_active").map_err(map_err)?,
-        is_verified: row.try_get("is_verified").map_err(map_err)?,
-        is_superuser: row.try_get("is_superuser").map_err(map_err)?,
-        full_name: row.try_get("full_name").map_err(map_err)?,
-        phone_number: row.try_get("phone_number").map_err(map_err)?,
-        is_mfa_enabled: row.try_get("is_mfa_enabled").map_err(map_err)?,
-        created_at: ts(row, "created_at")?,
-        updated_at: ts(row, "updated_at")?,
-        last_login: opt_ts(row, "last_login")?,
-        tokens_invalidated_after: opt_ts(row, "tokens_invalidated_after")?,
+/// The statement with its values bound, ready to run.
+fn query(st: &Statement) -> Query<'_, Sqlite, SqliteArguments<'_>> {
+    st.params.iter().fold(sqlx::query(&st.sql), |q, v| match v {
+        Value::Text(t) => q.bind(t.as_deref()),
+        Value::Int(i) => q.bind(*i),
+        Value::Bool(b) => q.bind(*b),
     })
 }
 
-fn pending_from(row: &SqliteRow) -> Result<PendingRegistration, StoreError> {
-    Ok(PendingRegistration {
-        id: row.try_get("id").map_err(map_err)?,
-        email: row.try_get("email").map_err(map_err)?,
-        hashed_password: row.try_get("hashed_password").map_err(map_err)?,
-        full_name: row.try_get("full_name").map_err(map_err)?,
-        token_hash: row.try_get("token_hash").map_err(map_err)?,
-        created_at: ts(row, "created_at")?,
-        expires_at: ts(row, "expires_at")?,
-    })
+/// A sqlx row, read through the shared row readers.
+struct Read<'r>(&'r SqliteRow);
+
+impl sqlite::Row for Read<'_> {
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        self.0.try_get(column).map_err(map_err)
+    }
+
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.0.try_get(column).map_err(map_err)
+    }
+
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        self.0.try_get(column).map_err(map_err)
+    }
 }
 
 /// Why the database cannot be opened or migrated.
@@ -209,36 +198,16 @@ pub enum MigrateError {
     OldRevision(String),
 }
 
-const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after";
-
 #[async_trait]
 impl UserStore for SqliteStore {
     async fn create(&self, u: &User) -> Result<User, StoreError> {
-        // The NOT EXISTS makes uniqueness case-insensitive even against adopted mixed-case rows.
-        let done = sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-             WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(?))"
-        ))
-        .bind(&u.id)
-        .bind(&u.email)
-        .bind(&u.hashed_password)
-        .bind(u.is_active)
-        .bind(u.is_verified)
-        .bind(u.is_superuser)
-        .bind(&u.full_name)
-        .bind(&u.phone_number)
-        .bind(u.is_mfa_enabled)
-        .bind(to_sql_text(u.created_at))
-        .bind(to_sql_text(u.updated_at))
-        .bind(u.last_login.map(to_sql_text))
-        .bind(u.tokens_invalidated_after.map(to_sql_text))
-        .bind(&u.email)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| match map_err(e) {
-            StoreError::Conflict(c) if c.contains("email") || c == "unique" => StoreError::Conflict("email".into()),
-            other => other,
-        })?;
+        let done = query(&sqlite::create_user(u))
+            .execute(&self.pool)
+            .await
+            .map_err(|e| match map_err(e) {
+                StoreError::Conflict(c) if c.contains("email") || c == "unique" => StoreError::Conflict("email".into()),
+                other => other,
+            })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Conflict("email".into()));
         }
@@ -246,208 +215,88 @@ impl UserStore for SqliteStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        row.as_ref().map(user_from).transpose()
+        self.one(&sqlite::user_by_id(id), |r| user_from(r)).await
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        // Exact match first (uses the unique index), then case-insensitive for adopted rows.
-        let row = sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 \
-             UNION ALL SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) AND email <> ?1 LIMIT 1"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(user_from).transpose()
+        self.one(&sqlite::user_by_email(email), |r| user_from(r)).await
     }
 
     async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError> {
-        let mut sets: Vec<&str> = vec!["updated_at = ?"];
-        let mut qb_values: Vec<Bound> = vec![Bound::Text(Some(to_sql_text(now)))];
-        if let Some(v) = &patch.email {
-            sets.push("email = ?");
-            qb_values.push(Bound::Text(Some(v.clone())));
-        }
-        if let Some(v) = &patch.hashed_password {
-            sets.push("hashed_password = ?");
-            qb_values.push(Bound::Text(v.clone()));
-        }
-        for (col, v) in [
-            ("is_active = ?", patch.is_active),
-            ("is_verified = ?", patch.is_verified),
-            ("is_superuser = ?", patch.is_superuser),
-            ("is_mfa_enabled = ?", patch.is_mfa_enabled),
-        ] {
-            if let Some(v) = v {
-                sets.push(col);
-                qb_values.push(Bound::Bool(v));
-            }
-        }
-        if let Some(v) = &patch.full_name {
-            sets.push("full_name = ?");
-            qb_values.push(Bound::Text(v.clone()));
-        }
-        if let Some(v) = &patch.phone_number {
-            sets.push("phone_number = ?");
-            qb_values.push(Bound::Text(v.clone()));
-        }
-        if let Some(v) = patch.last_login {
-            sets.push("last_login = ?");
-            qb_values.push(Bound::Text(Some(to_sql_text(v))));
-        }
-        if let Some(v) = patch.tokens_invalidated_after {
-            sets.push("tokens_invalidated_after = ?");
-            qb_values.push(Bound::Text(Some(to_sql_text(v))));
-        }
-        let mut sql = format!("UPDATE users SET {} WHERE id = ?", sets.join(", "));
-        if let Some(email) = &patch.email {
-            // Refuse an address another user holds in any case, in the same statement.
-            sql.push_str(" AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(?) AND id <> ?)");
-            qb_values.push(Bound::Text(Some(id.to_string())));
-            qb_values.push(Bound::Text(Some(email.clone())));
-            qb_values.push(Bound::Text(Some(id.to_string())));
-        } else {
-            qb_values.push(Bound::Text(Some(id.to_string())));
-        }
-        sql.push_str(&format!(" RETURNING {USER_COLUMNS}"));
-        let mut q = sqlx::query(&sql);
-        for v in qb_values {
-            q = match v {
-                Bound::Text(t) => q.bind(t),
-                Bound::Bool(b) => q.bind(b),
-            };
-        }
-        match q.fetch_optional(&self.pool).await.map_err(map_err)? {
-            Some(row) => user_from(&row),
+        match self.one(&sqlite::update_user(id, patch, now), |r| user_from(r)).await? {
+            Some(user) => Ok(user),
             None if patch.email.is_some() && self.get(id).await?.is_some() => Err(StoreError::Conflict("email".into())),
             None => Err(StoreError::NotFound),
         }
     }
 
     async fn delete(&self, user: &User) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let deleted = sqlx::query("DELETE FROM users WHERE id = ?")
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?
-            .rows_affected()
-            > 0;
-        for (sql, key) in [
-            ("DELETE FROM oauth_identities WHERE user_id = ?", user.id.as_str()),
-            ("DELETE FROM mfa_codes WHERE user_id = ?", user.id.as_str()),
-            (
-                "DELETE FROM pending_registrations WHERE lower(email) = lower(?)",
-                user.email.as_str(),
-            ),
-            (
-                "DELETE FROM login_attempts WHERE lower(email) = lower(?)",
-                user.email.as_str(),
-            ),
-        ] {
-            sqlx::query(sql).bind(key).execute(&mut *tx).await.map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)?;
-        Ok(deleted)
+        let changed = self.transaction(&sqlite::delete_user(user)).await?;
+        Ok(changed.first().is_some_and(|&n| n > 0))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
-        Ok(())
+        self.run(&sqlite::ping()).await.map(|_| ())
     }
 }
 
-enum Bound {
-    Text(Option<String>),
-    Bool(bool),
-}
+impl SqliteStore {
+    /// The first row of `st`, read by `read`.
+    async fn one<T>(
+        &self,
+        st: &Statement,
+        read: impl FnOnce(&Read<'_>) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let row = query(st).fetch_optional(&self.pool).await.map_err(map_err)?;
+        row.as_ref().map(|r| read(&Read(r))).transpose()
+    }
 
-const PENDING_COLUMNS: &str = "id, email, hashed_password, full_name, token_hash, created_at, expires_at";
+    /// Runs a write and answers how many rows it changed.
+    async fn run(&self, st: &Statement) -> Result<u64, StoreError> {
+        Ok(query(st).execute(&self.pool).await.map_err(map_err)?.rows_affected())
+    }
+
+    /// Runs statements as one transaction; answers how many rows each changed.
+    async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut changed = Vec::with_capacity(statements.len());
+        for st in statements {
+            changed.push(query(st).execute(&mut *tx).await.map_err(map_err)?.rows_affected());
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(changed)
+    }
+}
 
 #[async_trait]
 impl PendingStore for SqliteStore {
     async fn put(&self, p: &PendingRegistration) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("DELETE FROM pending_registrations WHERE lower(email) = lower(?)")
-            .bind(&p.email)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(&format!(
-            "INSERT INTO pending_registrations ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&p.id)
-        .bind(&p.email)
-        .bind(&p.hashed_password)
-        .bind(&p.full_name)
-        .bind(&p.token_hash)
-        .bind(to_sql_text(p.created_at))
-        .bind(to_sql_text(p.expires_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)
+        self.transaction(&sqlite::put_pending(p)).await.map(|_| ())
     }
 
     async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        let row = sqlx::query(&format!(
-            "DELETE FROM pending_registrations WHERE token_hash = ? RETURNING {PENDING_COLUMNS}"
-        ))
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(pending_from).transpose()
+        self.one(&sqlite::take_pending_by_token(token_hash), |r| pending_from(r))
+            .await
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE lower(email) = lower(?) LIMIT 1"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(pending_from).transpose()
+        self.one(&sqlite::pending_by_email(email), |r| pending_from(r)).await
     }
 
     async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        let row = sqlx::query(&format!(
-            "DELETE FROM pending_registrations WHERE lower(email) = lower(?) RETURNING {PENDING_COLUMNS}"
-        ))
-        .bind(email)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(pending_from).transpose()
+        self.one(&sqlite::take_pending_by_email(email), |r| pending_from(r))
+            .await
     }
 }
 
 #[async_trait]
 impl RevocationStore for SqliteStore {
     async fn revoke(&self, jti: &str, exp: Timestamp) -> Result<bool, StoreError> {
-        let done = sqlx::query("INSERT INTO token_blacklist (jti, exp) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING")
-            .bind(jti)
-            .bind(to_sql_text(exp))
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        Ok(self.run(&sqlite::revoke(jti, exp)).await? == 1)
     }
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM token_blacklist WHERE jti = ?")
-            .bind(jti)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(hit.is_some())
+        Ok(self.one(&sqlite::revoked(jti), |_| Ok(())).await?.is_some())
     }
 }
 
@@ -461,31 +310,20 @@ impl AttemptStore for SqliteStore {
         since: Timestamp,
         threshold: u64,
     ) -> Result<Reservation, StoreError> {
-        let since = to_sql_text(since);
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO login_attempts (email, \"when\", ip) SELECT ?1, ?2, ?3 \
-             WHERE (SELECT COUNT(*) FROM login_attempts WHERE email = ?1 AND \"when\" >= ?4) < ?5 RETURNING id",
-        )
-        .bind(email)
-        .bind(to_sql_text(now))
-        .bind(ip)
-        .bind(&since)
-        .bind(threshold as i64)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        let Some(id) = id else {
+        let reserved = self
+            .one(&sqlite::reserve_attempt(email, ip, now, since, threshold), |r| {
+                sqlite::Row::int(r, "id")
+            })
+            .await?;
+        let Some(id) = reserved else {
             return Ok(Reservation::Locked);
         };
-        // Rows with a smaller id were there when this one went in; later ones do not count.
-        let failures: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM login_attempts WHERE email = ? AND \"when\" >= ? AND id <= ?")
-                .bind(email)
-                .bind(&since)
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let failures = self
+            .one(&sqlite::attempts_through(email, since, id), |r| {
+                sqlite::Row::int(r, "n")
+            })
+            .await?
+            .unwrap_or(1);
         Ok(Reservation::Reserved {
             id,
             failures: failures.max(1) as u64,
@@ -493,44 +331,18 @@ impl AttemptStore for SqliteStore {
     }
 
     async fn release(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_attempts WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.run(&sqlite::release_attempt(id)).await.map(|_| ())
     }
 
     async fn clear(&self, email: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM login_attempts WHERE lower(email) = lower(?)")
-            .bind(email)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.run(&sqlite::clear_attempts(email)).await.map(|_| ())
     }
 }
 
 #[async_trait]
 impl MfaCodeStore for SqliteStore {
     async fn put(&self, c: &MfaCode) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO mfa_codes (user_id, kind, code_hash, expires_at, attempts, max_attempts, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, kind) DO UPDATE SET code_hash = excluded.code_hash, \
-             expires_at = excluded.expires_at, attempts = excluded.attempts, max_attempts = excluded.max_attempts, \
-             created_at = excluded.created_at",
-        )
-        .bind(&c.user_id)
-        .bind(c.kind.as_str())
-        .bind(&c.code_hash)
-        .bind(to_sql_text(c.expires_at))
-        .bind(c.attempts)
-        .bind(c.max_attempts)
-        .bind(to_sql_text(c.created_at))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        self.run(&sqlite::put_code(c)).await.map(|_| ())
     }
 
     async fn check(
@@ -542,50 +354,32 @@ impl MfaCodeStore for SqliteStore {
     ) -> Result<CodeCheck, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // A write first takes SQLite's write lock, so concurrent checks of one code run one
-        // after another and every guess is counted.
-        sqlx::query("UPDATE mfa_codes SET attempts = attempts WHERE user_id = ? AND kind = ?")
+        // after another and every guess is counted (the shared write's attempt-count condition
+        // then always holds).
+        sqlx::query("UPDATE mfa_codes SET attempts = attempts WHERE user_id = ?1 AND kind = ?2")
             .bind(user_id)
             .bind(kind.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-        let row = sqlx::query(
-            "SELECT id, code_hash, expires_at, attempts, max_attempts, created_at FROM mfa_codes WHERE user_id = ? AND kind = ?",
-        )
-        .bind(user_id)
-        .bind(kind.as_str())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        let row = query(&sqlite::code_of(user_id, kind))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
         let Some(row) = row else {
             return Ok(CodeCheck::Missing);
         };
-        let id: i64 = row.try_get("id").map_err(map_err)?;
-        let stored = MfaCode {
-            user_id: user_id.to_string(),
-            kind,
-            code_hash: row.try_get("code_hash").map_err(map_err)?,
-            expires_at: ts(&row, "expires_at")?,
-            attempts: row.try_get("attempts").map_err(map_err)?,
-            max_attempts: row.try_get("max_attempts").map_err(map_err)?,
-            created_at: ts(&row, "created_at")?,
-        };
+        let (id, stored) = code_from(&Read(&row), user_id, kind)?;
         let outcome = judge(&stored, code_hash, now);
-        let sql = match outcome {
-            CodeCheck::Wrong { .. } => "UPDATE mfa_codes SET attempts = attempts + 1 WHERE id = ?",
-            _ => "DELETE FROM mfa_codes WHERE id = ?",
-        };
-        sqlx::query(sql).bind(id).execute(&mut *tx).await.map_err(map_err)?;
+        query(&sqlite::record_check(outcome, id, &stored))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcome)
     }
 
     async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM mfa_codes WHERE user_id = ?")
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        self.run(&sqlite::delete_codes(user_id)).await.map(|_| ())
     }
 }

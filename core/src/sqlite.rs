@@ -1,0 +1,575 @@
+//! The stores in SQLite's dialect, written once for both drivers that run `migrations/sqlite`:
+//! the native sqlx store and the edge's D1 store.
+//!
+//! Each function returns a [`Statement`] (the text, with numbered parameters, and the values to
+//! bind) and each reader turns a driver's row, seen through [`Row`], into a record. The drivers
+//! only execute, so both bind exactly the same text. What a statement's atomicity rests on is
+//! said where it matters: a conditional `INSERT … SELECT … WHERE` and a `DELETE … RETURNING`
+//! are single statements, which SQLite (and D1) run one at a time.
+
+use serde_json::{Map, Value as Json};
+
+use crate::ports::StoreError;
+use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use crate::time::{from_sql_text, to_sql_text, Timestamp};
+
+/// A value to bind. Booleans are stored as 0 and 1, datetimes as [`to_sql_text`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// Text, or NULL.
+    Text(Option<String>),
+    /// An integer (every one stored here is far below 2^53, so D1 can carry it as a number).
+    Int(i64),
+    /// A flag.
+    Bool(bool),
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(Some(s.to_string()))
+}
+
+fn opt_text(s: Option<&str>) -> Value {
+    Value::Text(s.map(str::to_string))
+}
+
+fn time(t: Timestamp) -> Value {
+    Value::Text(Some(to_sql_text(t)))
+}
+
+fn opt_time(t: Option<Timestamp>) -> Value {
+    Value::Text(t.map(to_sql_text))
+}
+
+/// One statement and its parameters, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    /// The SQL text.
+    pub sql: String,
+    /// The values for its parameters.
+    pub params: Vec<Value>,
+}
+
+impl Statement {
+    fn new(sql: impl Into<String>, params: Vec<Value>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
+/// A result row as a driver returns it.
+pub trait Row {
+    /// A text column, `None` for NULL.
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError>;
+    /// An integer column.
+    fn int(&self, column: &str) -> Result<i64, StoreError>;
+    /// A 0/1 column.
+    fn flag(&self, column: &str) -> Result<bool, StoreError>;
+}
+
+fn required(row: &impl Row, column: &str) -> Result<String, StoreError> {
+    row.text(column)?
+        .ok_or_else(|| StoreError::Backend(format!("column {column} is NULL")))
+}
+
+fn parse_time(column: &str, t: String) -> Result<Timestamp, StoreError> {
+    from_sql_text(&t).ok_or_else(|| StoreError::Backend(format!("unreadable datetime in {column}: {t:?}")))
+}
+
+fn read_time(row: &impl Row, column: &str) -> Result<Timestamp, StoreError> {
+    parse_time(column, required(row, column)?)
+}
+
+fn read_opt_time(row: &impl Row, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    row.text(column)?.map(|t| parse_time(column, t)).transpose()
+}
+
+/// A row as D1 hands it over: a JSON object keyed by column.
+impl Row for Map<String, Json> {
+    fn text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        match json_column(self, column)? {
+            Json::Null => Ok(None),
+            Json::String(s) => Ok(Some(s.clone())),
+            other => Err(StoreError::Backend(format!("column {column} is not text: {other}"))),
+        }
+    }
+
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        match json_column(self, column)? {
+            Json::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+                .ok_or_else(|| StoreError::Backend(format!("column {column} is not an integer: {n}"))),
+            other => Err(StoreError::Backend(format!(
+                "column {column} is not an integer: {other}"
+            ))),
+        }
+    }
+
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        match json_column(self, column)? {
+            Json::Bool(b) => Ok(*b),
+            _ => Ok(self.int(column)? != 0),
+        }
+    }
+}
+
+fn json_column<'r>(row: &'r Map<String, Json>, column: &str) -> Result<&'r Json, StoreError> {
+    row.get(column)
+        .ok_or_else(|| StoreError::Backend(format!("column {column} missing from a row")))
+}
+
+/// The `users` columns every user statement selects, in [`user_from`]'s terms.
+pub const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, \
+     phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after";
+
+/// The `pending_registrations` columns, in [`pending_from`]'s terms.
+pub const PENDING_COLUMNS: &str = "id, email, hashed_password, full_name, token_hash, created_at, expires_at";
+
+/// A user from a row of [`USER_COLUMNS`].
+pub fn user_from(row: &impl Row) -> Result<User, StoreError> {
+    Ok(User {
+        id: required(row, "id")?,
+        email: required(row, "email")?,
+        hashed_password: row.text("hashed_password")?,
+        is_active: row.flag("is_active")?,
+        is_verified: row.flag("is_verified")?,
+        is_superuser: row.flag("is_superuser")?,
+        full_name: row.text("full_name")?,
+        phone_number: row.text("phone_number")?,
+        is_mfa_enabled: row.flag("is_mfa_enabled")?,
+        created_at: read_time(row, "created_at")?,
+        updated_at: read_time(row, "updated_at")?,
+        last_login: read_opt_time(row, "last_login")?,
+        tokens_invalidated_after: read_opt_time(row, "tokens_invalidated_after")?,
+    })
+}
+
+/// A pending registration from a row of [`PENDING_COLUMNS`].
+pub fn pending_from(row: &impl Row) -> Result<PendingRegistration, StoreError> {
+    Ok(PendingRegistration {
+        id: required(row, "id")?,
+        email: required(row, "email")?,
+        hashed_password: required(row, "hashed_password")?,
+        full_name: row.text("full_name")?,
+        token_hash: required(row, "token_hash")?,
+        created_at: read_time(row, "created_at")?,
+        expires_at: read_time(row, "expires_at")?,
+    })
+}
+
+/// A cheap statement that proves the database answers.
+pub fn ping() -> Statement {
+    Statement::new("SELECT 1 AS one", vec![])
+}
+
+/// Inserts `u` unless any user holds its address in any case (the `NOT EXISTS` makes
+/// uniqueness case-insensitive even against adopted mixed-case rows). No row changed means
+/// the address is taken.
+pub fn create_user(u: &User) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT INTO users ({USER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(?2))"
+        ),
+        vec![
+            text(&u.id),
+            text(&u.email),
+            opt_text(u.hashed_password.as_deref()),
+            Value::Bool(u.is_active),
+            Value::Bool(u.is_verified),
+            Value::Bool(u.is_superuser),
+            opt_text(u.full_name.as_deref()),
+            opt_text(u.phone_number.as_deref()),
+            Value::Bool(u.is_mfa_enabled),
+            time(u.created_at),
+            time(u.updated_at),
+            opt_time(u.last_login),
+            opt_time(u.tokens_invalidated_after),
+        ],
+    )
+}
+
+/// The user with this id.
+pub fn user_by_id(id: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+        vec![text(id)],
+    )
+}
+
+/// The user with this address: the exact match first (it uses the unique index), then a
+/// case-insensitive one for adopted rows.
+pub fn user_by_email(email: &str) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 \
+             UNION ALL SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) AND email <> ?1 LIMIT 1"
+        ),
+        vec![text(email)],
+    )
+}
+
+/// Applies `patch` and returns the updated row. A new address is refused in the same
+/// statement when another user holds it in any case, so no row back means either no such
+/// user or a taken address (the driver tells them apart with [`user_by_id`]).
+pub fn update_user(id: &str, patch: &UserPatch, now: Timestamp) -> Statement {
+    let mut sets = vec!["updated_at = ?"];
+    let mut params = vec![time(now)];
+    if let Some(v) = &patch.email {
+        sets.push("email = ?");
+        params.push(text(v));
+    }
+    if let Some(v) = &patch.hashed_password {
+        sets.push("hashed_password = ?");
+        params.push(opt_text(v.as_deref()));
+    }
+    for (set, v) in [
+        ("is_active = ?", patch.is_active),
+        ("is_verified = ?", patch.is_verified),
+        ("is_superuser = ?", patch.is_superuser),
+        ("is_mfa_enabled = ?", patch.is_mfa_enabled),
+    ] {
+        if let Some(v) = v {
+            sets.push(set);
+            params.push(Value::Bool(v));
+        }
+    }
+    for (set, v) in [
+        ("full_name = ?", &patch.full_name),
+        ("phone_number = ?", &patch.phone_number),
+    ] {
+        if let Some(v) = v {
+            sets.push(set);
+            params.push(opt_text(v.as_deref()));
+        }
+    }
+    for (set, v) in [
+        ("last_login = ?", patch.last_login),
+        ("tokens_invalidated_after = ?", patch.tokens_invalidated_after),
+    ] {
+        if let Some(v) = v {
+            sets.push(set);
+            params.push(time(v));
+        }
+    }
+    let mut sql = format!("UPDATE users SET {} WHERE id = ?", sets.join(", "));
+    params.push(text(id));
+    if let Some(email) = &patch.email {
+        sql.push_str(" AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(?) AND id <> ?)");
+        params.push(text(email));
+        params.push(text(id));
+    }
+    sql.push_str(&format!(" RETURNING {USER_COLUMNS}"));
+    Statement::new(sql, params)
+}
+
+/// Deletes a user and everything keyed to them, to run as one transaction. The first
+/// statement deletes the `users` row, so its change count says whether the user existed.
+pub fn delete_user(user: &User) -> Vec<Statement> {
+    let id = || vec![text(&user.id)];
+    let email = || vec![text(&user.email)];
+    vec![
+        Statement::new("DELETE FROM users WHERE id = ?1", id()),
+        Statement::new("DELETE FROM oauth_identities WHERE user_id = ?1", id()),
+        Statement::new("DELETE FROM mfa_codes WHERE user_id = ?1", id()),
+        Statement::new(
+            "DELETE FROM pending_registrations WHERE lower(email) = lower(?1)",
+            email(),
+        ),
+        Statement::new("DELETE FROM login_attempts WHERE lower(email) = lower(?1)", email()),
+    ]
+}
+
+/// Replaces any pending registration for the address with `p`, to run as one transaction.
+pub fn put_pending(p: &PendingRegistration) -> Vec<Statement> {
+    vec![
+        Statement::new(
+            "DELETE FROM pending_registrations WHERE lower(email) = lower(?1)",
+            vec![text(&p.email)],
+        ),
+        Statement::new(
+            format!("INSERT INTO pending_registrations ({PENDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            vec![
+                text(&p.id),
+                text(&p.email),
+                text(&p.hashed_password),
+                opt_text(p.full_name.as_deref()),
+                text(&p.token_hash),
+                time(p.created_at),
+                time(p.expires_at),
+            ],
+        ),
+    ]
+}
+
+/// Takes (deletes and returns) the registration with this token hash: one statement, so two
+/// requests with one token cannot both get the row.
+pub fn take_pending_by_token(token_hash: &str) -> Statement {
+    Statement::new(
+        format!("DELETE FROM pending_registrations WHERE token_hash = ?1 RETURNING {PENDING_COLUMNS}"),
+        vec![text(token_hash)],
+    )
+}
+
+/// The pending registration for an address, in any case.
+pub fn pending_by_email(email: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE lower(email) = lower(?1) LIMIT 1"),
+        vec![text(email)],
+    )
+}
+
+/// Takes the pending registration for an address, in any case.
+pub fn take_pending_by_email(email: &str) -> Statement {
+    Statement::new(
+        format!("DELETE FROM pending_registrations WHERE lower(email) = lower(?1) RETURNING {PENDING_COLUMNS}"),
+        vec![text(email)],
+    )
+}
+
+/// Records a revoked token id; one row changed means this call revoked it first.
+pub fn revoke(jti: &str, exp: Timestamp) -> Statement {
+    Statement::new(
+        "INSERT INTO token_blacklist (jti, exp) VALUES (?1, ?2) ON CONFLICT (jti) DO NOTHING",
+        vec![text(jti), time(exp)],
+    )
+}
+
+/// A row if the token id is revoked.
+pub fn revoked(jti: &str) -> Statement {
+    Statement::new("SELECT 1 AS hit FROM token_blacklist WHERE jti = ?1", vec![text(jti)])
+}
+
+/// Records a failed-login slot unless `threshold` failures since `since` are already there,
+/// in one statement; returns the new row's `id`, or no row when the address is locked.
+pub fn reserve_attempt(email: &str, ip: Option<&str>, now: Timestamp, since: Timestamp, threshold: u64) -> Statement {
+    Statement::new(
+        "INSERT INTO login_attempts (email, \"when\", ip) SELECT ?1, ?2, ?3 \
+         WHERE (SELECT COUNT(*) FROM login_attempts WHERE email = ?1 AND \"when\" >= ?4) < ?5 RETURNING id",
+        vec![
+            text(email),
+            time(now),
+            opt_text(ip),
+            time(since),
+            Value::Int(i64::try_from(threshold).unwrap_or(i64::MAX)),
+        ],
+    )
+}
+
+/// The failures counted with reservation `id` (column `n`): rows with a smaller id were there
+/// when it went in; later ones do not count.
+pub fn attempts_through(email: &str, since: Timestamp, id: i64) -> Statement {
+    Statement::new(
+        "SELECT COUNT(*) AS n FROM login_attempts WHERE email = ?1 AND \"when\" >= ?2 AND id <= ?3",
+        vec![text(email), time(since), Value::Int(id)],
+    )
+}
+
+/// Gives a reservation back.
+pub fn release_attempt(id: i64) -> Statement {
+    Statement::new("DELETE FROM login_attempts WHERE id = ?1", vec![Value::Int(id)])
+}
+
+/// Forgets an address's failures, in any case.
+pub fn clear_attempts(email: &str) -> Statement {
+    Statement::new(
+        "DELETE FROM login_attempts WHERE lower(email) = lower(?1)",
+        vec![text(email)],
+    )
+}
+
+/// Stores a code, replacing the user's previous one of the same kind.
+pub fn put_code(c: &MfaCode) -> Statement {
+    Statement::new(
+        "INSERT INTO mfa_codes (user_id, kind, code_hash, expires_at, attempts, max_attempts, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (user_id, kind) DO UPDATE SET code_hash = excluded.code_hash, \
+         expires_at = excluded.expires_at, attempts = excluded.attempts, max_attempts = excluded.max_attempts, \
+         created_at = excluded.created_at",
+        vec![
+            text(&c.user_id),
+            text(c.kind.as_str()),
+            text(&c.code_hash),
+            time(c.expires_at),
+            Value::Int(c.attempts),
+            Value::Int(c.max_attempts),
+            time(c.created_at),
+        ],
+    )
+}
+
+/// The user's pending code of this kind, read by [`code_from`].
+pub fn code_of(user_id: &str, kind: CodeKind) -> Statement {
+    Statement::new(
+        "SELECT id, code_hash, expires_at, attempts, max_attempts, created_at FROM mfa_codes \
+         WHERE user_id = ?1 AND kind = ?2",
+        vec![text(user_id), text(kind.as_str())],
+    )
+}
+
+/// A stored code, with its row id, from a row of [`code_of`].
+pub fn code_from(row: &impl Row, user_id: &str, kind: CodeKind) -> Result<(i64, MfaCode), StoreError> {
+    let code = MfaCode {
+        user_id: user_id.to_string(),
+        kind,
+        code_hash: required(row, "code_hash")?,
+        expires_at: read_time(row, "expires_at")?,
+        attempts: row.int("attempts")?,
+        max_attempts: row.int("max_attempts")?,
+        created_at: read_time(row, "created_at")?,
+    };
+    Ok((row.int("id")?, code))
+}
+
+/// Writes the outcome of judging `code` (row `id`): a wrong guess is counted, anything else
+/// consumes the code. It changes a row only if the attempt count is still the one judged, so
+/// a driver without a lock can retry when another guess landed in between.
+pub fn record_check(outcome: CodeCheck, id: i64, code: &MfaCode) -> Statement {
+    let sql = match outcome {
+        CodeCheck::Wrong { .. } => "UPDATE mfa_codes SET attempts = attempts + 1 WHERE id = ?1 AND attempts = ?2",
+        _ => "DELETE FROM mfa_codes WHERE id = ?1 AND attempts = ?2",
+    };
+    Statement::new(sql, vec![Value::Int(id), Value::Int(code.attempts)])
+}
+
+/// Deletes every code of a user.
+pub fn delete_codes(user_id: &str) -> Statement {
+    Statement::new("DELETE FROM mfa_codes WHERE user_id = ?1", vec![text(user_id)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::from_micros;
+
+    fn placeholders(sql: &str) -> usize {
+        sql.matches('?').count()
+    }
+
+    fn numbered(sql: &str) -> usize {
+        (1..=20).filter(|n| sql.contains(&format!("?{n}"))).count()
+    }
+
+    fn sample_user() -> User {
+        let t = from_micros(1_767_268_800_123_456);
+        User {
+            id: "u1".into(),
+            email: "a@example.com".into(),
+            hashed_password: Some("$argon2id$…".into()),
+            is_active: true,
+            is_verified: false,
+            is_superuser: false,
+            full_name: None,
+            phone_number: Some("+15555550123".into()),
+            is_mfa_enabled: false,
+            created_at: t,
+            updated_at: t,
+            last_login: None,
+            tokens_invalidated_after: Some(t),
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn numbered_statements_bind_one_value_per_number() {
+        let u = sample_user();
+        let t = u.created_at;
+        let code = MfaCode {
+            user_id: "u1".into(),
+            kind: CodeKind::LoginMfa,
+            code_hash: "h".into(),
+            expires_at: t,
+            attempts: 0,
+            max_attempts: 5,
+            created_at: t,
+        };
+        let mut all = vec![
+            create_user(&u),
+            user_by_id("u1"),
+            user_by_email("a@example.com"),
+            take_pending_by_token("h"),
+            pending_by_email("e"),
+            take_pending_by_email("e"),
+            revoke("j", t),
+            revoked("j"),
+            reserve_attempt("e", None, t, t, 5),
+            attempts_through("e", t, 3),
+            release_attempt(3),
+            clear_attempts("e"),
+            put_code(&code),
+            code_of("u1", CodeKind::LoginMfa),
+            record_check(CodeCheck::Missing, 1, &code),
+            delete_codes("u1"),
+        ];
+        all.extend(delete_user(&u));
+        for s in all {
+            assert_eq!(numbered(&s.sql), s.params.len(), "{}", s.sql);
+        }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn an_update_binds_each_change_then_the_id() {
+        let now = from_micros(1_767_268_800_000_000);
+        let plain = update_user(
+            "u1",
+            &UserPatch {
+                full_name: Some(None),
+                is_verified: Some(true),
+                ..UserPatch::default()
+            },
+            now,
+        );
+        assert_eq!(placeholders(&plain.sql), plain.params.len());
+        assert!(plain
+            .sql
+            .starts_with("UPDATE users SET updated_at = ?, is_verified = ?, full_name = ? WHERE id = ?"));
+        assert_eq!(
+            plain.params,
+            vec![time(now), Value::Bool(true), Value::Text(None), text("u1")]
+        );
+        assert!(!plain.sql.contains("NOT EXISTS"));
+
+        let email = update_user(
+            "u1",
+            &UserPatch {
+                email: Some("b@example.com".into()),
+                ..UserPatch::default()
+            },
+            now,
+        );
+        assert_eq!(placeholders(&email.sql), email.params.len());
+        assert!(email.sql.contains("NOT EXISTS"));
+        assert_eq!(
+            email.params[1..],
+            [text("b@example.com"), text("u1"), text("b@example.com"), text("u1")]
+        );
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn json_rows_read_back_into_records() {
+        let u = sample_user();
+        let create = create_user(&u);
+        let mut row = Map::new();
+        for (column, value) in USER_COLUMNS.split(", ").zip(&create.params) {
+            let json = match value {
+                Value::Text(Some(s)) => Json::String(s.clone()),
+                Value::Text(None) => Json::Null,
+                Value::Int(i) => Json::from(*i),
+                Value::Bool(b) => Json::from(u8::from(*b)),
+            };
+            row.insert(column.to_string(), json);
+        }
+        assert_eq!(user_from(&row).unwrap(), u);
+
+        row.insert("is_active".into(), Json::from(1.5));
+        assert!(matches!(user_from(&row), Err(StoreError::Backend(_))));
+        row.insert("is_active".into(), Json::from(1));
+        row.insert("created_at".into(), Json::from("yesterday"));
+        assert!(matches!(user_from(&row), Err(StoreError::Backend(_))));
+        row.remove("created_at");
+        assert!(matches!(user_from(&row), Err(StoreError::Backend(_))));
+    }
+}
