@@ -73,20 +73,6 @@ fn mac(secret: &str, identity: &ForwardedIdentity, timestamp: i64) -> Hmac<Sha25
     mac
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 fn encode_email(email: &str) -> String {
     let mut out = String::with_capacity(email.len());
     for b in email.bytes() {
@@ -117,7 +103,7 @@ fn decode_email(s: &str) -> Option<String> {
 
 /// The headers (name, value) that vouch for `identity` at `timestamp` (Unix seconds).
 pub fn sign(secret: &str, identity: &ForwardedIdentity, timestamp: i64) -> [(&'static str, String); 5] {
-    let signature = hex(&mac(secret, identity, timestamp).finalize().into_bytes());
+    let signature = crate::ids::hex(&mac(secret, identity, timestamp).finalize().into_bytes());
     [
         (USER_ID, identity.user_id.clone()),
         (EMAIL, encode_email(&identity.email)),
@@ -149,7 +135,7 @@ pub fn verify<'a>(
     };
     let timestamp: i64 = timestamp.parse().map_err(|_| IdentityError::Malformed)?;
     let email = decode_email(email).ok_or(IdentityError::Malformed)?;
-    let signature = unhex(signature).ok_or(IdentityError::Malformed)?;
+    let signature = crate::ids::unhex(signature).ok_or(IdentityError::Malformed)?;
     let identity = ForwardedIdentity {
         user_id: user_id.to_string(),
         email,

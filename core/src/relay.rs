@@ -103,7 +103,7 @@ fn mac(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
 
 /// The signature header value for `body` sent at `timestamp` with `nonce`.
 pub fn seal(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
-    crate::identity::hex(&mac(secret, timestamp, nonce, body).finalize().into_bytes())
+    crate::ids::hex(&mac(secret, timestamp, nonce, body).finalize().into_bytes())
 }
 
 /// Checks signature and age (not the nonce: that needs the store) and parses the message.
@@ -119,7 +119,7 @@ pub fn open(
         return Err(RelayError::Malformed);
     };
     let timestamp: i64 = timestamp.parse().map_err(|_| RelayError::Malformed)?;
-    let signature = crate::identity::unhex(signature).ok_or(RelayError::Malformed)?;
+    let signature = crate::ids::unhex(signature).ok_or(RelayError::Malformed)?;
     if nonce.len() < 16 || nonce.len() > 128 {
         return Err(RelayError::Malformed);
     }

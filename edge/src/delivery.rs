@@ -14,7 +14,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use regstack_core::ports::{Clock, DeliveryError, EmailMessage, Mailer, Random, SmsMessage, SmsSender};
 use regstack_core::relay::{self, Relayed};
-use regstack_core::time::to_micros;
 use worker::wasm_bindgen::JsValue;
 use worker::{Headers, Method, Request, RequestInit};
 
@@ -88,8 +87,8 @@ impl Relay {
         let body = serde_json::to_vec(&message).map_err(|e| DeliveryError(format!("relay: {e}")))?;
         let mut nonce = [0u8; 16];
         self.random.fill(&mut nonce);
-        let nonce: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
-        let timestamp = to_micros(self.clock.now()).div_euclid(1_000_000);
+        let nonce: String = regstack_core::ids::hex(&nonce);
+        let timestamp = self.clock.now().timestamp();
         let signature = relay::seal(&self.secret, timestamp, &nonce, &body);
         let failed = |e: worker::Error| DeliveryError(format!("relay: {e}"));
         let headers = Headers::new();

@@ -18,7 +18,6 @@ use regstack_core::engine::Engine;
 use regstack_core::flows::session::authenticate;
 use regstack_core::http::ApiError;
 use regstack_core::identity::{self, ForwardedIdentity};
-use regstack_core::time::to_micros;
 use worker::RequestRedirect;
 
 use crate::js::js;
@@ -58,7 +57,7 @@ pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Respons
                     email: session.user.email.clone(),
                     is_superuser: session.user.is_superuser,
                 };
-                let now = to_micros(engine.now()).div_euclid(1_000_000);
+                let now = engine.now().timestamp();
                 for (name, value) in identity::sign(secret, &vouched, now) {
                     if let Ok(value) = HeaderValue::from_str(&value) {
                         parts.headers.insert(name, value);

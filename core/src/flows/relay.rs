@@ -3,7 +3,7 @@
 use crate::engine::Engine;
 use crate::ports::{EmailMessage, SmsMessage};
 use crate::relay::{self, RelayError, Relayed};
-use crate::time::{plus_seconds, to_micros};
+use crate::time::plus_seconds;
 
 use super::{FlowError, FlowResult};
 
@@ -28,15 +28,7 @@ pub async fn deliver(
         .as_deref()
         .ok_or_else(|| refused(&"relay_secret is not set"))?;
     let now = engine.now();
-    let message = relay::open(
-        secret,
-        timestamp,
-        nonce,
-        signature,
-        body,
-        to_micros(now).div_euclid(1_000_000),
-    )
-    .map_err(|e| refused(&e))?;
+    let message = relay::open(secret, timestamp, nonce, signature, body, now.timestamp()).map_err(|e| refused(&e))?;
     // The nonce is remembered until its timestamp could no longer pass the age check.
     let nonce = format!("relay:{}", nonce.unwrap_or_default());
     let expires = plus_seconds(now, 2 * relay::MAX_AGE_SECONDS);
