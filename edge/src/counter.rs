@@ -74,11 +74,14 @@ mod object {
                     vec![key.into(), (now as f64).into(), (expires_at as f64).into()],
                 )?
                 .one()?;
-            // Wake up after the window to forget the key.
-            self.state
-                .storage()
-                .set_alarm(from_micros(expires_at + 1_000_000))
-                .await?;
+            // A window has just started (the first hit, or the first after one ended): wake up
+            // after it to forget the key. Later hits in the window need no further write.
+            if row.count == 1 {
+                self.state
+                    .storage()
+                    .set_alarm(from_micros(expires_at + 1_000_000))
+                    .await?;
+            }
             Response::from_json(&row)
         }
 
