@@ -67,6 +67,11 @@ pub mod msg {
     pub const SESSION_INVALIDATED: &str = "Session was invalidated; please sign in again.";
     /// `401` for a failed login, before any "N attempt(s) remaining." suffix.
     pub const BAD_LOGIN: &str = "Invalid email or password.";
+
+    /// `401` for a failed login with `n` attempts left before the lockout.
+    pub fn bad_login_remaining(n: u32) -> String {
+        format!("{BAD_LOGIN} {n} attempt(s) remaining.")
+    }
     /// `429` while an email is locked out, with the default 900 s window.
     pub const LOCKED_900: &str = "Too many failed attempts. Try again in 900 seconds.";
     /// `403` on `/register` with `allow_registration=false`.
@@ -779,6 +784,27 @@ impl Api {
     /// `POST` a JSON body without auth.
     pub async fn post_json(&self, path: &str, body: &Value) -> Resp {
         self.send(self.request(Method::POST, path).json(body)).await
+    }
+
+    /// Fires one `POST path` per body, released together from a barrier, and returns the
+    /// responses in the order of `bodies`.
+    pub async fn post_json_at_once(&self, path: &str, bodies: Vec<Value>) -> Vec<Resp> {
+        let barrier = Arc::new(tokio::sync::Barrier::new(bodies.len()));
+        let handles: Vec<_> = bodies
+            .into_iter()
+            .map(|body| {
+                let (api, barrier, path) = (self.clone(), barrier.clone(), path.to_string());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    api.post_json(&path, &body).await
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(handles.len());
+        for h in handles {
+            out.push(h.await.expect("request task panicked"));
+        }
+        out
     }
 
     /// `POST` a JSON body with a bearer token.

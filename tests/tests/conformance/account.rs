@@ -8,10 +8,6 @@ use regstack_conformance::{assert_user_public, json, msg, unique_email, LinkKind
 
 const NO_LINK_WINDOW: Duration = Duration::from_millis(1000);
 
-fn remaining(n: u32) -> String {
-    format!("{} {n} attempt(s) remaining.", msg::BAD_LOGIN)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn patch_me_full_name_semantics() {
     let s = Server::start(&[("REGSTACK_REQUIRE_VERIFICATION", "false")]).await;
@@ -103,10 +99,10 @@ async fn change_password_errors_and_success() {
     // Success clears the lockout counter.
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(3));
+        .assert_detail(401, &msg::bad_login_remaining(3));
     s.post_json_auth(
         "/change-password",
         &token,
@@ -119,8 +115,10 @@ async fn change_password_errors_and_success() {
         .assert_detail(401, msg::SESSION_INVALIDATED);
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(4));
-    s.login(&email, PASSWORD).await.assert_detail(401, &remaining(3));
+        .assert_detail(401, &msg::bad_login_remaining(4));
+    s.login(&email, PASSWORD)
+        .await
+        .assert_detail(401, &msg::bad_login_remaining(3));
     let t2 = s.login_ok(&email, "brand-new-password").await;
     let me = s.me(&t2).await;
     assert!(
@@ -253,10 +251,10 @@ async fn confirm_email_change_clears_the_old_lockout() {
     let (email, token) = s.new_session("oldlock").await;
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(3));
+        .assert_detail(401, &msg::bad_login_remaining(3));
     let new_email = unique_email("oldlock-new");
     s.post_json_auth(
         "/change-email",
@@ -271,7 +269,7 @@ async fn confirm_email_change_clears_the_old_lockout() {
         .assert_status(200);
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -305,7 +303,9 @@ async fn delete_account_errors_then_success() {
     s.delete_json_auth("/account", &token, &json!({"current_password": PASSWORD}))
         .await
         .assert_detail(401, msg::USER_INACTIVE);
-    s.login(&email, PASSWORD).await.assert_detail(401, &remaining(4));
+    s.login(&email, PASSWORD)
+        .await
+        .assert_detail(401, &msg::bad_login_remaining(4));
     let r = s
         .post_json("/register", &json!({"email": email, "password": PASSWORD}))
         .await;

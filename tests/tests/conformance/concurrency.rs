@@ -4,28 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use regstack_conformance::{json, msg, unique_email, Api, LinkKind, Resp, Server, Value, PASSWORD};
-
-/// Fires `bodies.len()` `POST path` requests at once and returns the responses in order.
-async fn parallel_posts(api: &Api, path: &'static str, bodies: Vec<Value>) -> Vec<Resp> {
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(bodies.len()));
-    let handles: Vec<_> = bodies
-        .into_iter()
-        .map(|body| {
-            let api = api.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                api.post_json(path, &body).await
-            })
-        })
-        .collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.expect("request task panicked"));
-    }
-    out
-}
+use regstack_conformance::{json, msg, unique_email, LinkKind, Resp, Server, PASSWORD};
 
 fn status_counts(rs: &[Resp]) -> BTreeMap<u16, usize> {
     let mut m = BTreeMap::new();
@@ -49,7 +28,7 @@ async fn parallel_reset_with_one_token_succeeds_once() {
         .iter()
         .map(|p| json!({"token": token, "new_password": p}))
         .collect();
-    let rs = parallel_posts(&s.api(), "/reset-password", bodies).await;
+    let rs = s.api().post_json_at_once("/reset-password", bodies).await;
     assert_eq!(
         status_counts(&rs),
         BTreeMap::from([(200, 1), (400, 49)]),
@@ -81,7 +60,7 @@ async fn parallel_wrong_logins_lock_at_exactly_the_threshold() {
     let bodies = (0..20)
         .map(|_| json!({"email": email, "password": "wrong-password"}))
         .collect();
-    let rs = parallel_posts(&s.api(), "/login", bodies).await;
+    let rs = s.api().post_json_at_once("/login", bodies).await;
     assert_eq!(
         status_counts(&rs),
         BTreeMap::from([(401, 5), (429, 15)]),
@@ -111,7 +90,7 @@ async fn per_ip_login_rate_limit_admits_exactly_k() {
     let bodies = (0..10)
         .map(|_| json!({"email": unique_email("rl"), "password": PASSWORD}))
         .collect();
-    let rs = parallel_posts(&s.api(), "/login", bodies).await;
+    let rs = s.api().post_json_at_once("/login", bodies).await;
     assert_eq!(
         status_counts(&rs),
         BTreeMap::from([(401, 3), (429, 7)]),
@@ -143,7 +122,7 @@ async fn parallel_register_of_one_email_creates_one_user() {
     let bodies = (0..20)
         .map(|i| json!({"email": email, "password": format!("race-password-{i:02}")}))
         .collect();
-    let rs = parallel_posts(&s.api(), "/register", bodies).await;
+    let rs = s.api().post_json_at_once("/register", bodies).await;
     assert_eq!(
         status_counts(&rs),
         BTreeMap::from([(201, 1), (409, 19)]),
@@ -165,7 +144,7 @@ async fn parallel_verify_of_one_token_succeeds_once() {
         .assert_status(201);
     let token = s.wait_for_token(LinkKind::Verify).await;
     let bodies = (0..20).map(|_| json!({"token": token})).collect();
-    let rs = parallel_posts(&s.api(), "/verify", bodies).await;
+    let rs = s.api().post_json_at_once("/verify", bodies).await;
     assert_eq!(
         status_counts(&rs),
         BTreeMap::from([(200, 1), (400, 19)]),
@@ -195,7 +174,7 @@ async fn parallel_email_change_confirm_succeeds_once() {
     .assert_status(202);
     let change = s.wait_for_token(LinkKind::ConfirmEmailChange).await;
     let bodies = (0..20).map(|_| json!({"token": change})).collect();
-    let rs = parallel_posts(&s.api(), "/confirm-email-change", bodies).await;
+    let rs = s.api().post_json_at_once("/confirm-email-change", bodies).await;
     assert_eq!(
         status_counts(&rs),
         BTreeMap::from([(200, 1), (400, 19)]),

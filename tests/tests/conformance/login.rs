@@ -3,10 +3,6 @@
 
 use regstack_conformance::{json, jwt_parts, msg, unique_email, Resp, Server, PASSWORD};
 
-fn remaining(n: u32) -> String {
-    format!("{} {n} attempt(s) remaining.", msg::BAD_LOGIN)
-}
-
 #[track_caller]
 fn assert_locked(r: &Resp) {
     r.assert_detail(429, msg::LOCKED_900);
@@ -81,7 +77,7 @@ async fn lockout_counts_down_then_locks() {
     for n in [4, 3, 2, 1] {
         s.login(&email, "wrong-password")
             .await
-            .assert_detail(401, &remaining(n));
+            .assert_detail(401, &msg::bad_login_remaining(n));
     }
     s.login(&email, "wrong-password")
         .await
@@ -100,7 +96,9 @@ async fn lockout_counts_unknown_emails() {
     let s = Server::start(&[("REGSTACK_LOGIN_LOCKOUT_THRESHOLD", "5")]).await;
     let email = unique_email("ghost");
     for n in [4, 3, 2, 1] {
-        s.login(&email, PASSWORD).await.assert_detail(401, &remaining(n));
+        s.login(&email, PASSWORD)
+            .await
+            .assert_detail(401, &msg::bad_login_remaining(n));
     }
     s.login(&email, PASSWORD).await.assert_detail(401, msg::BAD_LOGIN);
     assert_locked(&s.login(&email, PASSWORD).await);
@@ -114,14 +112,14 @@ async fn lockout_ignores_email_case() {
     // Decision 7 (11): input is lower-cased, so every spelling counts against one address.
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
     s.login(&email.to_uppercase(), "wrong-password")
         .await
-        .assert_detail(401, &remaining(3));
+        .assert_detail(401, &msg::bad_login_remaining(3));
     let capital = format!("{}{}", email[..1].to_uppercase(), &email[1..]);
     s.login(&capital, "wrong-password")
         .await
-        .assert_detail(401, &remaining(2));
+        .assert_detail(401, &msg::bad_login_remaining(2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -132,12 +130,12 @@ async fn success_clears_failures() {
     for n in [4, 3, 2] {
         s.login(&email, "wrong-password")
             .await
-            .assert_detail(401, &remaining(n));
+            .assert_detail(401, &msg::bad_login_remaining(n));
     }
     s.login_ok(&email, PASSWORD).await;
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -151,7 +149,7 @@ async fn lockout_threshold_is_configurable() {
     s.register_verified(&email, PASSWORD).await;
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(1));
+        .assert_detail(401, &msg::bad_login_remaining(1));
     s.login(&email, "wrong-password")
         .await
         .assert_detail(401, msg::BAD_LOGIN);

@@ -9,10 +9,6 @@ use reqwest::Method;
 
 const NO_LINK_WINDOW: Duration = Duration::from_millis(1000);
 
-fn remaining(n: u32) -> String {
-    format!("{} {n} attempt(s) remaining.", msg::BAD_LOGIN)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forgot_password_acks_every_address_and_mails_only_users() {
     let s = Server::start(&[]).await;
@@ -67,10 +63,10 @@ async fn reset_password_is_single_use_and_revokes_sessions() {
     // Reset clears the lockout counter.
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
     s.login(&email, "wrong-password")
         .await
-        .assert_detail(401, &remaining(3));
+        .assert_detail(401, &msg::bad_login_remaining(3));
 
     s.post_json(
         "/reset-password",
@@ -88,10 +84,12 @@ async fn reset_password_is_single_use_and_revokes_sessions() {
     s.get_auth("/me", &token)
         .await
         .assert_detail(401, msg::SESSION_INVALIDATED);
-    s.login(&email, PASSWORD).await.assert_detail(401, &remaining(4));
+    s.login(&email, PASSWORD)
+        .await
+        .assert_detail(401, &msg::bad_login_remaining(4));
     s.login(&email, "new-password-2")
         .await
-        .assert_detail(401, &remaining(3));
+        .assert_detail(401, &msg::bad_login_remaining(3));
     let t2 = s.login_ok(&email, "new-password-1").await;
     s.me(&t2).await;
 }

@@ -6,7 +6,6 @@
 //! Real-time code expiry is not exercised here: the minimum `sms_code_ttl_seconds` is 30, which
 //! is too slow for this suite (the core's unit tests cover it with an injected clock).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use regstack_conformance::{
@@ -23,10 +22,6 @@ const SMS_ON: [(&str, &str); 2] = [
     ("REGSTACK_ENABLE_SMS_2FA", "true"),
     ("REGSTACK_REQUIRE_VERIFICATION", "false"),
 ];
-
-fn login_remaining(n: u32) -> String {
-    format!("{} {n} attempt(s) remaining.", msg::BAD_LOGIN)
-}
 
 /// A code of the same length that is certainly wrong (the last digit changed).
 fn other_code(code: &str) -> String {
@@ -129,27 +124,6 @@ async fn start_mfa_login(s: &Server, email: &str, phone: &str) -> (String, Strin
     assert_eq!(to, phone, "the sign-in SMS goes to the enrolled number");
     assert_code_shape(&code, 6);
     (pending, code)
-}
-
-/// Fires `bodies.len()` `POST path` requests at once and returns the responses in order.
-async fn parallel_posts(api: &Api, path: &'static str, bodies: Vec<Value>) -> Vec<Resp> {
-    let barrier = Arc::new(tokio::sync::Barrier::new(bodies.len()));
-    let handles: Vec<_> = bodies
-        .into_iter()
-        .map(|body| {
-            let api = api.clone();
-            let barrier = barrier.clone();
-            tokio::spawn(async move {
-                barrier.wait().await;
-                api.post_json(path, &body).await
-            })
-        })
-        .collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        out.push(h.await.expect("request task panicked"));
-    }
-    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,12 +617,12 @@ async fn mfa_login_keeps_the_lockout_until_the_code_is_confirmed() {
 
     s.login(&email, "wrong-password-1")
         .await
-        .assert_detail(401, &login_remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
     // The password step of an MFA login does not clear the failures (§1.3 step 6)…
     let (pending, code) = start_mfa_login(&s, &email, PHONE).await;
     s.login(&email, "wrong-password-2")
         .await
-        .assert_detail(401, &login_remaining(3));
+        .assert_detail(401, &msg::bad_login_remaining(3));
     // …that replaced the code, so sign in again and finish: success clears them.
     let (pending2, code2) = start_mfa_login(&s, &email, PHONE).await;
     if code != code2 {
@@ -659,7 +633,7 @@ async fn mfa_login_keeps_the_lockout_until_the_code_is_confirmed() {
     assert_token_response(&mfa_confirm(&s.api(), &pending2, &code2).await);
     s.login(&email, "wrong-password-3")
         .await
-        .assert_detail(401, &login_remaining(4));
+        .assert_detail(401, &msg::bad_login_remaining(4));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -701,7 +675,7 @@ async fn parallel_wrong_guesses_use_exactly_the_allowed_attempts() {
     let bodies = (0..20)
         .map(|_| json!({"mfa_pending_token": pending, "code": wrong}))
         .collect();
-    let rs = parallel_posts(&s.api(), "/login/mfa-confirm", bodies).await;
+    let rs = s.api().post_json_at_once("/login/mfa-confirm", bodies).await;
 
     let mut remaining = Vec::new();
     let mut locked = 0;
@@ -736,7 +710,7 @@ async fn parallel_right_guesses_sign_in_once() {
     let bodies = (0..10)
         .map(|_| json!({"mfa_pending_token": pending, "code": code}))
         .collect();
-    let rs = parallel_posts(&s.api(), "/login/mfa-confirm", bodies).await;
+    let rs = s.api().post_json_at_once("/login/mfa-confirm", bodies).await;
     let winners: Vec<&Resp> = rs.iter().filter(|r| r.status == 200).collect();
     assert_eq!(winners.len(), 1, "exactly one sign-in: {rs:#?}");
     let token = assert_token_response(winners[0]);
@@ -749,7 +723,7 @@ async fn parallel_right_guesses_sign_in_once() {
     let (_, session) = s.new_session("sms-race-setup").await;
     let (setup, code) = start_setup(&s, &session, "+15555550144").await;
     let bodies = (0..10).map(|_| json!({"pending_token": setup, "code": code})).collect();
-    let rs = parallel_posts(&s.api(), "/phone/confirm", bodies).await;
+    let rs = s.api().post_json_at_once("/phone/confirm", bodies).await;
     let winners: Vec<&Resp> = rs.iter().filter(|r| r.status == 200).collect();
     assert_eq!(winners.len(), 1, "exactly one setup: {rs:#?}");
     assert_eq!(winners[0].json["is_mfa_enabled"], true, "{}", winners[0]);
