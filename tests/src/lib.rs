@@ -1197,6 +1197,19 @@ impl Server {
         }
     }
 
+    /// Asks to move the signed-in user to `new_email` (with [`PASSWORD`]) and returns the
+    /// confirmation token mailed to the new address.
+    pub async fn change_email_token(&self, session: &str, new_email: &str) -> String {
+        self.post_json_auth(
+            "/change-email",
+            session,
+            &json!({"new_email": new_email, "current_password": PASSWORD}),
+        )
+        .await
+        .assert_message(202, msg::CHANGE_EMAIL_ACK);
+        self.wait_for_token(LinkKind::ConfirmEmailChange).await
+    }
+
     /// Registers (and verifies) a fresh user and signs in: `(email, token)`.
     pub async fn new_session(&self, tag: &str) -> (String, String) {
         let email = unique_email(tag);

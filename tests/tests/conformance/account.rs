@@ -184,14 +184,7 @@ async fn email_change_token_is_single_use() {
     let s = Server::start(&[("REGSTACK_REQUIRE_VERIFICATION", "false")]).await;
     let (email, token) = s.new_session("single").await;
     let new_email = unique_email("single-new");
-    s.post_json_auth(
-        "/change-email",
-        &token,
-        &json!({"new_email": new_email, "current_password": PASSWORD}),
-    )
-    .await
-    .assert_message(202, msg::CHANGE_EMAIL_ACK);
-    let change = s.wait_for_token(LinkKind::ConfirmEmailChange).await;
+    let change = s.change_email_token(&token, &new_email).await;
     // The request alone changes nothing.
     assert_eq!(s.me(&token).await["email"], email.as_str());
 
@@ -226,14 +219,7 @@ async fn confirm_email_change_to_an_address_taken_meanwhile() {
     let s = Server::start(&[("REGSTACK_REQUIRE_VERIFICATION", "false")]).await;
     let (email, token) = s.new_session("race-a").await;
     let target = unique_email("race-target");
-    s.post_json_auth(
-        "/change-email",
-        &token,
-        &json!({"new_email": target, "current_password": PASSWORD}),
-    )
-    .await
-    .assert_status(202);
-    let change = s.wait_for_token(LinkKind::ConfirmEmailChange).await;
+    let change = s.change_email_token(&token, &target).await;
     s.register_verified(&target, PASSWORD).await;
     s.post_json("/confirm-email-change", &json!({"token": change}))
         .await
@@ -256,14 +242,7 @@ async fn confirm_email_change_clears_the_old_lockout() {
         .await
         .assert_detail(401, &msg::bad_login_remaining(3));
     let new_email = unique_email("oldlock-new");
-    s.post_json_auth(
-        "/change-email",
-        &token,
-        &json!({"new_email": new_email, "current_password": PASSWORD}),
-    )
-    .await
-    .assert_status(202);
-    let change = s.wait_for_token(LinkKind::ConfirmEmailChange).await;
+    let change = s.change_email_token(&token, &new_email).await;
     s.post_json("/confirm-email-change", &json!({"token": change}))
         .await
         .assert_status(200);

@@ -63,10 +63,9 @@ async fn wrong_purpose_token_is_invalid() {
         .await
         .assert_detail(401, msg::INVALID_TOKEN)
         .assert_www_authenticate();
-    s.post_json_auth("/change-email", &token, &json!({"new_email": regstack_conformance::unique_email("purpose-new"), "current_password": regstack_conformance::PASSWORD}))
-        .await
-        .assert_status(202);
-    let change = s.wait_for_token(LinkKind::ConfirmEmailChange).await;
+    let change = s
+        .change_email_token(&token, &regstack_conformance::unique_email("purpose-new"))
+        .await;
     s.get_auth("/me", &change).await.assert_detail(401, msg::INVALID_TOKEN);
     // And a session token is not a reset token.
     s.post_json(

@@ -165,14 +165,7 @@ async fn parallel_email_change_confirm_succeeds_once() {
     let s = Server::start(&[("REGSTACK_REQUIRE_VERIFICATION", "false")]).await;
     let (_, token) = s.new_session("race-change").await;
     let new_email = unique_email("race-change-new");
-    s.post_json_auth(
-        "/change-email",
-        &token,
-        &json!({"new_email": new_email, "current_password": PASSWORD}),
-    )
-    .await
-    .assert_status(202);
-    let change = s.wait_for_token(LinkKind::ConfirmEmailChange).await;
+    let change = s.change_email_token(&token, &new_email).await;
     let bodies = (0..20).map(|_| json!({"token": change})).collect();
     let rs = s.api().post_json_at_once("/confirm-email-change", bodies).await;
     assert_eq!(

@@ -91,6 +91,30 @@ async fn phone_confirm(s: &Server, pending: &str, code: &str) -> Resp {
         .await
 }
 
+/// The model of a code confirmation at `path`: the code is 4–10 characters, the code and the
+/// token (`token_field`) are both required, and no other key is allowed.
+async fn assert_code_body_rules(s: &Server, path: &str, token_field: &str, token: &str) {
+    let body = |pairs: &[(&str, Value)]| Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect());
+    let token = Value::from(token);
+    for (code, error) in [("12", "string_too_short"), ("12345678901", "string_too_long")] {
+        s.post_json(path, &body(&[(token_field, token.clone()), ("code", code.into())]))
+            .await
+            .assert_validation(error, &["body", "code"]);
+    }
+    s.post_json(path, &body(&[(token_field, token.clone())]))
+        .await
+        .assert_validation("missing", &["body", "code"]);
+    s.post_json(path, &body(&[("code", "123456".into())]))
+        .await
+        .assert_validation("missing", &["body", token_field]);
+    s.post_json(
+        path,
+        &body(&[(token_field, token), ("code", "123456".into()), ("x", 1.into())]),
+    )
+    .await
+    .assert_validation("extra_forbidden", &["body", "x"]);
+}
+
 async fn mfa_confirm(api: &Api, pending: &str, code: &str) -> Resp {
     api.post_json(
         "/login/mfa-confirm",
@@ -457,25 +481,7 @@ async fn phone_confirm_code_outcomes() {
             .assert_detail(400, msg::BAD_PHONE_SETUP_SESSION);
     }
 
-    // Model constraints: code 4–10 characters, both fields required, no extras.
-    phone_confirm(&s, &setup, "12")
-        .await
-        .assert_validation("string_too_short", &["body", "code"]);
-    phone_confirm(&s, &setup, "12345678901")
-        .await
-        .assert_validation("string_too_long", &["body", "code"]);
-    s.post_json("/phone/confirm", &json!({"pending_token": setup}))
-        .await
-        .assert_validation("missing", &["body", "code"]);
-    s.post_json("/phone/confirm", &json!({"code": "123456"}))
-        .await
-        .assert_validation("missing", &["body", "pending_token"]);
-    s.post_json(
-        "/phone/confirm",
-        &json!({"pending_token": setup, "code": "123456", "x": 1}),
-    )
-    .await
-    .assert_validation("extra_forbidden", &["body", "x"]);
+    assert_code_body_rules(&s, "/phone/confirm", "pending_token", &setup).await;
 
     // A new /phone/start replaces the code: the older one is now wrong.
     let (_, first) = start_setup(&s, &token, PHONE).await;
@@ -552,22 +558,7 @@ async fn mfa_confirm_code_outcomes() {
             .assert_detail(400, msg::BAD_SIGN_IN_SESSION);
     }
 
-    // Model constraints.
-    mfa_confirm(&s.api(), &pending, "12")
-        .await
-        .assert_validation("string_too_short", &["body", "code"]);
-    mfa_confirm(&s.api(), &pending, "12345678901")
-        .await
-        .assert_validation("string_too_long", &["body", "code"]);
-    s.post_json("/login/mfa-confirm", &json!({"code": "123456"}))
-        .await
-        .assert_validation("missing", &["body", "mfa_pending_token"]);
-    s.post_json(
-        "/login/mfa-confirm",
-        &json!({"mfa_pending_token": pending, "code": "123456", "x": 1}),
-    )
-    .await
-    .assert_validation("extra_forbidden", &["body", "x"]);
+    assert_code_body_rules(&s, "/login/mfa-confirm", "mfa_pending_token", &pending).await;
 
     // A new /login replaces the sign-in code: the older code fails with the newer token.
     let (_, first) = start_mfa_login(&s, &email, PHONE).await;
