@@ -5,7 +5,13 @@
 //! `origin_protected_paths` needs a valid session (checked exactly as `/me` checks it,
 //! revocation and bulk sign-out included) and is refused with the contract's 401 otherwise.
 //! When the caller's session is valid, on any path, the origin receives the user's id, email
-//! and superuser flag, signed with `origin_auth_secret` (see `regstack_core::identity`).
+//! and superuser flag, signed with `origin_auth_secret` (see `regstack_core::identity`), in
+//! place of the bearer token: a session JWT that works against the API has no business in the
+//! origin's logs. An `Authorization` header that is not a valid session passes through.
+//!
+//! The origin also gets the forwarding headers from the edge alone: the client's
+//! `Forwarded`, `X-Forwarded-*` and `X-Real-IP` are replaced by `X-Forwarded-For` (the
+//! `CF-Connecting-IP`), `X-Forwarded-Host` and `X-Forwarded-Proto` as the edge saw them.
 
 use std::sync::Arc;
 
@@ -16,7 +22,7 @@ use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderName, HeaderValue, StatusCode};
 use regstack_core::engine::Engine;
 use regstack_core::flows::session::authenticate;
-use regstack_core::http::ApiError;
+use regstack_core::http::{ApiError, ClientIp};
 use regstack_core::identity::{self, ForwardedIdentity};
 use worker::RequestRedirect;
 
@@ -42,6 +48,26 @@ pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Respons
     for name in spoofed {
         parts.headers.remove(&name);
     }
+    let client_host = parts.headers.get(HOST).cloned();
+    for name in [
+        "forwarded",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-real-ip",
+    ] {
+        parts.headers.remove(name);
+    }
+    let client_ip = parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone());
+    if let Some(ip) = client_ip.and_then(|ip| HeaderValue::from_str(&ip).ok()) {
+        parts.headers.insert("x-forwarded-for", ip);
+    }
+    if let Some(host) = client_host {
+        parts.headers.insert("x-forwarded-host", host);
+    }
+    if let Some(scheme) = parts.uri.scheme_str().and_then(|s| HeaderValue::from_str(s).ok()) {
+        parts.headers.insert("x-forwarded-proto", scheme);
+    }
     let protected = identity::is_protected(&engine.config.origin_protected_paths, &path);
     let authorization = parts
         .headers
@@ -63,6 +89,7 @@ pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Respons
                         parts.headers.insert(name, value);
                     }
                 }
+                parts.headers.remove(AUTHORIZATION);
             }
             Err(e) if protected => return ApiError::from(e).into_response(),
             // An unprotected path still reaches the origin, just without an identity.

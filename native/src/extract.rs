@@ -70,20 +70,28 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 }
 
 /// The secret an origin app behind the edge worker verifies identity headers with (the edge's
-/// `origin_auth_secret`). Add it with `.layer(Extension(ForwardAuth::new(secret)))`.
+/// `origin_auth_secret`). Add it with `.layer(Extension(ForwardAuth::new(secret)?))`.
 #[derive(Clone)]
 pub struct ForwardAuth {
     secret: std::sync::Arc<str>,
 }
 
 impl ForwardAuth {
-    /// Verification with `secret`, which must equal the edge's `origin_auth_secret`.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self {
-            secret: secret.into().into(),
+    /// Verification with `secret`, which must equal the edge's `origin_auth_secret` and so
+    /// holds the edge's minimum of 32 characters.
+    pub fn new(secret: impl Into<String>) -> Result<Self, ShortSecret> {
+        let secret = secret.into();
+        if secret.chars().count() < 32 {
+            return Err(ShortSecret);
         }
+        Ok(Self { secret: secret.into() })
     }
 }
+
+/// [`ForwardAuth::new`] was given fewer than 32 characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the forward-auth secret must be at least 32 characters, like the edge's origin_auth_secret")]
+pub struct ShortSecret;
 
 impl std::fmt::Debug for ForwardAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,7 +101,7 @@ impl std::fmt::Debug for ForwardAuth {
 
 fn forwarded(parts: &Parts) -> Result<Option<ForwardedIdentity>, ApiError> {
     let auth = parts.extensions.get::<ForwardAuth>().cloned().ok_or_else(|| {
-        tracing::error!(target: "regstack.http", "EdgeUser used without `.layer(Extension(ForwardAuth::new(secret)))`");
+        tracing::error!(target: "regstack.http", "EdgeUser used without `.layer(Extension(ForwardAuth::new(secret)?))`");
         ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
     })?;
     let now = std::time::SystemTime::now()
@@ -137,5 +145,17 @@ impl<S: Send + Sync> FromRequestParts<S> for OptionalEdgeUser {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         forwarded(parts).map(OptionalEdgeUser)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forward_auth_secret_needs_the_edge_minimum() {
+        assert_eq!(ForwardAuth::new("x".repeat(31)).unwrap_err(), ShortSecret);
+        assert_eq!(ForwardAuth::new("é".repeat(31)).unwrap_err(), ShortSecret);
+        assert!(ForwardAuth::new("x".repeat(32)).is_ok());
     }
 }

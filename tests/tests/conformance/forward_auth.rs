@@ -37,6 +37,7 @@ async fn start_origin() -> Origin {
             "/public/echo",
             any(
                 |OptionalEdgeUser(who): OptionalEdgeUser, uri: Uri, headers: HeaderMap, body: Bytes| async move {
+                    let header = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("").to_string());
                     let regstack: Vec<(String, String)> = headers
                         .iter()
                         .filter(|(k, _)| k.as_str().starts_with("x-regstack-"))
@@ -47,12 +48,16 @@ async fn start_origin() -> Origin {
                         "regstack_headers": regstack,
                         "query": uri.query(),
                         "body": String::from_utf8_lossy(&body),
-                        "has_authorization": headers.contains_key("authorization"),
+                        "authorization": header("authorization"),
+                        "forwarded": header("forwarded"),
+                        "x_forwarded_for": header("x-forwarded-for"),
+                        "x_forwarded_host": header("x-forwarded-host"),
+                        "x_real_ip": header("x-real-ip"),
                     }))
                 },
             ),
         )
-        .layer(Extension(ForwardAuth::new(SECRET)))
+        .layer(Extension(ForwardAuth::new(SECRET).expect("a 32-character secret")))
         .layer(axum::middleware::from_fn(
             move |req: axum::extract::Request, next: axum::middleware::Next| {
                 let counted = counted.clone();
@@ -111,7 +116,7 @@ async fn edge_a_valid_session_reaches_the_origin_with_verified_identity() {
         .send(s.client.get(format!("{}/app/whoami", s.root_url())).bearer_auth(&token))
         .await;
     r.assert_json(200, &json!({"id": me["id"], "email": email, "is_superuser": false}));
-    // Method, query and body pass through; the origin also gets the bearer token.
+    // Method, query and body pass through; the session token is replaced by the identity.
     let r = s
         .send(
             s.client
@@ -124,7 +129,51 @@ async fn edge_a_valid_session_reaches_the_origin_with_verified_identity() {
     assert_eq!(r.json["user"], email.as_str());
     assert_eq!(r.json["query"], "a=1&b=two");
     assert_eq!(r.json["body"], "hello origin");
-    assert_eq!(r.json["has_authorization"], true);
+    assert_eq!(r.json["authorization"], Value::Null, "{r}");
+    // An Authorization header that is not a regstack session is the origin's business.
+    let r = s
+        .send(
+            s.client
+                .get(format!("{}/public/echo", s.root_url()))
+                .header("authorization", "Basic b3JpZ2luOmtleQ=="),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.json["authorization"], "Basic b3JpZ2luOmtleQ==", "{r}");
+    assert_eq!(r.json["user"], Value::Null);
+}
+
+#[tokio::test]
+async fn edge_forwarding_headers_come_from_the_edge_not_the_client() {
+    let origin = start_origin().await;
+    let s = edge_in_front_of(&origin).await;
+    let r = s
+        .send(
+            s.client
+                .get(format!("{}/public/echo", s.root_url()))
+                .header("x-forwarded-for", "6.6.6.6")
+                .header("forwarded", "for=6.6.6.6;host=evil.example")
+                .header("x-forwarded-host", "evil.example")
+                .header("x-real-ip", "6.6.6.6"),
+        )
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.json["forwarded"], Value::Null, "{r}");
+    assert_eq!(r.json["x_real_ip"], Value::Null, "{r}");
+    let forwarded_for = r.json["x_forwarded_for"].as_str().unwrap_or_default();
+    assert!(!forwarded_for.contains("6.6.6.6"), "{r}");
+    let host = r.json["x_forwarded_host"].as_str().unwrap_or_default();
+    assert!(!host.is_empty() && !host.contains("evil"), "{r}");
+}
+
+#[tokio::test]
+async fn edge_other_spellings_of_a_protected_path_are_refused_too() {
+    let origin = start_origin().await;
+    let s = edge_in_front_of(&origin).await;
+    for path in ["/App/whoami", "//app/whoami", "/%61pp/whoami", "/app;x/whoami", "/APP"] {
+        s.get_root(path).await.assert_detail(401, msg::AUTH_REQUIRED);
+    }
+    assert_eq!(origin.hits.load(Ordering::SeqCst), 0, "the origin never saw them");
 }
 
 #[tokio::test]
