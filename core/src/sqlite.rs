@@ -423,14 +423,20 @@ pub fn code_from(row: &impl Row, user_id: &str, kind: CodeKind) -> Result<(i64, 
 }
 
 /// Writes the outcome of judging `code` (row `id`): a wrong guess is counted, anything else
-/// consumes the code. It changes a row only if the attempt count is still the one judged, so
-/// a driver without a lock can retry when another guess landed in between.
+/// consumes the code. It changes a row only if the row still holds the code judged with the
+/// attempt count judged, so a driver without a lock can retry when another guess landed in
+/// between. (A new code reuses the row with `attempts = 0`; the hash tells it apart.)
 pub fn record_check(outcome: CodeCheck, id: i64, code: &MfaCode) -> Statement {
     let sql = match outcome {
-        CodeCheck::Wrong { .. } => "UPDATE mfa_codes SET attempts = attempts + 1 WHERE id = ?1 AND attempts = ?2",
-        _ => "DELETE FROM mfa_codes WHERE id = ?1 AND attempts = ?2",
+        CodeCheck::Wrong { .. } => {
+            "UPDATE mfa_codes SET attempts = attempts + 1 WHERE id = ?1 AND attempts = ?2 AND code_hash = ?3"
+        }
+        _ => "DELETE FROM mfa_codes WHERE id = ?1 AND attempts = ?2 AND code_hash = ?3",
     };
-    Statement::new(sql, vec![Value::Int(id), Value::Int(code.attempts)])
+    Statement::new(
+        sql,
+        vec![Value::Int(id), Value::Int(code.attempts), text(&code.code_hash)],
+    )
 }
 
 /// Deletes every code of a user.
