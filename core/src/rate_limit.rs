@@ -19,6 +19,10 @@ pub struct RateLimit {
     unit: &'static str,
 }
 
+/// The longest window accepted (ten years), so the window maths in microseconds cannot
+/// overflow.
+pub const MAX_WINDOW_SECONDS: u64 = 10 * 366 * 86_400;
+
 /// A limit string that does not parse.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("invalid rate limit {0:?}: write it as N/second, N/minute, N/hour or N/day, several joined by `;`")]
@@ -64,7 +68,7 @@ impl RateLimit {
         };
         Some(RateLimit {
             count,
-            window_seconds: seconds * multiplier,
+            window_seconds: seconds.checked_mul(multiplier).filter(|w| *w <= MAX_WINDOW_SECONDS)?,
             multiplier,
             unit,
         })
@@ -82,12 +86,13 @@ impl RateLimit {
         from_micros(to_micros(self.window_start(now)) + self.window_seconds as i64 * 1_000_000)
     }
 
-    /// The counter key for one client in the window containing `now`.
+    /// The counter key for one client in the window containing `now` (see [`client_bucket`]).
     pub fn key(&self, class: &str, client: &str, now: Timestamp) -> String {
         format!(
-            "rl:{class}:{}s:{}:{client}",
+            "rl:{class}:{}s:{}:{}",
             self.window_seconds,
-            self.window_start(now).timestamp()
+            self.window_start(now).timestamp(),
+            client_bucket(client)
         )
     }
 
@@ -105,6 +110,25 @@ impl fmt::Display for RateLimit {
             f.write_str("s")?;
         }
         Ok(())
+    }
+}
+
+/// Who a limit counts for: an IPv4 address as it is, an IPv6 address by its /64 (one
+/// subscriber usually holds a whole /64, so counting single addresses would let a client
+/// rotate through them), an IPv4-mapped IPv6 address as the IPv4 one, and anything that is
+/// not an address as it is.
+pub fn client_bucket(client: &str) -> String {
+    match client.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+        Ok(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => client.to_string(),
     }
 }
 
@@ -126,7 +150,16 @@ mod tests {
             (l[0].window_seconds, l[0].to_string().as_str()),
             (300, "100 per 5 minutes")
         );
-        for bad in ["", "5", "five/minute", "0/minute", "5/fortnight", "5/-1 minutes"] {
+        for bad in [
+            "",
+            "5",
+            "five/minute",
+            "0/minute",
+            "5/fortnight",
+            "5/-1 minutes",
+            "1/144115188075855872 days",
+            "1/3661 days",
+        ] {
             assert!(RateLimit::parse_all(bad).is_err(), "{bad}");
         }
     }
@@ -141,5 +174,20 @@ mod tests {
         assert_eq!(l.key("login", "1.2.3.4", now), "rl:login:60s:1767268800:1.2.3.4");
         let edge = from_micros(1_767_268_800_000_000);
         assert_eq!(l.retry_after(edge), 60);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn ipv6_clients_count_by_their_64() {
+        assert_eq!(client_bucket("1.2.3.4"), "1.2.3.4");
+        assert_eq!(client_bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            client_bucket("2001:0db8:0001:0002:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(client_bucket("2001:db8:1:3::1"), client_bucket("2001:db8:1:2::1"));
+        assert_eq!(client_bucket("::ffff:1.2.3.4"), "1.2.3.4");
+        assert_eq!(client_bucket("unknown"), "unknown");
+        assert!(RateLimit::parse_all("1/3660 days").is_ok());
     }
 }
