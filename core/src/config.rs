@@ -653,9 +653,17 @@ impl Config {
             return Err(invalid("sms.backend", "must be null, sns, twilio or relay"));
         }
         if self.email.backend == "relay" || self.sms.backend == "relay" {
+            // Relayed messages carry live links and codes: plain http only on this machine.
             match &self.relay_url {
-                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
-                _ => return Err(invalid("relay_url", "an http(s) URL is required with a relay backend")),
+                Some(url) if url.starts_with("https://") => {}
+                Some(url) if url.strip_prefix("http://").is_some_and(is_loopback_authority) => {}
+                Some(url) if url.starts_with("http://") => {
+                    return Err(invalid(
+                        "relay_url",
+                        "must be https:// (plain http:// only to localhost or a loopback address)",
+                    ))
+                }
+                _ => return Err(invalid("relay_url", "an https URL is required with a relay backend")),
             }
             if self.relay_secret.is_none() {
                 return Err(invalid("relay_secret", "is required with a relay backend"));
@@ -835,12 +843,62 @@ pub fn redact_token(url: &str, token: &str) -> String {
     url.replace(token, "[REDACTED]").replace(&encoded, "[REDACTED]")
 }
 
+/// Whether the host of `authority_and_path` (what follows `http://`) is `localhost` or a
+/// loopback address.
+fn is_loopback_authority(authority_and_path: &str) -> bool {
+    let authority = authority_and_path.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn a_relay_url_is_https_unless_it_stays_on_this_machine() {
+        let with = |url: &str| {
+            let e = env(&[
+                ("REGSTACK_EMAIL__BACKEND", "relay"),
+                ("REGSTACK_RELAY_URL", url),
+                ("REGSTACK_RELAY_SECRET", "relay-secret-0123456789-0123456789-abc"),
+            ]);
+            load(Sources {
+                env: &e,
+                ..Sources::default()
+            })
+            .map(|l| l.config.relay_url)
+        };
+        for ok in [
+            "https://mail.example.com/api/auth/relay",
+            "http://127.0.0.1:8000/api/auth/relay",
+            "http://127.5.0.1/relay",
+            "http://localhost:8000/relay",
+            "http://[::1]:8000/relay",
+            "http://LOCALHOST",
+        ] {
+            assert_eq!(with(ok).unwrap().as_deref(), Some(ok), "{ok}");
+        }
+        for refused in [
+            "http://mail.example.com/relay",
+            "http://10.0.0.1/relay",
+            "http://127.0.0.1.evil.example/relay",
+            "http://localhost.evil.example/relay",
+            "http://127.0.0.1@evil.example/relay",
+            "ftp://127.0.0.1/relay",
+            "mail.example.com",
+        ] {
+            assert!(with(refused).is_err(), "{refused}");
+        }
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

@@ -101,6 +101,12 @@ fn mac(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> Hmac<Sha256> {
     mac
 }
 
+/// The shortest nonce accepted (the edge sends 32 hex digits).
+pub const MIN_NONCE_LEN: usize = 16;
+/// The longest nonce accepted: it is remembered as `relay:<nonce>` in the revocation store,
+/// whose key column is 64 characters on Postgres.
+pub const MAX_NONCE_LEN: usize = 58;
+
 /// The signature header value for `body` sent at `timestamp` with `nonce`.
 pub fn seal(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
     crate::ids::hex(&mac(secret, timestamp, nonce, body).finalize().into_bytes())
@@ -120,7 +126,7 @@ pub fn open(
     };
     let timestamp: i64 = timestamp.parse().map_err(|_| RelayError::Malformed)?;
     let signature = crate::ids::unhex(signature).ok_or(RelayError::Malformed)?;
-    if nonce.len() < 16 || nonce.len() > 128 {
+    if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len()) {
         return Err(RelayError::Malformed);
     }
     mac(secret, timestamp, nonce, body)
@@ -192,5 +198,18 @@ mod tests {
             open(SECRET, Some("1000"), Some(nonce), None, &body, 1_000),
             Err(RelayError::Malformed)
         );
+    }
+
+    #[test]
+    fn a_nonce_must_fit_the_revocation_store() {
+        let body = sms();
+        for (len, fits) in [(15, false), (16, true), (58, true), (59, false)] {
+            let nonce = "n".repeat(len);
+            let sig = seal(SECRET, 1_000, &nonce, &body);
+            let opened = open(SECRET, Some("1000"), Some(&nonce), Some(&sig), &body, 1_000);
+            assert_eq!(opened.is_ok(), fits, "{len}: {opened:?}");
+            assert!(fits || opened == Err(RelayError::Malformed));
+            assert!(!fits || format!("relay:{nonce}").len() <= 64);
+        }
     }
 }
