@@ -25,7 +25,9 @@ thread_local! {
     static QUEUE: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Takes every queued send; the fetch handler passes them to `waitUntil`.
+/// Takes every queued send; the fetch handler passes them to `waitUntil`. The queue belongs to
+/// the isolate, not the request: when requests overlap, whichever finishes first hands over
+/// the other's sends too, and its `waitUntil` keeps them running just the same.
 pub fn take_queued() -> Vec<Job> {
     QUEUE.with(|q| std::mem::take(&mut *q.borrow_mut()))
 }

@@ -36,9 +36,14 @@ build_worker() {
   (cd edge && worker-build --release)
 }
 
-# A random local JWT secret for `wrangler dev`, in the git-ignored .dev.vars, so a fresh
-# checkout runs with zero config and sessions survive a reload.
+# Local-only settings for `wrangler dev`, in the git-ignored .dev.vars (each added only if
+# missing): a random JWT secret, so a fresh checkout runs with zero config and sessions survive
+# a reload, and console delivery that prints links and codes to scrape.
 ensure_dev_vars() {
-  [ -f .dev.vars ] && return 0
-  echo "REGSTACK_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" > .dev.vars
+  grep -qs '^REGSTACK_JWT_SECRET=' .dev.vars ||
+    echo "REGSTACK_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .dev.vars
+  local name
+  for name in REGSTACK_EMAIL__LOG_BODIES REGSTACK_SMS__LOG_BODIES; do
+    grep -qs "^$name=" .dev.vars || echo "$name=true" >> .dev.vars
+  done
 }
