@@ -34,6 +34,17 @@ pub fn judge(row: &MfaCode, code_hash: &str, now: Timestamp) -> CodeCheck {
     CodeCheck::Ok
 }
 
+/// What is stored for a code: the SHA-256 of its digits, and for phone setup of the digits
+/// and the number they were texted to. The setup token carries its number, so a code texted
+/// to one number cannot confirm a token for another (starting setup for A, then for B, and
+/// confirming A's token with B's code would otherwise set A without ever reaching it).
+fn code_hash(kind: CodeKind, code: &str, phone: &str) -> String {
+    match kind {
+        CodeKind::LoginMfa => hash_secret(code),
+        CodeKind::PhoneSetup => hash_secret(&format!("{code}\n{phone}")),
+    }
+}
+
 /// Issues a fresh code of `kind` for `user`, replacing any pending one, and texts it to `to`.
 async fn send_code(engine: &Engine, user: &User, kind: CodeKind, to: &str) -> FlowResult<()> {
     let config = &engine.config;
@@ -45,7 +56,7 @@ async fn send_code(engine: &Engine, user: &User, kind: CodeKind, to: &str) -> Fl
         .put(&MfaCode {
             user_id: user.id.clone(),
             kind,
-            code_hash: hash_secret(&code),
+            code_hash: code_hash(kind, &code, to),
             expires_at: plus_seconds(now, config.sms_code_ttl_seconds),
             attempts: 0,
             max_attempts: config.sms_code_max_attempts,
@@ -67,11 +78,13 @@ async fn send_code(engine: &Engine, user: &User, kind: CodeKind, to: &str) -> Fl
     Ok(())
 }
 
-async fn check_code(engine: &Engine, user_id: &str, kind: CodeKind, code: &str) -> FlowResult<()> {
+/// Checks `code` for `kind`; `phone` is the number a setup code must have been texted to
+/// (unused for sign-in codes).
+async fn check_code(engine: &Engine, user_id: &str, kind: CodeKind, code: &str, phone: &str) -> FlowResult<()> {
     let outcome = engine
         .ports
         .mfa_codes
-        .check(user_id, kind, &hash_secret(code), engine.now())
+        .check(user_id, kind, &code_hash(kind, code, phone), engine.now())
         .await?;
     match outcome {
         CodeCheck::Ok => Ok(()),
@@ -128,7 +141,7 @@ pub async fn confirm_setup(engine: &Engine, pending_token: &str, code: &str) -> 
         .decode(pending_token, Purpose::PhoneSetup, engine.now())
         .map_err(|_| FlowError::PhoneSessionInvalid)?;
     let phone = claims.extra.clone().ok_or(FlowError::PhoneSessionInvalid)?;
-    check_code(engine, &claims.sub, CodeKind::PhoneSetup, code).await?;
+    check_code(engine, &claims.sub, CodeKind::PhoneSetup, code, &phone).await?;
     let user = active_user(engine, &claims.sub).await?;
     let patch = UserPatch {
         phone_number: Some(Some(phone)),
@@ -189,7 +202,7 @@ pub async fn confirm_login(engine: &Engine, pending_token: &str, code: &str) -> 
         .jwt
         .decode(pending_token, Purpose::LoginMfa, engine.now())
         .map_err(|_| FlowError::MfaSessionInvalid)?;
-    check_code(engine, &claims.sub, CodeKind::LoginMfa, code).await?;
+    check_code(engine, &claims.sub, CodeKind::LoginMfa, code, "").await?;
     let user = active_user(engine, &claims.sub).await?;
     let logged_in = finish_login(engine, &user, UserPatch::default()).await?;
     Ok(logged_in)

@@ -498,6 +498,21 @@ async fn phone_confirm_code_outcomes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_setup_code_only_confirms_the_number_it_was_texted_to() {
+    let s = Server::start(&SMS_ON).await;
+    let (_, token) = s.new_session("sms-bound").await;
+    let (for_a, _) = start_setup(&s, &token, "+15555550141").await;
+    let (for_b, code_b) = start_setup(&s, &token, "+15555550142").await;
+    // B's code with A's token would set a number that never received anything.
+    phone_confirm(&s, &for_a, &code_b)
+        .await
+        .assert_detail(400, &msg::wrong_code(4));
+    let r = phone_confirm(&s, &for_b, &code_b).await;
+    r.assert_status(200);
+    assert_eq!(r.json["phone_number"], "+15555550142", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn phone_confirm_with_two_attempts() {
     let s = Server::start(&[
         ("REGSTACK_ENABLE_SMS_2FA", "true"),
