@@ -160,7 +160,10 @@ pub fn verify<'a>(
 /// pattern's canonical form: every spelling an origin might take for a protected path is
 /// refused, at the price of also guarding a few that the origin would treat as different.
 pub fn is_protected(patterns: &[String], path: &str) -> bool {
-    let canonical = canonical_path(path);
+    let decoded = fully_decoded(path);
+    let canonical = resolved(&decoded);
+    // Some origins stop reading a path at a NUL byte.
+    let truncated = decoded.split_once('\0').map(|(before, _)| resolved(before));
     patterns.iter().any(|p| {
         let matches = |pattern: &str, path: &str| match pattern.strip_suffix("/*") {
             Some(prefix) => {
@@ -174,14 +177,21 @@ pub fn is_protected(patterns: &[String], path: &str) -> bool {
             Some(prefix) => format!("{}/*", canonical_path(prefix).trim_end_matches('/')),
             None => canonical_path(p),
         };
-        matches(p, path) || matches(&canonical_pattern, &canonical)
+        matches(p, path)
+            || matches(&canonical_pattern, &canonical)
+            || truncated.as_deref().is_some_and(|t| matches(&canonical_pattern, t))
     })
 }
 
 /// `path` as a lenient origin might route it: percent-decoded (repeatedly, for double
-/// encoding), `\` read as `/`, `;params` dropped from each segment, empty and `.` segments
-/// dropped, `..` applied, and lower-cased; always `/`-rooted with no trailing `/`.
+/// encoding), `\` read as `/`, `;params` and trailing dots and spaces (which Windows servers
+/// ignore) dropped from each segment, empty and `.` segments dropped, `..` applied, and
+/// lower-cased; always `/`-rooted with no trailing `/`.
 pub fn canonical_path(path: &str) -> String {
+    resolved(&fully_decoded(path))
+}
+
+fn fully_decoded(path: &str) -> String {
     let mut decoded = path.to_string();
     for _ in 0..3 {
         let next = percent_decode(&decoded);
@@ -190,6 +200,10 @@ pub fn canonical_path(path: &str) -> String {
         }
         decoded = next;
     }
+    decoded
+}
+
+fn resolved(decoded: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
     let slashed = decoded.replace('\\', "/");
     for segment in slashed.split('/') {
@@ -199,7 +213,10 @@ pub fn canonical_path(path: &str) -> String {
             ".." => {
                 segments.pop();
             }
-            s => segments.push(s),
+            s => match s.trim_end_matches(['.', ' ']) {
+                "" => {}
+                trimmed => segments.push(trimmed),
+            },
         }
     }
     format!("/{}", segments.join("/")).to_lowercase()
@@ -327,6 +344,12 @@ mod tests {
             "\\app\\x",
             "/reports",
             "/REPORTS/q",
+            "/admin%2e",
+            "/admin%20",
+            "/admin.",
+            "/app./x",
+            "/admin%00.html",
+            "/app%00/../../public",
         ] {
             assert!(is_protected(&p, yes), "{yes}");
         }

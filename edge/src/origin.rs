@@ -10,8 +10,8 @@
 //! origin's logs. An `Authorization` header that is not a valid session passes through.
 //!
 //! The origin also gets the forwarding headers from the edge alone: the client's
-//! `Forwarded`, `X-Forwarded-*` and `X-Real-IP` are replaced by `X-Forwarded-For` (the
-//! `CF-Connecting-IP`), `X-Forwarded-Host` and `X-Forwarded-Proto` as the edge saw them.
+//! `Forwarded`, `X-Forwarded-*`, `X-Real-IP` and the like are replaced by `X-Forwarded-For`
+//! (the `CF-Connecting-IP`), `X-Forwarded-Host` and `X-Forwarded-Proto` as the edge saw them.
 
 use std::sync::Arc;
 
@@ -49,14 +49,14 @@ pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Respons
         parts.headers.remove(&name);
     }
     let client_host = parts.headers.get(HOST).cloned();
-    for name in [
-        "forwarded",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-real-ip",
-    ] {
-        parts.headers.remove(name);
+    let proxy_claims: Vec<HeaderName> = parts
+        .headers
+        .keys()
+        .filter(|name| is_proxy_header(name.as_str()))
+        .cloned()
+        .collect();
+    for name in proxy_claims {
+        parts.headers.remove(&name);
     }
     let client_ip = parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone());
     if let Some(ip) = client_ip.and_then(|ip| HeaderValue::from_str(&ip).ok()) {
@@ -119,4 +119,14 @@ pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Respons
             ApiError::detail(StatusCode::BAD_GATEWAY, "The origin application did not answer.").into_response()
         }
     }
+}
+
+/// Headers by which a proxy tells the origin who the client is or what URL it asked for; only
+/// the edge may say that, so a client's own are dropped.
+fn is_proxy_header(name: &str) -> bool {
+    name.starts_with("x-forwarded-")
+        || matches!(
+            name,
+            "forwarded" | "x-real-ip" | "true-client-ip" | "x-client-ip" | "x-original-url" | "x-rewrite-url"
+        )
 }

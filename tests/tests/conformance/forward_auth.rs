@@ -53,6 +53,7 @@ async fn start_origin() -> Origin {
                         "x_forwarded_for": header("x-forwarded-for"),
                         "x_forwarded_host": header("x-forwarded-host"),
                         "x_real_ip": header("x-real-ip"),
+                        "x_forwarded_prefix": header("x-forwarded-prefix"),
                     }))
                 },
             ),
@@ -154,12 +155,14 @@ async fn edge_forwarding_headers_come_from_the_edge_not_the_client() {
                 .header("x-forwarded-for", "6.6.6.6")
                 .header("forwarded", "for=6.6.6.6;host=evil.example")
                 .header("x-forwarded-host", "evil.example")
-                .header("x-real-ip", "6.6.6.6"),
+                .header("x-real-ip", "6.6.6.6")
+                .header("x-forwarded-prefix", "//evil.example"),
         )
         .await;
     r.assert_status(200);
     assert_eq!(r.json["forwarded"], Value::Null, "{r}");
     assert_eq!(r.json["x_real_ip"], Value::Null, "{r}");
+    assert_eq!(r.json["x_forwarded_prefix"], Value::Null, "{r}");
     let forwarded_for = r.json["x_forwarded_for"].as_str().unwrap_or_default();
     assert!(!forwarded_for.contains("6.6.6.6"), "{r}");
     let host = r.json["x_forwarded_host"].as_str().unwrap_or_default();
