@@ -846,7 +846,11 @@ pub fn redact_token(url: &str, token: &str) -> String {
 /// Whether the host of `authority_and_path` (what follows `http://`) is `localhost` or a
 /// loopback address.
 fn is_loopback_authority(authority_and_path: &str) -> bool {
-    let authority = authority_and_path.split(['/', '?', '#']).next().unwrap_or_default();
+    // `\` ends the authority too: URL parsers read it as `/` in http URLs.
+    let authority = authority_and_path
+        .split(['/', '\\', '?', '#'])
+        .next()
+        .unwrap_or_default();
     let host_port = authority.rsplit('@').next().unwrap_or_default();
     let host = match host_port.strip_prefix('[') {
         Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
@@ -894,6 +898,7 @@ mod tests {
             "http://127.0.0.1.evil.example/relay",
             "http://localhost.evil.example/relay",
             "http://127.0.0.1@evil.example/relay",
+            "http://mail.example.com\\@127.0.0.1/relay",
             "ftp://127.0.0.1/relay",
             "mail.example.com",
         ] {
