@@ -75,8 +75,9 @@ mod object {
                 )?
                 .one()?;
             // A window has just started (the first hit, or the first after one ended): wake up
-            // after it to forget the key. Later hits in the window need no further write.
-            if row.count == 1 {
+            // after it to forget the key. Later hits only check that an alarm is set (a read),
+            // in case setting it failed at the first.
+            if row.count == 1 || self.state.storage().get_alarm().await?.is_none() {
                 self.state
                     .storage()
                     .set_alarm(from_micros(expires_at + 1_000_000))

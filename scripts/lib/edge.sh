@@ -40,6 +40,8 @@ build_worker() {
 # missing): a random JWT secret, so a fresh checkout runs with zero config and sessions survive
 # a reload, and console delivery that prints links and codes to scrape.
 ensure_dev_vars() {
+  # A hand-edited file may lack its final newline; appending must not join onto that line.
+  if [ -s .dev.vars ] && [ -n "$(tail -c1 .dev.vars)" ]; then echo >> .dev.vars; fi
   grep -qs '^REGSTACK_JWT_SECRET=' .dev.vars ||
     echo "REGSTACK_JWT_SECRET=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" >> .dev.vars
   local name
