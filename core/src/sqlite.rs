@@ -453,8 +453,18 @@ mod tests {
         sql.matches('?').count()
     }
 
+    /// The distinct parameter numbers of `?N` placeholders, which must be exactly 1..=n.
     fn numbered(sql: &str) -> usize {
-        (1..=20).filter(|n| sql.contains(&format!("?{n}"))).count()
+        let mut numbers: Vec<usize> = sql
+            .split('?')
+            .skip(1)
+            .map(|rest| rest.chars().take_while(char::is_ascii_digit).collect::<String>())
+            .map(|digits| digits.parse().expect("only numbered placeholders"))
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        assert_eq!(numbers, (1..=numbers.len()).collect::<Vec<_>>(), "{sql}");
+        numbers.len()
     }
 
     fn sample_user() -> User {
