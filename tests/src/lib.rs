@@ -705,9 +705,13 @@ pub struct Api {
 
 impl Api {
     fn new(root: String, log: Log) -> Self {
+        // Idle connections are dropped after 2 s: `wrangler dev` answers through Node, which
+        // closes keep-alive connections idle for 5 s, and a request sent on one just as it
+        // closes fails with an incomplete message. Reusing only fresher ones avoids the race.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("building the HTTP client");
         Api { client, root, log }
