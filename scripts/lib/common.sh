@@ -5,6 +5,21 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# wait_ready PID LOG CMD...: polls CMD every 0.2 s, for up to 30 s, until it succeeds; fails
+# with the server's LOG if PID exits first or time runs out.
+wait_ready() {
+  local pid=$1 log=$2
+  shift 2
+  for _ in $(seq 150); do
+    "$@" >/dev/null 2>&1 && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$log"; return 1; }
+    sleep 0.2
+  done
+  echo "not ready after 30 s: $*"
+  cat "$log"
+  return 1
+}
+
 # py_venv NAME MODULE SPEC: a venv under ~/.cache/regstack-tools/NAME with SPEC installed from
 # PyPI (reused when MODULE already imports); prints its path.
 py_venv() {

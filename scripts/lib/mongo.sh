@@ -9,11 +9,7 @@ start_mongo() {
   MONGO_TEST_PORT=$(free_port)
   "$venv/bin/python" scripts/lib/run_secantus.py "$MONGO_TEST_PORT" >"$MONGO_TEST_DIR/server.log" 2>&1 &
   MONGO_TEST_PID=$!
-  for _ in $(seq 150); do
-    grep -q listening "$MONGO_TEST_DIR/server.log" 2>/dev/null && break
-    kill -0 "$MONGO_TEST_PID" 2>/dev/null || { cat "$MONGO_TEST_DIR/server.log"; return 1; }
-    sleep 0.2
-  done
+  wait_ready "$MONGO_TEST_PID" "$MONGO_TEST_DIR/server.log" grep -q listening "$MONGO_TEST_DIR/server.log" || return 1
   export REGSTACK_TEST_MONGO_URL="mongodb://127.0.0.1:$MONGO_TEST_PORT/?directConnection=true"
   export REGSTACK_TEST_SECANTUS_PYTHON="$venv/bin/python"
   echo "SecantusDB running on 127.0.0.1:$MONGO_TEST_PORT"

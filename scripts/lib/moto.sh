@@ -11,11 +11,8 @@ start_moto() {
   MOTO_TEST_PORT=$(free_port)
   (cd "$MOTO_TEST_DIR" && MOTO_ENABLE_RECORDING=True exec "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_TEST_PORT") >"$MOTO_TEST_DIR/server.log" 2>&1 &
   MOTO_TEST_PID=$!
-  for _ in $(seq 150); do
-    curl -sf -o /dev/null "http://127.0.0.1:$MOTO_TEST_PORT/moto-api/data.json" && break
-    kill -0 "$MOTO_TEST_PID" 2>/dev/null || { cat "$MOTO_TEST_DIR/server.log"; return 1; }
-    sleep 0.2
-  done
+  wait_ready "$MOTO_TEST_PID" "$MOTO_TEST_DIR/server.log" \
+    curl -sf -o /dev/null "http://127.0.0.1:$MOTO_TEST_PORT/moto-api/data.json" || return 1
   export REGSTACK_TEST_MOTO_URL="http://127.0.0.1:$MOTO_TEST_PORT"
   echo "moto (SES, SNS) running on $REGSTACK_TEST_MOTO_URL"
 }

@@ -13,10 +13,8 @@ start_smtp_sink() {
   "$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$REGSTACK_TEST_SMTP_PORT" \
     -c aiosmtpd.handlers.Mailbox "$REGSTACK_TEST_MAILDIR" >"$SMTP_TEST_DIR/smtp.log" 2>&1 &
   SMTP_TEST_PID=$!
-  for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $REGSTACK_TEST_SMTP_PORT), 0.2)" 2>/dev/null && break
-    sleep 0.1
-  done
+  wait_ready "$SMTP_TEST_PID" "$SMTP_TEST_DIR/smtp.log" \
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $REGSTACK_TEST_SMTP_PORT), 0.2)" || return 1
   export REGSTACK_TEST_SMTP_PORT REGSTACK_TEST_MAILDIR
   echo "SMTP sink on 127.0.0.1:$REGSTACK_TEST_SMTP_PORT -> $REGSTACK_TEST_MAILDIR"
   start_smtp_tls_sink "$venv"
@@ -36,11 +34,7 @@ start_smtp_tls_sink() {
   "$venv/bin/python" scripts/lib/run_smtp_tls.py "$REGSTACK_TEST_SMTP_TLS_PORT" "$REGSTACK_TEST_MAILDIR" \
     "$d/cert.pem" "$d/key.pem" regstack smtp-test-password >"$d/smtp.log" 2>&1 &
   SMTP_TLS_TEST_PID=$!
-  for _ in $(seq 100); do
-    grep -q listening "$d/smtp.log" 2>/dev/null && break
-    kill -0 "$SMTP_TLS_TEST_PID" 2>/dev/null || { cat "$d/smtp.log"; return 1; }
-    sleep 0.1
-  done
+  wait_ready "$SMTP_TLS_TEST_PID" "$d/smtp.log" grep -q listening "$d/smtp.log" || return 1
   export REGSTACK_TEST_SMTP_TLS_PORT REGSTACK_TEST_SMTP_CA="$d/ca.pem"
   echo "SMTP sink (STARTTLS, AUTH) on 127.0.0.1:$REGSTACK_TEST_SMTP_TLS_PORT"
 }
