@@ -42,22 +42,13 @@ pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Respons
     let spoofed: Vec<HeaderName> = parts
         .headers
         .keys()
-        .filter(|name| name.as_str().starts_with(identity::PREFIX))
+        .filter(|name| only_the_edge_sets(name.as_str()))
         .cloned()
         .collect();
     for name in spoofed {
         parts.headers.remove(&name);
     }
     let client_host = parts.headers.get(HOST).cloned();
-    let proxy_claims: Vec<HeaderName> = parts
-        .headers
-        .keys()
-        .filter(|name| is_proxy_header(name.as_str()))
-        .cloned()
-        .collect();
-    for name in proxy_claims {
-        parts.headers.remove(&name);
-    }
     let client_ip = parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone());
     if let Some(ip) = client_ip.and_then(|ip| HeaderValue::from_str(&ip).ok()) {
         parts.headers.insert("x-forwarded-for", ip);
@@ -121,10 +112,12 @@ pub async fn forward(State(engine): State<Arc<Engine>>, req: Request) -> Respons
     }
 }
 
-/// Headers by which a proxy tells the origin who the client is or what URL it asked for; only
-/// the edge may say that, so a client's own are dropped.
-fn is_proxy_header(name: &str) -> bool {
-    name.starts_with("x-forwarded-")
+/// Headers a client may not send to the origin: regstack's identity headers, and those by
+/// which a proxy tells the origin who the client is or what URL it asked for. Only the edge
+/// may say either.
+fn only_the_edge_sets(name: &str) -> bool {
+    name.starts_with(identity::PREFIX)
+        || name.starts_with("x-forwarded-")
         || matches!(
             name,
             "forwarded" | "x-real-ip" | "true-client-ip" | "x-client-ip" | "x-original-url" | "x-rewrite-url"
