@@ -11,7 +11,7 @@ use crate::ids::Email;
 use crate::rate_limit::RateLimit;
 
 /// Every field of regstack 0.9.3's `RegStackConfig`, plus the additive ones of the decisions.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 #[allow(missing_docs)]
 pub struct Config {
@@ -106,10 +106,22 @@ pub struct Config {
     pub relay_url: Option<String>,
     // Additive: the shared secret that signs relayed messages; on a server it mounts `/relay`.
     pub relay_secret: Option<String>,
+    // Additive: SMS codes texted per account and, separately, per phone number
+    // (`N/unit[;N/unit]`; an empty string turns the limit off). Past it: 429 + Retry-After.
+    pub sms_code_rate_limit: Option<String>,
+    // Additive: emails sent per recipient address (links from register, resend-verification,
+    // forgot-password and change-email). Past it the route answers as usual and sends nothing.
+    pub email_rate_limit: Option<String>,
+    // Additive: password hashes allowed to wait for a hashing slot; past it a request that
+    // needs one answers 503 with Retry-After at once (load shedding).
+    pub password_hash_queue_limit: usize,
+    // Additive (native): messages waiting to be sent in the background; past it a message is
+    // dropped and logged instead of queued.
+    pub delivery_queue_limit: usize,
 }
 
 /// `[email]` (contract §3.3).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 #[allow(missing_docs)]
 pub struct EmailConfig {
@@ -132,7 +144,7 @@ pub struct EmailConfig {
 }
 
 /// `[sms]` (contract §3.4).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 #[allow(missing_docs)]
 pub struct SmsConfig {
@@ -147,7 +159,7 @@ pub struct SmsConfig {
 }
 
 /// `[oauth]` (contract §3.5).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 #[allow(missing_docs)]
 pub struct OAuthConfig {
@@ -241,6 +253,10 @@ impl Default for Config {
             origin_auth_secret: None,
             relay_url: None,
             relay_secret: None,
+            sms_code_rate_limit: Some("5/15 minutes".into()),
+            email_rate_limit: Some("5/15 minutes".into()),
+            password_hash_queue_limit: 64,
+            delivery_queue_limit: 1000,
         }
     }
 }
@@ -315,6 +331,95 @@ fn invalid(field: &str, message: impl Into<String>) -> ConfigError {
         field: field.to_string(),
         message: message.into(),
     }
+}
+
+/// `Debug` for the config structs: every field, except that secrets (any key naming a secret,
+/// a password, a token or a key id) show as `[redacted]` when set, so a config can be logged
+/// or put in a panic message safely.
+fn debug_redacted<T: Serialize>(name: &str, value: &T, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    fn redact(v: &mut Value) {
+        if let Value::Object(map) = v {
+            for (key, value) in map.iter_mut() {
+                let secret = ["secret", "password", "token", "access_key"]
+                    .iter()
+                    .any(|w| key.contains(w))
+                    && !key.ends_with("_ttl_seconds")
+                    && !value.is_null();
+                if secret {
+                    *value = Value::from("[redacted]");
+                } else if let Some(url) = value.as_str().filter(|_| key.ends_with("_url")) {
+                    *value = Value::from(without_userinfo(url));
+                } else {
+                    redact(value);
+                }
+            }
+        }
+    }
+    let mut v = serde_json::to_value(value).unwrap_or(Value::Null);
+    redact(&mut v);
+    write!(f, "{name} {v}")
+}
+
+/// `scheme://user:pass@host/…` → `scheme://[redacted]@host/…`; other text unchanged.
+fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://[redacted]{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted("Config", self, f)
+    }
+}
+
+impl std::fmt::Debug for EmailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted("EmailConfig", self, f)
+    }
+}
+
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted("SmsConfig", self, f)
+    }
+}
+
+impl std::fmt::Debug for OAuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted("OAuthConfig", self, f)
+    }
+}
+
+/// Whether `secret` is a well-known placeholder rather than random: it says "change me" or
+/// "secret"/"example" in some spelling, or it is one short pattern repeated (`aaaa…`,
+/// `abcabc…`). Such values pass a length check but are the first thing an attacker tries.
+pub fn is_placeholder_secret(secret: &str) -> bool {
+    let folded: String = secret
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const WORDS: [&str; 8] = [
+        "changeme",
+        "replaceme",
+        "yoursecret",
+        "mysecret",
+        "secretkey",
+        "placeholder",
+        "example",
+        "insecure",
+    ];
+    if WORDS.iter().any(|w| folded.contains(w)) {
+        return true;
+    }
+    let bytes = secret.as_bytes();
+    (1..=8).any(|period| bytes.len() > period && bytes.iter().enumerate().all(|(i, b)| *b == bytes[i % period]))
 }
 
 /// The inputs of [`load`], lowest precedence first.
@@ -584,6 +689,18 @@ impl Config {
                 "must be at least 32 characters; generate one with `openssl rand -base64 48`",
             ));
         }
+        for (field, secret) in [
+            ("jwt_secret", Some(&self.jwt_secret)),
+            ("relay_secret", self.relay_secret.as_ref()),
+            ("origin_auth_secret", self.origin_auth_secret.as_ref()),
+        ] {
+            if secret.is_some_and(|s| is_placeholder_secret(s)) {
+                return Err(invalid(
+                    field,
+                    "is a placeholder from an example, not a secret; generate one with `openssl rand -base64 48`",
+                ));
+            }
+        }
         if !matches!(self.jwt_algorithm.as_str(), "HS256" | "HS384" | "HS512") {
             return Err(invalid("jwt_algorithm", "must be HS256, HS384 or HS512"));
         }
@@ -625,11 +742,22 @@ impl Config {
             10,
             i64::MAX / 2_000_000,
         )?;
-        for (field, value) in self.rate_limit_fields() {
-            if let Some(spec) = value {
+        for (field, value) in self.rate_limit_fields().into_iter().chain([
+            ("sms_code_rate_limit", &self.sms_code_rate_limit),
+            ("email_rate_limit", &self.email_rate_limit),
+        ]) {
+            if let Some(spec) = value.as_deref().filter(|s| !s.trim().is_empty()) {
                 RateLimit::parse_all(spec).map_err(|e| invalid(field, e.to_string()))?;
             }
         }
+        range(
+            "password_hash_queue_limit",
+            self.password_hash_queue_limit as i64,
+            1,
+            1_000_000,
+        )?;
+        range("delivery_queue_limit", self.delivery_queue_limit as i64, 1, 1_000_000)?;
+
         Email::parse(&self.email.from_address).map_err(|e| invalid("email.from_address", e.0))?;
         if !matches!(self.email.backend.as_str(), "console" | "smtp" | "ses" | "relay") {
             return Err(invalid("email.backend", "must be console, smtp, ses or relay"));
@@ -904,6 +1032,61 @@ mod tests {
         ] {
             assert!(with(refused).is_err(), "{refused}");
         }
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn placeholder_secrets_are_refused() {
+        for secret in [
+            "change-me-to-64-random-characters-change-me-to-64-random-characters",
+            "CHANGEME_CHANGEME_CHANGEME_CHANGEME",
+            "your-secret-key-goes-here-0123456789",
+            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "abcabcabcabcabcabcabcabcabcabcabcabc",
+        ] {
+            let config = Config {
+                jwt_secret: secret.into(),
+                ..Config::default()
+            };
+            match config.validate() {
+                Err(ConfigError::Invalid { field, .. }) => assert_eq!(field, "jwt_secret", "{secret}"),
+                other => panic!("{secret} was accepted: {other:?}"),
+            }
+        }
+        let random = Config {
+            jwt_secret: "q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE8uJf".into(),
+            ..Config::default()
+        };
+        assert_eq!(random.validate(), Ok(()));
+        let relay = Config {
+            relay_secret: Some("r".repeat(40)),
+            ..Config::default()
+        };
+        assert!(relay.validate().is_err());
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn debug_output_redacts_secrets() {
+        let mut config = Config {
+            jwt_secret: "q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE8uJf".into(),
+            relay_secret: Some("relay-q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE".into()),
+            ..Config::default()
+        };
+        config.email.smtp_password = Some("smtp-pw-q3Vx9".into());
+        config.sms.twilio_auth_token = Some("twilio-q3Vx9".into());
+        config.oauth.google_client_secret = Some("google-q3Vx9".into());
+        config.database_url = "postgresql://app:pg-q3Vx9@db.internal/regstack".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("q3Vx9"), "{shown}");
+        assert!(
+            shown.contains("[redacted]") && shown.contains("jwt_ttl_seconds"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgresql://[redacted]@db.internal/regstack"),
+            "{shown}"
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

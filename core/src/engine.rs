@@ -42,6 +42,10 @@ pub struct Engine {
     pub renderer: Renderer,
     /// The per-IP limits of each rate class that has one.
     pub rate_limits: HashMap<RateClass, Vec<RateLimit>>,
+    /// SMS codes per account and per phone number (`sms_code_rate_limit`); empty: no limit.
+    pub sms_limits: Vec<RateLimit>,
+    /// Emails per recipient address (`email_rate_limit`); empty: no limit.
+    pub email_limits: Vec<RateLimit>,
     /// A hash of a random password, verified when no real hash exists so an unknown email
     /// costs the same Argon2 work as a known one.
     pub decoy_hash: String,
@@ -60,8 +64,20 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Validates `config`, fills in a random `jwt_secret` if none is set (Decision 6), derives
     /// the keys and limits, and prepares the decoy hash.
-    pub async fn new(mut config: Config, ports: Ports, renderer: Renderer) -> Result<Self, EngineError> {
+    pub async fn new(mut config: Config, mut ports: Ports, renderer: Renderer) -> Result<Self, EngineError> {
         config.validate()?;
+        // Hashes in flight: the ones running (`password_hash_concurrency`) plus the queue.
+        ports.hasher = Arc::new(crate::password::LoadShedding::new(
+            ports.hasher,
+            config.password_hash_concurrency + config.password_hash_queue_limit,
+        ));
+        if config.email.log_bodies || config.sms.log_bodies {
+            tracing::warn!(
+                target: "regstack.config",
+                "log_bodies is on: verification links, reset links and SMS codes are written to the log. \
+                 Development only; never in production."
+            );
+        }
         let ephemeral_secret = config.jwt_secret.is_empty();
         if ephemeral_secret {
             let mut b = [0u8; 64];
@@ -89,6 +105,17 @@ impl Engine {
                 rate_limits.insert(class, limits);
             }
         }
+        let optional = |field: &str, spec: &Option<String>| -> Result<Vec<RateLimit>, crate::config::ConfigError> {
+            match spec.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                None => Ok(Vec::new()),
+                Some(spec) => RateLimit::parse_all(spec).map_err(|e| crate::config::ConfigError::Invalid {
+                    field: field.into(),
+                    message: e.to_string(),
+                }),
+            }
+        };
+        let sms_limits = optional("sms_code_rate_limit", &config.sms_code_rate_limit)?;
+        let email_limits = optional("email_rate_limit", &config.email_rate_limit)?;
         let mut decoy = [0u8; 24];
         ports.random.fill(&mut decoy);
         let decoy_hash = ports.hasher.hash(&URL_SAFE_NO_PAD.encode(decoy)).await?;
@@ -99,6 +126,8 @@ impl Engine {
             lockout,
             renderer,
             rate_limits,
+            sms_limits,
+            email_limits,
             decoy_hash,
             ephemeral_secret,
         })

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod email_change;
+mod guess;
 pub mod login;
 pub mod password;
 pub mod phone;
@@ -138,6 +139,51 @@ pub(crate) async fn send_link(
         url_without_token: redact_token(&url, token),
         url,
     })
+}
+
+/// Counts one email to `address` against `email_rate_limit` and says whether it may be sent.
+/// Past the limit the route answers as it always does and sends nothing, so the limit stops
+/// a stranger flooding an inbox without telling them whether the address has an account.
+/// The count is by the address submitted, whether or not an account has it.
+pub(crate) async fn mail_allowed(engine: &Engine, address: &str) -> FlowResult<bool> {
+    let subject = &crate::token::hash_secret(&address.to_lowercase())[..32];
+    match session::count_against(engine, &engine.email_limits, "email_to", subject).await {
+        Ok(()) => Ok(true),
+        Err(FlowError::RateLimited { limit, .. }) => {
+            tracing::warn!(target: "regstack.email", %limit, "email_rate_limit reached for a recipient; not sending");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Renders a security notice and hands it to the mailer; a failure is logged, never shown.
+pub(crate) async fn send_notice(
+    engine: &Engine,
+    notice: crate::render::Notice,
+    to: &str,
+    full_name: Option<&str>,
+) -> FlowResult<()> {
+    let rendered = match engine.renderer.notice(&notice, &engine.config, full_name) {
+        Ok(r) => r,
+        Err(e) => {
+            // The change it reports is already made; a broken template must not turn that
+            // into an error answer.
+            tracing::error!(target: "regstack.email", error = %e, "security notice not rendered");
+            return Ok(());
+        }
+    };
+    let message = EmailMessage {
+        to: to.to_string(),
+        from: engine.config.email_from(),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+    };
+    if let Err(e) = engine.ports.mailer.send(&message).await {
+        tracing::error!(target: "regstack.email", error = %e, "security notice delivery failed");
+    }
+    Ok(())
 }
 
 /// Consumes a single-use token by revoking its `jti`: true for exactly one caller.

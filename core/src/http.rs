@@ -103,12 +103,12 @@ async fn guard(State((engine, endpoint)): State<(Arc<Engine>, Endpoint)>, mut re
 async fn fallback(paths: Vec<&'static str>, OriginalUri(original): OriginalUri, req: Request) -> Response {
     let inner = req.uri().path();
     if inner.len() > 1 && inner.ends_with('/') && paths.contains(&inner.trim_end_matches('/')) {
-        let full = original.path().trim_end_matches('/');
+        // A relative Location: the client stays on the scheme and host it used, so a password
+        // sent over https is never re-sent in clear text or to whatever `Host` claimed. Leading
+        // slashes are collapsed, so the target can never read as `//other-host/...`.
+        let full = format!("/{}", original.path().trim_end_matches('/').trim_start_matches('/'));
         let query = original.query().map(|q| format!("?{q}")).unwrap_or_default();
-        let location = match req.headers().get(header::HOST).and_then(|h| h.to_str().ok()) {
-            Some(host) => format!("http://{host}{full}{query}"),
-            None => format!("{full}{query}"),
-        };
+        let location = format!("{full}{query}");
         let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
         if let Ok(v) = HeaderValue::from_str(&location) {
             resp.headers_mut().insert(header::LOCATION, v);

@@ -2,18 +2,19 @@
 //!
 //! Each purpose has its own HMAC key, `HMAC-SHA256(jwt_secret, purpose)`, so a reset token can
 //! never pass as a session. Claims keep the original's order and types: `iat` is a float with
-//! microseconds (bulk revocation needs sub-second ordering), `exp` an integer. Signing and the
-//! constant-time signature check come from jwt-compact; time is always passed in.
+//! microseconds (bulk revocation needs sub-second ordering), `exp` an integer. Time is always
+//! passed in.
+//!
+//! Signing and checking are plain HMAC over the signing input, with the signature compared in
+//! constant time by `hmac`'s `verify_slice`. Decoding takes any byte string: every malformed
+//! part is a [`JwtError`], never a panic (a 3-byte signature once crashed a request through a
+//! JWT library's slice conversion; `core/tests/fuzz.rs` keeps that token as a regression case).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use jwt_compact::alg::{
-    Hs256, Hs256Key, Hs256Signature, Hs384, Hs384Key, Hs384Signature, Hs512, Hs512Key, Hs512Signature,
-};
-use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 use serde_json::{Map, Value};
-use sha2::Sha256;
+use sha2::{Sha256, Sha384, Sha512};
 
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
 
@@ -141,6 +142,15 @@ impl std::fmt::Debug for JwtCodec {
     }
 }
 
+/// `HMAC-<digest>(key, message)`, ready to finalise or verify.
+macro_rules! mac {
+    ($digest:ty, $key:expr, $message:expr) => {{
+        let mut mac = <Hmac<$digest> as Mac>::new_from_slice($key).expect("hmac takes any key length");
+        mac.update($message);
+        mac
+    }};
+}
+
 /// `HMAC-SHA256(key = secret, msg = purpose)`: the per-purpose signing key.
 pub fn derive_key(secret: &str, purpose: Purpose) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
@@ -172,24 +182,19 @@ impl JwtCodec {
     fn sign(&self, purpose: Purpose, message: &[u8]) -> Vec<u8> {
         let key = &self.keys[purpose.index()];
         match self.alg {
-            Alg::Hs256 => Hs256.sign(&Hs256Key::new(key), message).as_bytes().into_owned(),
-            Alg::Hs384 => Hs384.sign(&Hs384Key::new(key), message).as_bytes().into_owned(),
-            Alg::Hs512 => Hs512.sign(&Hs512Key::new(key), message).as_bytes().into_owned(),
+            Alg::Hs256 => mac!(Sha256, key, message).finalize().into_bytes().to_vec(),
+            Alg::Hs384 => mac!(Sha384, key, message).finalize().into_bytes().to_vec(),
+            Alg::Hs512 => mac!(Sha512, key, message).finalize().into_bytes().to_vec(),
         }
     }
 
+    /// Constant-time check; a signature of the wrong length is simply wrong.
     fn verify_signature(&self, purpose: Purpose, message: &[u8], signature: &[u8]) -> bool {
         let key = &self.keys[purpose.index()];
         match self.alg {
-            Alg::Hs256 => Hs256Signature::try_from_slice(signature)
-                .map(|s| Hs256.verify_signature(&s, &Hs256Key::new(key), message))
-                .unwrap_or(false),
-            Alg::Hs384 => Hs384Signature::try_from_slice(signature)
-                .map(|s| Hs384.verify_signature(&s, &Hs384Key::new(key), message))
-                .unwrap_or(false),
-            Alg::Hs512 => Hs512Signature::try_from_slice(signature)
-                .map(|s| Hs512.verify_signature(&s, &Hs512Key::new(key), message))
-                .unwrap_or(false),
+            Alg::Hs256 => mac!(Sha256, key, message).verify_slice(signature).is_ok(),
+            Alg::Hs384 => mac!(Sha384, key, message).verify_slice(signature).is_ok(),
+            Alg::Hs512 => mac!(Sha512, key, message).verify_slice(signature).is_ok(),
         }
     }
 
@@ -236,18 +241,26 @@ impl JwtCodec {
     /// Verifies a token for `purpose` at `now`, in the original's order: structure, algorithm,
     /// signature, required claims, audience, purpose, expiry (no leeway).
     pub fn decode(&self, token: &str, purpose: Purpose, now: Timestamp) -> Result<Claims, JwtError> {
-        let untrusted = jwt_compact::UntrustedToken::new(token).map_err(|_| JwtError::Malformed)?;
-        if untrusted.algorithm() != self.alg_name() {
-            return Err(JwtError::Algorithm);
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(JwtError::Malformed);
+        };
+        let header = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| JwtError::Malformed)?;
+        let Value::Object(header) = serde_json::from_slice::<Value>(&header).map_err(|_| JwtError::Malformed)? else {
+            return Err(JwtError::Malformed);
+        };
+        match header.get("alg").and_then(Value::as_str) {
+            Some(alg) if alg == self.alg_name() => {}
+            Some(_) => return Err(JwtError::Algorithm),
+            None => return Err(JwtError::Malformed),
         }
-        let (signing_input, _) = token.rsplit_once('.').ok_or(JwtError::Malformed)?;
-        if !self.verify_signature(purpose, signing_input.as_bytes(), untrusted.signature_bytes()) {
+        let signature = URL_SAFE_NO_PAD.decode(signature_b64).map_err(|_| JwtError::Malformed)?;
+        let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+        if !self.verify_signature(purpose, signing_input.as_bytes(), &signature) {
             return Err(JwtError::Signature);
         }
-        let payload_b64 = signing_input
-            .split_once('.')
-            .map(|(_, p)| p)
-            .ok_or(JwtError::Malformed)?;
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| JwtError::Malformed)?;
         let Value::Object(map) = serde_json::from_slice::<Value>(&payload).map_err(|_| JwtError::Malformed)? else {
             return Err(JwtError::Malformed);

@@ -52,6 +52,10 @@ pub enum PasswordError {
     /// Hashing itself failed.
     #[error("argon2 hashing failed: {0}")]
     Hash(String),
+    /// More hashes are waiting than `password_hash_queue_limit` allows: shed this one now
+    /// rather than let every login wait behind a flood.
+    #[error("too many password hashes waiting")]
+    Busy,
 }
 
 /// Hashes `password` with a 16-byte `salt` into a PHC string.
@@ -119,8 +123,66 @@ impl crate::ports::PasswordHasher for InlineHasher {
         hash(password, &salt, self.params)
     }
 
-    async fn verify(&self, password: &str, phc: &str) -> Verified {
-        verify(password, phc, self.params)
+    async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError> {
+        Ok(verify(password, phc, self.params))
+    }
+}
+
+/// Load shedding in front of any hasher: at most `limit` calls may be in flight (running or
+/// waiting for a slot); one more is refused at once with [`PasswordError::Busy`], which the
+/// API answers with 503 and `Retry-After`. A flood of wrong passwords then costs the flood,
+/// not every real user's login.
+pub struct LoadShedding {
+    inner: std::sync::Arc<dyn crate::ports::PasswordHasher>,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    limit: usize,
+}
+
+impl LoadShedding {
+    /// Wraps `inner`, allowing `limit` calls in flight.
+    pub fn new(inner: std::sync::Arc<dyn crate::ports::PasswordHasher>, limit: usize) -> Self {
+        Self {
+            inner,
+            in_flight: Default::default(),
+            limit: limit.max(1),
+        }
+    }
+
+    fn admit(&self) -> Result<InFlight, PasswordError> {
+        use std::sync::atomic::Ordering;
+        let admitted = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.limit).then_some(n + 1)
+            })
+            .is_ok();
+        if admitted {
+            Ok(InFlight(self.in_flight.clone()))
+        } else {
+            Err(PasswordError::Busy)
+        }
+    }
+}
+
+/// One admitted call; dropping it (finished or cancelled) frees its place.
+struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::ports::PasswordHasher for LoadShedding {
+    async fn hash(&self, password: &str) -> Result<String, PasswordError> {
+        let _place = self.admit()?;
+        self.inner.hash(password).await
+    }
+
+    async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError> {
+        let _place = self.admit()?;
+        self.inner.verify(password, phc).await
     }
 }
 
@@ -190,5 +252,55 @@ mod tests {
         .unwrap();
         assert!(h.contains("m=256,t=3,p=4"));
         assert!(verify("python-made", &h, HashParams::OWASP).ok);
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn load_shedding_refuses_past_the_limit_and_recovers() {
+        use std::sync::atomic::Ordering;
+        use std::sync::Arc;
+
+        use crate::ports::PasswordHasher;
+
+        /// A hasher that waits until it is let go, so calls pile up.
+        struct Gate(Arc<tokio::sync::Semaphore>);
+
+        #[async_trait::async_trait]
+        impl PasswordHasher for Gate {
+            async fn hash(&self, _: &str) -> Result<String, PasswordError> {
+                let _ = self.0.acquire().await;
+                Ok("h".into())
+            }
+            async fn verify(&self, _: &str, _: &str) -> Result<Verified, PasswordError> {
+                let _ = self.0.acquire().await;
+                Ok(Verified {
+                    ok: true,
+                    needs_rehash: false,
+                })
+            }
+        }
+
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let shed = Arc::new(LoadShedding::new(Arc::new(Gate(gate.clone())), 2));
+        let waiting: Vec<_> = (0..2)
+            .map(|_| {
+                let shed = shed.clone();
+                tokio::spawn(async move { shed.verify("p", "h").await })
+            })
+            .collect();
+        while shed.in_flight.load(Ordering::Acquire) < 2 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(shed.verify("p", "h").await, Err(PasswordError::Busy));
+        assert_eq!(shed.hash("p").await, Err(PasswordError::Busy));
+        gate.add_permits(3);
+        for w in waiting {
+            assert!(w.await.unwrap().unwrap().ok);
+        }
+        assert_eq!(shed.in_flight.load(Ordering::Acquire), 0);
+        assert!(
+            shed.verify("p", "h").await.unwrap().ok,
+            "room again once the queue drained"
+        );
     }
 }

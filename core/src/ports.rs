@@ -185,8 +185,9 @@ pub trait SmsSender: Send + Sync {
 pub trait PasswordHasher: Send + Sync {
     /// Hashes a new password with the configured parameters.
     async fn hash(&self, password: &str) -> Result<String, PasswordError>;
-    /// Checks a password against any PHC Argon2 hash.
-    async fn verify(&self, password: &str, phc: &str) -> Verified;
+    /// Checks a password against any PHC Argon2 hash. `Err` only when the check could not
+    /// run at all (load shedding); a wrong password or a broken hash is `ok: false`.
+    async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError>;
 }
 
 /// Receives lifecycle events (the hooks of contract §6). Failures are the sink's to log and

@@ -4,8 +4,8 @@ use serde_json::{json, Value};
 
 use crate::time::{to_isoformat, to_pydantic, Timestamp};
 
-/// A user account.
-#[derive(Clone, Debug, PartialEq)]
+/// A user account. Its `Debug` shows whether a password hash is set, never the hash.
+#[derive(Clone, PartialEq)]
 pub struct User {
     /// 32-char uuid hex on SQL, ObjectId hex on Mongo.
     pub id: String,
@@ -33,6 +33,26 @@ pub struct User {
     pub last_login: Option<Timestamp>,
     /// Bulk revocation cutoff: tokens with `iat <= cutoff` are dead.
     pub tokens_invalidated_after: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("hashed_password", &self.hashed_password.as_ref().map(|_| "[redacted]"))
+            .field("is_active", &self.is_active)
+            .field("is_verified", &self.is_verified)
+            .field("is_superuser", &self.is_superuser)
+            .field("full_name", &self.full_name)
+            .field("phone_number", &self.phone_number)
+            .field("is_mfa_enabled", &self.is_mfa_enabled)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("last_login", &self.last_login)
+            .field("tokens_invalidated_after", &self.tokens_invalidated_after)
+            .finish()
+    }
 }
 
 impl User {

@@ -48,6 +48,30 @@ pub const BUNDLED: &[(&str, &str)] = &[
         include_str!("../../templates/email/email_change.html"),
     ),
     (
+        "email/email_changed_notice.subject.txt",
+        include_str!("../../templates/email/email_changed_notice.subject.txt"),
+    ),
+    (
+        "email/email_changed_notice.txt",
+        include_str!("../../templates/email/email_changed_notice.txt"),
+    ),
+    (
+        "email/email_changed_notice.html",
+        include_str!("../../templates/email/email_changed_notice.html"),
+    ),
+    (
+        "email/sms_2fa_changed_notice.subject.txt",
+        include_str!("../../templates/email/sms_2fa_changed_notice.subject.txt"),
+    ),
+    (
+        "email/sms_2fa_changed_notice.txt",
+        include_str!("../../templates/email/sms_2fa_changed_notice.txt"),
+    ),
+    (
+        "email/sms_2fa_changed_notice.html",
+        include_str!("../../templates/email/sms_2fa_changed_notice.html"),
+    ),
+    (
         "email/sms_login_mfa.txt",
         include_str!("../../templates/email/sms_login_mfa.txt"),
     ),
@@ -76,6 +100,32 @@ impl EmailKind {
             EmailKind::EmailChange => "email_change",
         }
     }
+}
+
+/// The security notices sent to an account's own address after a change the owner should
+/// know about (they carry no link and no secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Sent to the previous address after an email change; names the new one.
+    EmailChanged {
+        /// The address the account moved to.
+        new_email: String,
+    },
+    /// The SMS second factor was turned off.
+    SecondFactorDisabled,
+    /// Sign-in codes now go to another number; only its last two digits are shown.
+    SecondFactorMoved {
+        /// The new number.
+        phone: String,
+    },
+}
+
+/// A name as it may appear in a message: control characters (CR, LF, tabs, escapes) are
+/// dropped, so a `full_name` cannot add header lines or forge a layout.
+pub fn display_name(full_name: Option<&str>) -> Option<String> {
+    full_name
+        .map(|n| n.chars().filter(|c| !c.is_control()).collect::<String>())
+        .filter(|n| !n.trim().is_empty())
 }
 
 /// A template failed to render (a broken host override, usually).
@@ -159,13 +209,52 @@ impl Renderer {
         };
         let ctx = context! {
             app_name => config.app_name,
-            full_name => full_name,
+            full_name => display_name(full_name),
             url => url,
             new_email => new_email,
             hours => (ttl / 3600).max(1),
             minutes => (ttl / 60).max(1),
         };
-        let stem = kind.stem();
+        self.email_from_stem(kind.stem(), ctx)
+    }
+
+    /// Renders a security notice.
+    pub fn notice(
+        &self,
+        notice: &Notice,
+        config: &Config,
+        full_name: Option<&str>,
+    ) -> Result<RenderedEmail, RenderError> {
+        let (stem, change, new_email, phone_tail) = match notice {
+            Notice::EmailChanged { new_email } => ("email_changed_notice", "email", Some(new_email.as_str()), None),
+            Notice::SecondFactorDisabled => ("sms_2fa_changed_notice", "disabled", None, None),
+            Notice::SecondFactorMoved { phone } => (
+                "sms_2fa_changed_notice",
+                "moved",
+                None,
+                Some(
+                    phone
+                        .chars()
+                        .rev()
+                        .take(2)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect::<String>(),
+                ),
+            ),
+        };
+        let ctx = context! {
+            app_name => config.app_name,
+            full_name => display_name(full_name),
+            change => change,
+            new_email => new_email,
+            phone_tail => phone_tail,
+        };
+        self.email_from_stem(stem, ctx)
+    }
+
+    fn email_from_stem(&self, stem: &str, ctx: minijinja::Value) -> Result<RenderedEmail, RenderError> {
         Ok(RenderedEmail {
             subject: self
                 .render(&format!("email/{stem}.subject.txt"), ctx.clone())?

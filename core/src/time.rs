@@ -28,7 +28,9 @@ pub fn from_micros(micros: i64) -> Timestamp {
 
 /// `t + seconds`, saturating instead of overflowing.
 pub fn plus_seconds(t: Timestamp, seconds: i64) -> Timestamp {
-    t.checked_add_signed(chrono::TimeDelta::seconds(seconds)).unwrap_or(t)
+    chrono::TimeDelta::try_seconds(seconds)
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(t)
 }
 
 /// pydantic's JSON form: `2026-11-22T06:15:05.944750Z`, fraction omitted when zero.

@@ -668,7 +668,8 @@ router_test!(routing_404_405_and_trailing_slash, {
     assert!(headers[header::ALLOW].to_str().unwrap().contains("POST"));
     let (s, headers, _) = h.call(Method::POST, "/login/?x=1", None, None).await;
     assert_eq!(s, StatusCode::TEMPORARY_REDIRECT);
-    assert_eq!(headers[header::LOCATION], "http://testserver/login?x=1");
+    // Relative, so the client keeps its scheme and host (never `http://{Host}`).
+    assert_eq!(headers[header::LOCATION], "/login?x=1");
 });
 
 router_test!(validation_errors_have_pydantic_shapes, {
@@ -695,7 +696,7 @@ router_test!(validation_errors_have_pydantic_shapes, {
         .await;
     assert_eq!(
         b["detail"][0],
-        json!({"type": "string_too_short", "loc": ["body", "password"], "msg": "String should have at least 8 characters", "input": "x", "ctx": {"min_length": 8}})
+        json!({"type": "string_too_short", "loc": ["body", "password"], "msg": "String should have at least 8 characters", "input": "[redacted]", "ctx": {"min_length": 8}})
     );
     let (_, _, b) = h.post("/login", json!([1, 2])).await;
     assert_eq!(b["detail"][0]["type"], "model_attributes_type");

@@ -49,6 +49,28 @@ thread_local! {
     /// The app of this isolate, built on its first request. Workers run one thread per
     /// isolate, so this is the isolate's single copy.
     static APP: RefCell<Option<Router>> = const { RefCell::new(None) };
+    /// The method and path of the request that started last, for the panic hook's log line
+    /// (with requests interleaved on the isolate it may name a neighbour; it is a hint).
+    static ROUTE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The last line of defence at the edge. The release build aborts on panic (a wasm trap), so
+/// nothing can turn a panic into a response here; what can be done is to say in the log which
+/// route panicked and why, before the trap. worker-build's JS shim then answers that request
+/// with a 500 and instantiates a fresh module for the next one, so the isolate keeps serving
+/// (the edge conformance pass checks that a request after a crafted token still succeeds).
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // workers-rs's own hook marks the module as failed, which is what makes the shim
+        // start a fresh one for the next request: it must still run, after ours.
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let route = ROUTE.with(|r| r.borrow().clone());
+            worker::console_error!("regstack panicked serving {route}: {info}");
+            previous(info);
+        }));
+    });
 }
 
 /// Reads every `REGSTACK_*` name the config knows (`REGSTACK_FIELD` and
@@ -176,6 +198,8 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Respo
     if req.uri().path() == contract::PATH {
         return Ok(contract::run(env).await);
     }
+    install_panic_hook();
+    ROUTE.with(|r| *r.borrow_mut() = format!("{} {}", req.method(), req.uri().path()));
     let cached = APP.with(|app| app.borrow().clone());
     let app = match cached {
         Some(app) => app,

@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 pub use extract::{Admin, CurrentUser, EdgeUser, ForwardAuth, OptionalEdgeUser, OptionalUser, ShortSecret};
 use regstack_core::events::Event;
@@ -171,8 +171,8 @@ impl Builder {
         ));
         let ports = Ports::new(
             stores,
-            Arc::new(Background(mailer)),
-            Arc::new(Background(sms)),
+            Arc::new(Background::new(mailer, config.delivery_queue_limit)),
+            Arc::new(Background::new(sms, config.delivery_queue_limit)),
             hasher,
             Arc::new(hooks.clone()),
             Arc::new(SystemClock),
@@ -247,15 +247,38 @@ impl RegStack {
 
     /// The JSON API, unprefixed: nest it under `api_prefix`. Serve the app with
     /// `into_make_service_with_connect_info::<SocketAddr>()` so rate limits see client IPs.
+    ///
+    /// A panic in a handler is caught here and answered with a logged 500 (see
+    /// [`panic_guard`]), so one bad request can never drop a connection or take others down.
     pub fn router(&self) -> Router {
         regstack_core::http::router(self.engine.clone())
             .layer(middleware::from_fn_with_state(self.engine.clone(), client_context))
+            .layer(panic_guard())
     }
 
     /// Whether the database answers.
     pub async fn ready(&self) -> bool {
         self.engine.ports.users.ping().await.is_ok()
     }
+}
+
+/// The last line of defence: a handler that panics answers 500
+/// `{"detail": "Internal server error."}` and the panic is logged at ERROR (`regstack.http`);
+/// the connection and every other request carry on. Wrap host routes in it too if they
+/// should behave the same.
+pub fn panic_guard() -> tower_http::catch_panic::CatchPanicLayer<fn(Box<dyn std::any::Any + Send>) -> Response> {
+    tower_http::catch_panic::CatchPanicLayer::custom(answer_panic as fn(Box<dyn std::any::Any + Send>) -> Response)
+}
+
+fn answer_panic(payload: Box<dyn std::any::Any + Send>) -> Response {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".into());
+    tracing::error!(target: "regstack.http", panic = %what, "a request handler panicked; answered 500");
+    regstack_core::http::ApiError::detail(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+        .into_response()
 }
 
 /// Puts the client IP (socket peer, or the right-most `X-Forwarded-For` entry when
@@ -279,4 +302,42 @@ async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, nex
     req.extensions_mut()
         .insert(BodyLimit(engine.config.max_request_body_bytes));
     next.run(req).await
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_service_keeps_serving() {
+        let app = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("deliberate test panic");
+                    }
+                    "unreachable"
+                }),
+            )
+            .route("/fine", get(|| async { "ok" }))
+            .layer(super::panic_guard());
+        let resp = app
+            .clone()
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(resp.into_body(), 1024).await.unwrap();
+        assert_eq!(&body[..], br#"{"detail":"Internal server error."}"#);
+        let resp = app
+            .oneshot(Request::get("/fine").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
 }

@@ -19,6 +19,7 @@ pub fn app(rs: &RegStack) -> Router {
         .nest(&rs.config().api_prefix, rs.router())
         .fallback(|| async { regstack_core::http::ApiError::not_found() })
         .layer(Extension(rs.clone()))
+        .layer(crate::panic_guard())
         .layer(middleware::from_fn(access_log))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

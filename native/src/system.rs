@@ -71,12 +71,12 @@ impl PasswordHasher for BlockingHasher {
         .map_err(|e| PasswordError::Hash(e.to_string()))?
     }
 
-    async fn verify(&self, pw: &str, phc: &str) -> Verified {
+    async fn verify(&self, pw: &str, phc: &str) -> Result<Verified, PasswordError> {
         let Ok(permit) = self.permits.clone().acquire_owned().await else {
-            return Verified {
+            return Ok(Verified {
                 ok: false,
                 needs_rehash: false,
-            };
+            });
         };
         let (pw, phc, params) = (pw.to_string(), phc.to_string(), self.params);
         tokio::task::spawn_blocking(move || {
@@ -84,9 +84,9 @@ impl PasswordHasher for BlockingHasher {
             password::verify(&pw, &phc, params)
         })
         .await
-        .unwrap_or(Verified {
+        .or(Ok(Verified {
             ok: false,
             needs_rehash: false,
-        })
+        }))
     }
 }

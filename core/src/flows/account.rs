@@ -2,19 +2,31 @@
 
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::flows::guess::Guess;
 use crate::flows::session::Session;
 use crate::records::{User, UserPatch};
 
 use super::{FlowError, FlowResult};
 
 /// Checks `current_password` against the account's hash; an OAuth-only account has none.
+/// The check is a guess like a login: it counts toward the account's lockout, so a stolen
+/// session cannot try passwords for free, and a locked account answers the lockout's 429.
 pub(crate) async fn check_current_password(engine: &Engine, user: &User, current_password: &str) -> FlowResult<String> {
     let Some(hash) = user.hashed_password.clone() else {
         return Err(FlowError::NoPassword);
     };
-    if !engine.ports.hasher.verify(current_password, &hash).await.ok {
+    let guess = Guess::reserve(engine, &user.email, None).await?;
+    let verified = match engine.ports.hasher.verify(current_password, &hash).await {
+        Ok(v) => v,
+        Err(e) => {
+            guess.right(engine).await?;
+            return Err(e.into());
+        }
+    };
+    if !verified.ok {
         return Err(FlowError::WrongCurrentPassword);
     }
+    guess.right(engine).await?;
     Ok(hash)
 }
 

@@ -4,14 +4,14 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::check_current_password;
 use crate::flows::register::conflict_as;
-use crate::flows::session::Session;
+use crate::flows::session::{issued_before_cutoff, Session};
 use crate::ids::Email;
 use crate::jwt::Purpose;
 use crate::records::{User, UserPatch};
-use crate::render::EmailKind;
+use crate::render::{EmailKind, Notice};
 use crate::token::new_jti;
 
-use super::{claim_once, send_link, FlowError, FlowResult};
+use super::{claim_once, mail_allowed, send_link, send_notice, FlowError, FlowResult};
 
 /// Emails a confirmation link to the new address. Answers the same when the address is taken
 /// (nothing is sent then), so this route does not reveal who has an account.
@@ -26,8 +26,12 @@ pub async fn request_change(
         return Err(FlowError::SameEmail);
     }
     check_current_password(engine, user, current_password).await?;
+    let allowed = mail_allowed(engine, new_email.as_str()).await?;
     if engine.ports.users.find_by_email(new_email.as_str()).await?.is_some() {
         tracing::info!(target: "regstack.account", user_id = %user.id, "email change requested to an address already in use; nothing sent");
+        return Ok(());
+    }
+    if !allowed {
         return Ok(());
     }
     let now = engine.now();
@@ -73,6 +77,11 @@ pub async fn confirm_change(engine: &Engine, token: &str) -> FlowResult<User> {
         Some(u) if u.is_active => u,
         _ => return Err(FlowError::TokenUserInactive),
     };
+    // A link from before a password reset or change is dead, so whoever started a change
+    // cannot finish it after the owner took the account back.
+    if issued_before_cutoff(&user, claims.iat) {
+        return Err(FlowError::EmailChangeInvalid);
+    }
     if let Some(other) = engine.ports.users.find_by_email(&new_email).await? {
         if other.id != user.id {
             return Err(FlowError::EmailInUse);
@@ -94,6 +103,15 @@ pub async fn confirm_change(engine: &Engine, token: &str) -> FlowResult<User> {
         .await
         .map_err(conflict_as(FlowError::EmailInUse))?;
     engine.ports.attempts.clear(&previous_email).await?;
+    send_notice(
+        engine,
+        Notice::EmailChanged {
+            new_email: user.email.clone(),
+        },
+        &previous_email,
+        user.full_name.as_deref(),
+    )
+    .await?;
     engine
         .ports
         .events

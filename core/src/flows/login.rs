@@ -2,10 +2,10 @@
 
 use crate::engine::Engine;
 use crate::events::Event;
+use crate::flows::guess::Guess;
 use crate::flows::session::Session;
 use crate::ids::Email;
 use crate::jwt::Purpose;
-use crate::ports::Reservation;
 use crate::records::{User, UserPatch};
 use crate::token::new_jti;
 
@@ -40,39 +40,30 @@ pub struct LoggedIn {
 /// slot is reserved atomically before the password is checked, so parallel guesses cannot
 /// exceed the threshold.
 pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&str>) -> FlowResult<LoginOutcome> {
-    let lockout = engine.lockout;
-    let now = engine.now();
-    let reservation = if lockout.disabled {
-        None
-    } else {
-        match engine
-            .ports
-            .attempts
-            .try_reserve(email.as_str(), ip, now, lockout.window_start(now), lockout.threshold)
-            .await?
-        {
-            Reservation::Locked => {
-                return Err(FlowError::Locked {
-                    retry_after: lockout.retry_after(),
-                })
-            }
-            Reservation::Reserved { id, failures } => Some((id, failures)),
-        }
-    };
-    let bad = || FlowError::BadCredentials {
-        remaining: reservation.and_then(|(_, n)| lockout.remaining(n)),
+    // Looked up before the slot is reserved, so a store failure here costs no guess.
+    let user = engine.ports.users.find_by_email(email.as_str()).await?;
+    let guess = Guess::reserve(engine, email.as_str(), ip).await?;
+    let bad = |guess: &Guess| FlowError::BadCredentials {
+        remaining: guess.remaining(engine),
     };
 
-    let user = engine.ports.users.find_by_email(email.as_str()).await?;
     let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
     // An unknown email or a password-less account still costs one Argon2 verification.
-    let verified = engine
+    let verified = match engine
         .ports
         .hasher
         .verify(password, stored.as_deref().unwrap_or(&engine.decoy_hash))
-        .await;
+        .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            // Shed before any check ran: this was no guess.
+            guess.right(engine).await?;
+            return Err(e.into());
+        }
+    };
     let (Some(user), Some(_), true) = (user, stored, verified.ok) else {
-        return Err(bad());
+        return Err(bad(&guess));
     };
     if !user.is_active {
         return Err(FlowError::AccountDisabled);
@@ -82,9 +73,15 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
     }
     if let (true, Some(phone)) = (user.is_mfa_enabled, user.phone_number.as_deref()) {
         // A correct password is not a failure, but the lockout is only cleared once the second
-        // factor is done.
-        if let Some((id, _)) = reservation {
-            engine.ports.attempts.release(id).await?;
+        // factor is done; wrong codes then count toward it like wrong passwords.
+        guess.right(engine).await?;
+        // The plaintext is gone by the time the code is confirmed, so an old hash is upgraded
+        // now: the password was right, and the stored hash still only opens the first factor.
+        if verified.needs_rehash {
+            let patch = rehash_patch(engine, password).await;
+            if patch.hashed_password.is_some() {
+                engine.ports.users.update(&user.id, &patch, engine.now()).await?;
+            }
         }
         let (mfa_pending_token, expires_in) = super::phone::begin_login(engine, &user, phone).await?;
         return Ok(LoginOutcome::MfaRequired {
@@ -92,8 +89,20 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
             expires_in,
         });
     }
+    let patch = if verified.needs_rehash {
+        rehash_patch(engine, password).await
+    } else {
+        UserPatch::default()
+    };
+    let logged_in = finish_login(engine, &user, patch).await?;
+    Ok(LoginOutcome::Session(logged_in))
+}
+
+/// A patch that stores a hash of `password` with the configured parameters, when
+/// `password_rehash_on_login` is on; empty if it is off or hashing failed (the old hash stays).
+async fn rehash_patch(engine: &Engine, password: &str) -> UserPatch {
     let mut patch = UserPatch::default();
-    if verified.needs_rehash && engine.config.password_rehash_on_login {
+    if engine.config.password_rehash_on_login {
         match engine.ports.hasher.hash(password).await {
             Ok(h) => patch.hashed_password = Some(Some(h)),
             Err(e) => {
@@ -101,8 +110,7 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
             }
         }
     }
-    let logged_in = finish_login(engine, &user, patch).await?;
-    Ok(LoginOutcome::Session(logged_in))
+    patch
 }
 
 /// Completes a sign-in: a session, `last_login`, the lockout cleared (the store compares

@@ -3,12 +3,13 @@
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::set_password_hash;
+use crate::flows::session::issued_before_cutoff;
 use crate::ids::Email;
 use crate::jwt::Purpose;
 use crate::render::EmailKind;
 use crate::token::new_jti;
 
-use super::{claim_once, send_link, FlowError, FlowResult};
+use super::{claim_once, mail_allowed, send_link, FlowError, FlowResult};
 
 /// Emails a reset link to an active account (OAuth-only ones included: reset doubles as "set
 /// a first password"). Answers the same for every address.
@@ -16,10 +17,11 @@ pub async fn forgot(engine: &Engine, email: Email) -> FlowResult<()> {
     if !engine.config.enable_password_reset {
         return Err(FlowError::PasswordResetDisabled);
     }
+    let allowed = mail_allowed(engine, email.as_str()).await?;
     let Some(user) = engine.ports.users.find_by_email(email.as_str()).await? else {
         return Ok(());
     };
-    if !user.is_active {
+    if !user.is_active || !allowed {
         return Ok(());
     }
     let now = engine.now();
@@ -67,6 +69,10 @@ pub async fn reset(engine: &Engine, token: &str, new_password: &str) -> FlowResu
         Some(u) if u.is_active => u,
         _ => return Err(FlowError::ResetUserInactive),
     };
+    // A link from before a password change or another reset is dead (the cutoff moved).
+    if issued_before_cutoff(&user, claims.iat) {
+        return Err(FlowError::ResetInvalid);
+    }
     // Hash before claiming: a request cancelled while it waits for a hashing slot must not
     // have used up the link. The claim and the write then follow without a slow step between.
     let hashed = engine.ports.hasher.hash(new_password).await?;

@@ -4,15 +4,17 @@
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::check_current_password;
+use crate::flows::guess::Guess;
 use crate::flows::login::{finish_login, LoggedIn};
-use crate::flows::session::Session;
+use crate::flows::session::{count_against, issued_before_cutoff, Session};
 use crate::jwt::Purpose;
 use crate::ports::SmsMessage;
 use crate::records::{CodeCheck, CodeKind, MfaCode, User, UserPatch};
 use crate::time::{plus_seconds, Timestamp};
 use crate::token::{hash_secret, new_jti, new_sms_code, secrets_equal};
 
-use super::{FlowError, FlowResult};
+use super::{send_notice, FlowError, FlowResult};
+use crate::render::Notice;
 
 /// The contract's decision for one guess against one stored row (used by every store inside
 /// its atomic step): locked → expired → wrong → right.
@@ -46,7 +48,17 @@ fn code_hash(kind: CodeKind, code: &str, phone: &str) -> String {
 }
 
 /// Issues a fresh code of `kind` for `user`, replacing any pending one, and texts it to `to`.
+/// Codes are limited per account and per number (`sms_code_rate_limit`): past either, 429
+/// with `Retry-After` and nothing is sent, so neither a password holder nor a session can
+/// mint codes without end or run up an SMS bill.
 async fn send_code(engine: &Engine, user: &User, kind: CodeKind, to: &str) -> FlowResult<()> {
+    // Only setup codes go to a number the caller chose; sign-in codes go to the account's
+    // verified number, so counting those per number would let anyone who texts a victim's
+    // number from their own account block the victim's sign-in.
+    if kind == CodeKind::PhoneSetup {
+        count_against(engine, &engine.sms_limits, "sms_number", to).await?;
+    }
+    count_against(engine, &engine.sms_limits, "sms_account", &user.id).await?;
     let config = &engine.config;
     let code = new_sms_code(engine.ports.random.as_ref(), config.sms_code_length);
     let now = engine.now();
@@ -79,17 +91,55 @@ async fn send_code(engine: &Engine, user: &User, kind: CodeKind, to: &str) -> Fl
 }
 
 /// Checks `code` for `kind`; `phone` is the number a setup code must have been texted to
-/// (unused for sign-in codes).
-async fn check_code(engine: &Engine, user_id: &str, kind: CodeKind, code: &str, phone: &str) -> FlowResult<()> {
-    let outcome = engine
+/// (unused for sign-in codes). A guess at a code counts toward the account's lockout like a
+/// wrong password, so fresh codes from fresh logins cannot be guessed without end; a guess
+/// that could not have matched (no code, or an expired one) is given back.
+async fn check_code(
+    engine: &Engine,
+    user: Option<&User>,
+    user_id: &str,
+    kind: CodeKind,
+    code: &str,
+    phone: &str,
+) -> FlowResult<()> {
+    let guess = match user {
+        Some(user) => Some(Guess::reserve(engine, &user.email, None).await?),
+        None => None,
+    };
+    let outcome = match engine
         .ports
         .mfa_codes
         .check(user_id, kind, &code_hash(kind, code, phone), engine.now())
-        .await?;
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // The store failed before judging the guess: it was no guess.
+            if let Some(guess) = guess {
+                guess.right(engine).await?;
+            }
+            return Err(e.into());
+        }
+    };
+    if matches!(outcome, CodeCheck::Ok | CodeCheck::Missing | CodeCheck::Expired) {
+        if let Some(guess) = guess {
+            guess.right(engine).await?;
+        }
+    }
     match outcome {
         CodeCheck::Ok => Ok(()),
         refused => Err(FlowError::Code(kind, refused)),
     }
+}
+
+/// The token's user if it still may use the token: it exists and the token was not minted
+/// before the user's bulk cutoff (a password reset ends pending phone and sign-in steps too).
+async fn token_user(engine: &Engine, claims: &crate::jwt::Claims, refused: FlowError) -> FlowResult<Option<User>> {
+    let user = engine.ports.users.get(&claims.sub).await?;
+    if user.as_ref().is_some_and(|u| issued_before_cutoff(u, claims.iat)) {
+        return Err(refused);
+    }
+    Ok(user)
 }
 
 /// `E.164`: `^\+[1-9]\d{1,14}$`.
@@ -141,14 +191,28 @@ pub async fn confirm_setup(engine: &Engine, pending_token: &str, code: &str) -> 
         .decode(pending_token, Purpose::PhoneSetup, engine.now())
         .map_err(|_| FlowError::PhoneSessionInvalid)?;
     let phone = claims.extra.clone().ok_or(FlowError::PhoneSessionInvalid)?;
-    check_code(engine, &claims.sub, CodeKind::PhoneSetup, code, &phone).await?;
+    let owner = token_user(engine, &claims, FlowError::PhoneSessionInvalid).await?;
+    check_code(engine, owner.as_ref(), &claims.sub, CodeKind::PhoneSetup, code, &phone).await?;
     let user = active_user(engine, &claims.sub).await?;
+    let moved_from = user
+        .phone_number
+        .clone()
+        .filter(|old| user.is_mfa_enabled && *old != phone);
     let patch = UserPatch {
-        phone_number: Some(Some(phone)),
+        phone_number: Some(Some(phone.clone())),
         is_mfa_enabled: Some(true),
         ..UserPatch::default()
     };
     let user = engine.ports.users.update(&user.id, &patch, engine.now()).await?;
+    if moved_from.is_some() {
+        send_notice(
+            engine,
+            Notice::SecondFactorMoved { phone },
+            &user.email,
+            user.full_name.as_deref(),
+        )
+        .await?;
+    }
     engine
         .ports
         .events
@@ -171,6 +235,15 @@ pub async fn disable(engine: &Engine, session: &Session, current_password: &str)
         .update(&session.user.id, &patch, engine.now())
         .await?;
     engine.ports.mfa_codes.delete_for_user(&user.id).await?;
+    if session.user.is_mfa_enabled {
+        send_notice(
+            engine,
+            Notice::SecondFactorDisabled,
+            &user.email,
+            user.full_name.as_deref(),
+        )
+        .await?;
+    }
     engine
         .ports
         .events
@@ -202,7 +275,8 @@ pub async fn confirm_login(engine: &Engine, pending_token: &str, code: &str) -> 
         .jwt
         .decode(pending_token, Purpose::LoginMfa, engine.now())
         .map_err(|_| FlowError::MfaSessionInvalid)?;
-    check_code(engine, &claims.sub, CodeKind::LoginMfa, code, "").await?;
+    let owner = token_user(engine, &claims, FlowError::MfaSessionInvalid).await?;
+    check_code(engine, owner.as_ref(), &claims.sub, CodeKind::LoginMfa, code, "").await?;
     let user = active_user(engine, &claims.sub).await?;
     let logged_in = finish_login(engine, &user, UserPatch::default()).await?;
     Ok(logged_in)

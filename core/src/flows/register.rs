@@ -9,7 +9,7 @@ use crate::render::EmailKind;
 use crate::time::plus_seconds;
 use crate::token::{hash_secret, new_url_token};
 
-use super::{send_link, FlowError, FlowResult};
+use super::{mail_allowed, send_link, FlowError, FlowResult};
 
 /// What `/register` created.
 #[derive(Debug)]
@@ -53,17 +53,34 @@ pub async fn register(
             .await;
         return Ok(Registered::User(user));
     }
-    let pending = issue_pending(engine, email.as_str(), hashed, full_name).await?;
+    let allowed = mail_allowed(engine, email.as_str()).await?;
+    let pending = issue_pending(engine, email.as_str(), hashed, full_name, allowed).await?;
     Ok(Registered::Pending(pending))
 }
 
 /// Writes (or replaces) the pending row for `email` with a new token and emails the link.
+/// When `email_rate_limit` says no more mail to this address (`send_allowed` false), nothing
+/// is sent and a pending row that exists keeps its token (the link already sent stays valid).
 pub(crate) async fn issue_pending(
     engine: &Engine,
     email: &str,
     hashed_password: String,
     full_name: Option<String>,
+    send_allowed: bool,
 ) -> FlowResult<PendingRegistration> {
+    if !send_allowed {
+        if let Some(existing) = engine.ports.pending.find_by_email(email).await? {
+            // The link already sent stays valid, and, as when a link is sent, the latest
+            // registration's password and name are the ones it will create the account with.
+            let kept = PendingRegistration {
+                hashed_password,
+                full_name,
+                ..existing
+            };
+            engine.ports.pending.put(&kept).await?;
+            return Ok(kept);
+        }
+    }
     let now = engine.now();
     let token = new_url_token(engine.ports.random.as_ref());
     let pending = PendingRegistration {
@@ -76,6 +93,9 @@ pub(crate) async fn issue_pending(
         expires_at: plus_seconds(now, engine.config.verification_token_ttl_seconds),
     };
     engine.ports.pending.put(&pending).await?;
+    if !send_allowed {
+        return Ok(pending);
+    }
     let link = send_link(
         engine,
         EmailKind::Verification,
@@ -151,11 +171,12 @@ pub(crate) async fn promote(engine: &Engine, pending: PendingRegistration) -> Fl
 /// Re-sends the verification email for a pending registration. Answers the same whatever the
 /// address is; only a pending row (and no user) gets a new link.
 pub async fn resend_verification(engine: &Engine, email: Email) -> FlowResult<()> {
-    if engine.ports.users.find_by_email(email.as_str()).await?.is_some() {
+    let allowed = mail_allowed(engine, email.as_str()).await?;
+    if engine.ports.users.find_by_email(email.as_str()).await?.is_some() || !allowed {
         return Ok(());
     }
     if let Some(pending) = engine.ports.pending.find_by_email(email.as_str()).await? {
-        issue_pending(engine, &pending.email, pending.hashed_password, pending.full_name).await?;
+        issue_pending(engine, &pending.email, pending.hashed_password, pending.full_name, true).await?;
     }
     Ok(())
 }

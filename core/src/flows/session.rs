@@ -25,6 +25,13 @@ pub fn bearer_token(header: Option<&str>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
+/// Whether a one-time token issued at `iat` predates the user's bulk cutoff
+/// (`tokens_invalidated_after`): a password reset, a password change or an email change ends
+/// every token minted before it, not only sessions.
+pub fn issued_before_cutoff(user: &User, iat: crate::time::Timestamp) -> bool {
+    user.tokens_invalidated_after.is_some_and(|cutoff| iat <= cutoff)
+}
+
 /// Checks a session token: decode → revoked → user exists and active → bulk cutoff.
 pub async fn authenticate(engine: &Engine, header: Option<&str>) -> FlowResult<Session> {
     let token = bearer_token(header).ok_or(FlowError::Auth(AuthFailure::Missing))?;
@@ -40,10 +47,8 @@ pub async fn authenticate(engine: &Engine, header: Option<&str>) -> FlowResult<S
         Some(u) if u.is_active => u,
         _ => return Err(FlowError::Auth(AuthFailure::Inactive)),
     };
-    if let Some(cutoff) = user.tokens_invalidated_after {
-        if claims.iat <= cutoff {
-            return Err(FlowError::Auth(AuthFailure::Invalidated));
-        }
+    if issued_before_cutoff(&user, claims.iat) {
+        return Err(FlowError::Auth(AuthFailure::Invalidated));
     }
     Ok(Session { user, claims })
 }
@@ -54,9 +59,21 @@ pub async fn check_rate(engine: &Engine, class: RateClass, client: &str) -> Flow
     let Some(limits) = engine.rate_limits.get(&class) else {
         return Ok(());
     };
+    count_against(engine, limits, class.key(), client).await
+}
+
+/// Counts one event for `subject` (a client IP, an account, a recipient) in `scope` against
+/// every limit in `limits`, in the same atomic counters as the per-IP limits, so the count
+/// holds across instances and at the edge. The first limit exceeded refuses it.
+pub(crate) async fn count_against(
+    engine: &Engine,
+    limits: &[crate::rate_limit::RateLimit],
+    scope: &str,
+    subject: &str,
+) -> FlowResult<()> {
     let now = engine.now();
     for limit in limits {
-        let key = limit.key(class.key(), client, now);
+        let key = limit.key(scope, subject, now);
         let count = engine.ports.counter.increment(&key, now, limit.window_end(now)).await?;
         if count > limit.count {
             return Err(FlowError::RateLimited {

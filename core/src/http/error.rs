@@ -132,6 +132,11 @@ impl From<FlowError> for ApiError {
                 .with_header(header::RETRY_AFTER, "5".into())
             }
             Store(other) => internal(&other),
+            Password(crate::password::PasswordError::Busy) => ApiError::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The account service is busy. Try again shortly.",
+            )
+            .with_header(header::RETRY_AFTER, "1".into()),
             Password(e) => internal(&e),
             Render(e) => internal(&e),
         }
@@ -159,6 +164,48 @@ fn internal(e: &dyn std::error::Error) -> ApiError {
     ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
 
+/// What a 422 shows instead of a secret it would otherwise echo back.
+pub const REDACTED: &str = "[redacted]";
+
+/// 422 bodies echo the input that failed, as pydantic does, except secrets: a field whose name
+/// contains `password` shows [`REDACTED`], inside objects too, and a raw body that mentions a
+/// password (a form post) is not echoed at all. Responses end up in logs, proxies and bug
+/// reports; passwords must not.
+fn redact_input(error: &mut Value) {
+    let names_a_password = |v: &Value| v.as_str().is_some_and(|k| k.to_ascii_lowercase().contains("password"));
+    let at_password = error
+        .get("loc")
+        .and_then(Value::as_array)
+        .and_then(|loc| loc.last())
+        .is_some_and(names_a_password);
+    let Some(input) = error.get_mut("input") else {
+        return;
+    };
+    // A "missing" error's input is the enclosing object, which is redacted key by key.
+    if at_password && !input.is_object() {
+        *input = Value::from(REDACTED);
+    } else {
+        redact_value(input);
+    }
+}
+
+fn redact_value(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key.to_ascii_lowercase().contains("password") {
+                    *value = Value::from(REDACTED);
+                } else {
+                    redact_value(value);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        Value::String(text) if text.to_ascii_lowercase().contains("password") => *v = Value::from(REDACTED),
+        _ => {}
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -175,11 +222,14 @@ impl IntoResponse for ApiError {
                 }
                 resp
             }
-            ApiError::Validation(errors) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                axum::Json(json!({ "detail": errors })),
-            )
-                .into_response(),
+            ApiError::Validation(mut errors) => {
+                errors.iter_mut().for_each(redact_input);
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    axum::Json(json!({ "detail": errors })),
+                )
+                    .into_response()
+            }
         }
     }
 }

@@ -182,7 +182,8 @@ async fn field_validation() {
                 "type": "string_too_short",
                 "loc": ["body", "password"],
                 "msg": "String should have at least 8 characters",
-                "input": "short",
+                // Departure from 0.9.3, which echoes the password back.
+                "input": "[redacted]",
                 "ctx": {"min_length": 8}
             }]}),
         );

@@ -9,6 +9,7 @@ mod bad_input;
 mod concurrency;
 mod delivery;
 mod forward_auth;
+mod hardening;
 mod lifecycle;
 mod login;
 mod password_reset;
