@@ -118,6 +118,14 @@ pub struct Config {
     // Additive (native): messages waiting to be sent in the background; past it a message is
     // dropped and logged instead of queued.
     pub delivery_queue_limit: usize,
+    // Additive: the Argon2 work every failed login costs at least, as `m=…,t=…[,p=…]`. Set it
+    // to the costliest parameters among stored hashes (regstack 0.9.3's are
+    // `m=65536,t=3,p=4`) so failed logins take the same time for every account from start-up;
+    // unset, regstack raises the floor as it meets costlier hashes.
+    pub password_verify_floor: Option<String>,
+    // Additive (native): how often `regstack serve` sweeps expired rows, in seconds (0: never;
+    // a host embedding regstack calls `RegStack::purge_expired` itself).
+    pub purge_interval_seconds: u64,
 }
 
 /// `[email]` (contract §3.3).
@@ -257,6 +265,8 @@ impl Default for Config {
             email_rate_limit: Some("5/15 minutes".into()),
             password_hash_queue_limit: 64,
             delivery_queue_limit: 1000,
+            purge_interval_seconds: 3600,
+            password_verify_floor: None,
         }
     }
 }
@@ -757,6 +767,20 @@ impl Config {
             1_000_000,
         )?;
         range("delivery_queue_limit", self.delivery_queue_limit as i64, 1, 1_000_000)?;
+        if let Some(floor) = &self.password_verify_floor {
+            if crate::password::work_of_params(floor).is_none() {
+                return Err(invalid(
+                    "password_verify_floor",
+                    "write it as Argon2 parameters, e.g. \"m=65536,t=3,p=4\"",
+                ));
+            }
+        }
+        range(
+            "purge_interval_seconds",
+            self.purge_interval_seconds.min(i64::MAX as u64) as i64,
+            0,
+            30 * 86_400,
+        )?;
 
         Email::parse(&self.email.from_address).map_err(|e| invalid("email.from_address", e.0))?;
         if !matches!(self.email.backend.as_str(), "console" | "smtp" | "ses" | "relay") {
@@ -764,6 +788,17 @@ impl Config {
         }
         if self.email.backend == "smtp" && self.email.smtp_host.as_deref().unwrap_or("").is_empty() {
             return Err(invalid("email.smtp_host", "is required when email.backend = \"smtp\""));
+        }
+        let plain_smtp = self.email.backend == "smtp" && !self.email.smtp_starttls && self.email.smtp_port != 465;
+        if plain_smtp
+            && (self.email.smtp_username.is_some() || self.email.smtp_password.is_some())
+            && !is_loopback_authority(self.email.smtp_host.as_deref().unwrap_or(""))
+        {
+            return Err(invalid(
+                "email.smtp_starttls",
+                "SMTP credentials would cross the network in clear text: turn smtp_starttls on, use port 465 \
+                 (implicit TLS), or relay through localhost",
+            ));
         }
         if self.email.ses_access_key_id.is_some() != self.email.ses_secret_access_key.is_some() {
             return Err(invalid(
@@ -1063,6 +1098,34 @@ mod tests {
             ..Config::default()
         };
         assert!(relay.validate().is_err());
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn smtp_credentials_never_travel_in_clear_text_off_this_machine() {
+        let smtp = |host: &str, port: u16, starttls: bool, user: Option<&str>| {
+            let mut c = Config::default();
+            c.email.backend = "smtp".into();
+            c.email.smtp_host = Some(host.into());
+            c.email.smtp_port = port;
+            c.email.smtp_starttls = starttls;
+            c.email.smtp_username = user.map(str::to_string);
+            c.email.smtp_password = user.map(|_| "pw".to_string());
+            c.validate()
+        };
+        let refused = smtp("mail.example.com", 587, false, Some("app"));
+        assert!(
+            matches!(&refused, Err(ConfigError::Invalid { field, .. }) if field == "email.smtp_starttls"),
+            "{refused:?}"
+        );
+        assert_eq!(smtp("mail.example.com", 587, true, Some("app")), Ok(()));
+        assert_eq!(smtp("mail.example.com", 465, false, Some("app")), Ok(()));
+        assert_eq!(smtp("127.0.0.1", 2525, false, Some("app")), Ok(()));
+        assert_eq!(
+            smtp("mail.example.com", 25, false, None),
+            Ok(()),
+            "no credentials to leak"
+        );
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

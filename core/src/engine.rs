@@ -49,6 +49,12 @@ pub struct Engine {
     /// A hash of a random password, verified when no real hash exists so an unknown email
     /// costs the same Argon2 work as a known one.
     pub decoy_hash: String,
+    /// The key SMS codes are hashed under at rest (`HMAC-SHA256(jwt_secret, "sms_code")`).
+    pub code_key: [u8; 32],
+    /// The Argon2 work (KiB-passes) every failed login is padded to: the configured
+    /// `password_verify_floor`, the configured parameters, and the costliest stored hash met
+    /// since start-up, whichever is most.
+    pub verify_floor: std::sync::atomic::AtomicU64,
     /// True when `jwt_secret` was generated for this process.
     pub ephemeral_secret: bool,
 }
@@ -89,6 +95,18 @@ impl Engine {
                  production needs a stable secret (REGSTACK_JWT_SECRET, at least 32 characters)."
             );
         }
+        let verify_floor_config = config
+            .password_verify_floor
+            .as_deref()
+            .and_then(crate::password::work_of_params)
+            .unwrap_or(0);
+        let code_key = {
+            use hmac::{Hmac, Mac};
+            let mut mac =
+                <Hmac<sha2::Sha256> as Mac>::new_from_slice(config.jwt_secret.as_bytes()).expect("any key length");
+            mac.update(b"sms_code");
+            mac.finalize().into_bytes().into()
+        };
         let jwt = JwtCodec::new(&config.jwt_secret, &config.jwt_algorithm, config.jwt_audience.clone());
         let lockout = Lockout {
             threshold: config.login_lockout_threshold as u64,
@@ -128,7 +146,13 @@ impl Engine {
             rate_limits,
             sms_limits,
             email_limits,
+            verify_floor: std::sync::atomic::AtomicU64::new(
+                crate::password::work_of(&decoy_hash)
+                    .unwrap_or(0)
+                    .max(verify_floor_config),
+            ),
             decoy_hash,
+            code_key,
             ephemeral_secret,
         })
     }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod email_change;
 mod guess;
+pub mod housekeeping;
 pub mod login;
 pub mod password;
 pub mod phone;

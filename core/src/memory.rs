@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
+    UserStore,
 };
 use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::Timestamp;
@@ -222,6 +223,25 @@ impl MfaCodeStore for MemoryStore {
     async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
         self.lock().codes.retain(|c| c.user_id != user_id);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Sweeper for MemoryStore {
+    async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
+        let mut t = self.lock();
+        let before = (t.attempts.len(), t.pending.len(), t.revoked.len(), t.codes.len());
+        t.attempts.retain(|(_, _, when)| *when >= attempts_before);
+        t.pending.retain(|p| p.expires_at > now);
+        t.revoked.retain(|_, exp| *exp > now);
+        t.codes.retain(|c| c.expires_at > now);
+        Ok(Purged {
+            attempts: (before.0 - t.attempts.len()) as u64,
+            pending: (before.1 - t.pending.len()) as u64,
+            revocations: (before.2 - t.revoked.len()) as u64,
+            codes: (before.3 - t.codes.len()) as u64,
+            oauth_states: 0,
+        })
     }
 }
 

@@ -101,6 +101,42 @@ fn needs_rehash(parsed: &PasswordHash<'_>, params: HashParams) -> bool {
     get("m") != Some(params.memory_kib) || get("t") != Some(params.iterations) || get("p") != Some(params.parallelism)
 }
 
+/// The Argon2 work of verifying against `phc`, in KiB-passes (`m · t`): the lanes of one
+/// verification run one after another here, so time grows with memory times passes. `None`
+/// when the string is not a PHC Argon2 hash.
+pub fn work_of(phc: &str) -> Option<u64> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    let m = parsed.params.get_decimal("m")?;
+    let t = parsed.params.get_decimal("t")?;
+    Some(u64::from(m) * u64::from(t))
+}
+
+/// Parses `m=…,t=…[,p=…]` (the parameter part of a PHC string) into its work, for
+/// `password_verify_floor`.
+pub fn work_of_params(spec: &str) -> Option<u64> {
+    let (mut m, mut t) = (None, None);
+    for part in spec.split(',') {
+        let (key, value) = part.trim().split_once('=')?;
+        let value: u32 = value.trim().parse().ok()?;
+        match key.trim() {
+            "m" => m = Some(value),
+            "t" => t = Some(value),
+            "p" => {}
+            _ => return None,
+        }
+    }
+    let (m, t) = (m.filter(|m| *m >= 8)?, t.filter(|t| *t >= 1)?);
+    Some(u64::from(m) * u64::from(t))
+}
+
+/// A PHC string that costs `work` KiB-passes to verify and matches no password: the padding
+/// of a failed login (see `flows::login`). Building it computes nothing; the work happens
+/// when it is verified.
+pub fn padding_hash(work: u64) -> String {
+    let m = work.clamp(8, u64::from(u32::MAX));
+    format!("$argon2id$v=19$m={m},t=1,p=1$cGFkZGluZ3BhZGRpbmc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+}
+
 /// Hashes on the calling task. Right for the edge (one isolate, one request at a time) and
 /// for tests; the native runtime moves the work to a bounded blocking pool instead.
 pub struct InlineHasher {
@@ -252,6 +288,21 @@ mod tests {
         .unwrap();
         assert!(h.contains("m=256,t=3,p=4"));
         assert!(verify("python-made", &h, HashParams::OWASP).ok);
+    }
+
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn work_is_memory_times_passes_and_padding_costs_what_it_says() {
+        let adopted =
+            "$argon2id$v=19$m=65536,t=3,p=4$xSFxZoMtkEb/aDsuAm/uCw$fXp5tVXCJA/hvHobeJu5sB8fC4eKlPRTUUjYlvTDsJU";
+        assert_eq!(work_of(adopted), Some(65_536 * 3));
+        assert_eq!(work_of("not a hash"), None);
+        assert_eq!(work_of_params("m=65536,t=3,p=4"), Some(196_608));
+        assert_eq!(work_of_params("m=4,t=3"), None);
+        assert_eq!(work_of_params("x=1"), None);
+        let pad = padding_hash(100);
+        assert_eq!(work_of(&pad), Some(100));
+        assert!(!verify("anything", &pad, CHEAP).ok, "padding matches no password");
     }
 
     #[cfg(not(target_arch = "wasm32"))]

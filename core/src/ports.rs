@@ -129,6 +129,38 @@ pub trait MfaCodeStore: Send + Sync {
     async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError>;
 }
 
+/// What one sweep removed, table by table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Login failures older than the lockout window.
+    pub attempts: u64,
+    /// Pending registrations past their expiry.
+    pub pending: u64,
+    /// Revocations (logouts, used one-time tokens, relay nonces) of tokens now expired.
+    pub revocations: u64,
+    /// SMS codes past their expiry.
+    pub codes: u64,
+    /// OAuth states past their expiry.
+    pub oauth_states: u64,
+}
+
+impl Purged {
+    /// Rows removed in all.
+    pub fn total(&self) -> u64 {
+        self.attempts + self.pending + self.revocations + self.codes + self.oauth_states
+    }
+}
+
+/// Removes rows that can no longer matter, so no table grows without bound
+/// (docs/security.md, "Housekeeping").
+#[async_trait]
+pub trait Sweeper: Send + Sync {
+    /// Deletes login failures from before `attempts_before`, and pending registrations,
+    /// revocations, SMS codes and OAuth states whose expiry is at or before `now`. Rows still
+    /// in force are untouched; running it twice removes nothing the second time.
+    async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError>;
+}
+
 /// Atomic counters for per-IP rate limits.
 #[async_trait]
 pub trait Counter: Send + Sync {
@@ -223,6 +255,8 @@ pub struct Stores {
     pub attempts: Arc<dyn AttemptStore>,
     /// SMS codes.
     pub mfa_codes: Arc<dyn MfaCodeStore>,
+    /// Expired-row sweeping.
+    pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
     pub counter: Arc<dyn Counter>,
 }
@@ -231,14 +265,15 @@ impl Stores {
     /// Every storage port from one backend value that implements them all, plus a counter.
     pub fn from_one<S>(store: S, counter: Arc<dyn Counter>) -> Self
     where
-        S: UserStore + PendingStore + RevocationStore + AttemptStore + MfaCodeStore + Clone + 'static,
+        S: UserStore + PendingStore + RevocationStore + AttemptStore + MfaCodeStore + Sweeper + Clone + 'static,
     {
         Self {
             users: Arc::new(store.clone()),
             pending: Arc::new(store.clone()),
             revocations: Arc::new(store.clone()),
             attempts: Arc::new(store.clone()),
-            mfa_codes: Arc::new(store),
+            mfa_codes: Arc::new(store.clone()),
+            sweeper: Arc::new(store),
             counter,
         }
     }
@@ -257,6 +292,8 @@ pub struct Ports {
     pub attempts: Arc<dyn AttemptStore>,
     /// SMS codes.
     pub mfa_codes: Arc<dyn MfaCodeStore>,
+    /// Expired-row sweeping.
+    pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
     pub counter: Arc<dyn Counter>,
     /// Email delivery.
@@ -290,6 +327,7 @@ impl Ports {
             revocations,
             attempts,
             mfa_codes,
+            sweeper,
             counter,
         } = stores;
         Self {
@@ -298,6 +336,7 @@ impl Ports {
             revocations,
             attempts,
             mfa_codes,
+            sweeper,
             counter,
             mailer,
             sms,

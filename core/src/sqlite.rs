@@ -164,14 +164,28 @@ pub fn ping() -> Statement {
     Statement::new("SELECT 1 AS one", vec![])
 }
 
+/// The `email_key` of an address: lower-cased as the core lower-cases input (Unicode), the one
+/// form lookups, uniqueness and the lockout agree on.
+pub fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+/// `email` in any case, against a row's `email_key` (or, for a row no key was written for
+/// yet, against `lower(email)`): placeholder `key` holds the key, `raw` the address.
+fn matches_email(key: &str, raw: &str) -> String {
+    format!("(email_key = {key} OR (email_key IS NULL AND lower(email) = lower({raw})))")
+}
+
 /// Inserts `u` unless any user holds its address in any case (the `NOT EXISTS` makes
 /// uniqueness case-insensitive even against adopted mixed-case rows). No row changed means
 /// the address is taken.
 pub fn create_user(u: &User) -> Statement {
     Statement::new(
         format!(
-            "INSERT INTO users ({USER_COLUMNS}) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 \
-             WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(?2))"
+            "INSERT INTO users ({USER_COLUMNS}, email_key) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 \
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE {})",
+            matches_email("?14", "?2")
         ),
         vec![
             text(&u.id),
@@ -187,6 +201,7 @@ pub fn create_user(u: &User) -> Statement {
             time(u.updated_at),
             opt_time(u.last_login),
             opt_time(u.tokens_invalidated_after),
+            text(&email_key(&u.email)),
         ],
     )
 }
@@ -205,9 +220,10 @@ pub fn user_by_email(email: &str) -> Statement {
     Statement::new(
         format!(
             "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 \
-             UNION ALL SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower(?1) AND email <> ?1 LIMIT 1"
+             UNION ALL SELECT {USER_COLUMNS} FROM users WHERE {} AND email <> ?1 LIMIT 1",
+            matches_email("?2", "?1")
         ),
-        vec![text(email)],
+        vec![text(email), text(&email_key(email))],
     )
 }
 
@@ -220,6 +236,8 @@ pub fn update_user(id: &str, patch: &UserPatch, now: Timestamp) -> Statement {
     if let Some(v) = &patch.email {
         sets.push("email = ?");
         params.push(text(v));
+        sets.push("email_key = ?");
+        params.push(text(&email_key(v)));
     }
     if let Some(v) = &patch.hashed_password {
         sets.push("hashed_password = ?");
@@ -257,7 +275,11 @@ pub fn update_user(id: &str, patch: &UserPatch, now: Timestamp) -> Statement {
     let mut sql = format!("UPDATE users SET {} WHERE id = ?", sets.join(", "));
     params.push(text(id));
     if let Some(email) = &patch.email {
-        sql.push_str(" AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(?) AND id <> ?)");
+        sql.push_str(&format!(
+            " AND NOT EXISTS (SELECT 1 FROM users WHERE {} AND id <> ?)",
+            matches_email("?", "?")
+        ));
+        params.push(text(&email_key(email)));
         params.push(text(email));
         params.push(text(id));
     }
@@ -269,16 +291,20 @@ pub fn update_user(id: &str, patch: &UserPatch, now: Timestamp) -> Statement {
 /// statement deletes the `users` row, so its change count says whether the user existed.
 pub fn delete_user(user: &User) -> Vec<Statement> {
     let id = || vec![text(&user.id)];
-    let email = || vec![text(&user.email)];
+    let email = || vec![text(&user.email), text(&email_key(&user.email))];
     vec![
         Statement::new("DELETE FROM users WHERE id = ?1", id()),
         Statement::new("DELETE FROM oauth_identities WHERE user_id = ?1", id()),
         Statement::new("DELETE FROM mfa_codes WHERE user_id = ?1", id()),
         Statement::new(
-            "DELETE FROM pending_registrations WHERE lower(email) = lower(?1)",
+            format!("DELETE FROM pending_registrations WHERE {}", matches_email("?2", "?1")),
             email(),
         ),
-        Statement::new("DELETE FROM login_attempts WHERE lower(email) = lower(?1)", email()),
+        // The core keys failures by the lower-cased address; 0.9.3 wrote them as submitted.
+        Statement::new(
+            "DELETE FROM login_attempts WHERE email = ?2 OR lower(email) = lower(?1)",
+            email(),
+        ),
     ]
 }
 
@@ -286,11 +312,14 @@ pub fn delete_user(user: &User) -> Vec<Statement> {
 pub fn put_pending(p: &PendingRegistration) -> Vec<Statement> {
     vec![
         Statement::new(
-            "DELETE FROM pending_registrations WHERE lower(email) = lower(?1)",
-            vec![text(&p.email)],
+            format!("DELETE FROM pending_registrations WHERE {}", matches_email("?2", "?1")),
+            vec![text(&p.email), text(&email_key(&p.email))],
         ),
         Statement::new(
-            format!("INSERT INTO pending_registrations ({PENDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+            format!(
+                "INSERT INTO pending_registrations ({PENDING_COLUMNS}, email_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ),
             vec![
                 text(&p.id),
                 text(&p.email),
@@ -299,6 +328,7 @@ pub fn put_pending(p: &PendingRegistration) -> Vec<Statement> {
                 text(&p.token_hash),
                 time(p.created_at),
                 time(p.expires_at),
+                text(&email_key(&p.email)),
             ],
         ),
     ]
@@ -316,16 +346,22 @@ pub fn take_pending_by_token(token_hash: &str) -> Statement {
 /// The pending registration for an address, in any case.
 pub fn pending_by_email(email: &str) -> Statement {
     Statement::new(
-        format!("SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE lower(email) = lower(?1) LIMIT 1"),
-        vec![text(email)],
+        format!(
+            "SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE {} LIMIT 1",
+            matches_email("?2", "?1")
+        ),
+        vec![text(email), text(&email_key(email))],
     )
 }
 
 /// Takes the pending registration for an address, in any case.
 pub fn take_pending_by_email(email: &str) -> Statement {
     Statement::new(
-        format!("DELETE FROM pending_registrations WHERE lower(email) = lower(?1) RETURNING {PENDING_COLUMNS}"),
-        vec![text(email)],
+        format!(
+            "DELETE FROM pending_registrations WHERE {} RETURNING {PENDING_COLUMNS}",
+            matches_email("?2", "?1")
+        ),
+        vec![text(email), text(&email_key(email))],
     )
 }
 
@@ -377,6 +413,56 @@ pub fn clear_attempts(email: &str) -> Statement {
     Statement::new(
         "DELETE FROM login_attempts WHERE lower(email) = lower(?1)",
         vec![text(email)],
+    )
+}
+
+/// The sweep (see [`crate::ports::Sweeper`]), one DELETE per table, in the order of
+/// [`crate::ports::Purged`]'s fields. Each uses its table's expiry index.
+pub fn purge_expired(now: Timestamp, attempts_before: Timestamp) -> [Statement; 5] {
+    [
+        Statement::new(
+            "DELETE FROM login_attempts WHERE \"when\" < ?1",
+            vec![time(attempts_before)],
+        ),
+        Statement::new(
+            "DELETE FROM pending_registrations WHERE expires_at <= ?1",
+            vec![time(now)],
+        ),
+        Statement::new("DELETE FROM token_blacklist WHERE exp <= ?1", vec![time(now)]),
+        Statement::new("DELETE FROM mfa_codes WHERE expires_at <= ?1", vec![time(now)]),
+        Statement::new("DELETE FROM oauth_states WHERE expires_at <= ?1", vec![time(now)]),
+    ]
+}
+
+/// The change counts of [`purge_expired`]'s statements, as a [`crate::ports::Purged`].
+pub fn purged(changes: &[u64]) -> crate::ports::Purged {
+    let at = |i: usize| changes.get(i).copied().unwrap_or(0);
+    crate::ports::Purged {
+        attempts: at(0),
+        pending: at(1),
+        revocations: at(2),
+        codes: at(3),
+        oauth_states: at(4),
+    }
+}
+
+/// The tables whose rows carry an `email_key`.
+pub const KEYED_TABLES: [&str; 2] = ["users", "pending_registrations"];
+
+/// Rows of `table` whose `email_key` SQL could not write (none yet, or a non-ASCII address,
+/// which `lower()` does not fold): the driver keys them with [`set_email_key`].
+pub fn unkeyed_rows(table: &str) -> Statement {
+    Statement::new(
+        format!("SELECT id, email FROM {table} WHERE email_key IS NULL OR email GLOB '*[^ -~]*'"),
+        vec![],
+    )
+}
+
+/// Writes a row's `email_key` (a no-op when it is already right).
+pub fn set_email_key(table: &str, id: &str, email: &str) -> Statement {
+    Statement::new(
+        format!("UPDATE {table} SET email_key = ?2 WHERE id = ?1 AND (email_key IS NULL OR email_key <> ?2)"),
+        vec![text(id), text(&email_key(email))],
     )
 }
 
@@ -517,8 +603,11 @@ mod tests {
             code_of("u1", CodeKind::LoginMfa),
             record_check(CodeCheck::Missing, 1, &code),
             delete_codes("u1"),
+            unkeyed_rows("users"),
+            set_email_key("users", "u1", "Ä@example.com"),
         ];
         all.extend(delete_user(&u));
+        all.extend(purge_expired(t, t));
         for s in all {
             assert_eq!(numbered(&s.sql), s.params.len(), "{}", s.sql);
         }
@@ -559,8 +648,25 @@ mod tests {
         assert!(email.sql.contains("NOT EXISTS"));
         assert_eq!(
             email.params[1..],
-            [text("b@example.com"), text("u1"), text("b@example.com"), text("u1")]
+            [
+                text("b@example.com"),
+                text("b@example.com"),
+                text("u1"),
+                text("b@example.com"),
+                text("b@example.com"),
+                text("u1")
+            ]
         );
+        // The key is the Unicode lower-case form, which SQL's lower() cannot compute.
+        let unicode = update_user(
+            "u1",
+            &UserPatch {
+                email: Some("Ärger@example.com".into()),
+                ..UserPatch::default()
+            },
+            now,
+        );
+        assert_eq!(unicode.params[2], text("ärger@example.com"));
     }
 
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]

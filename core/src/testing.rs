@@ -240,6 +240,87 @@ pub async fn contract_at(stores: Stores, parallelism: usize, now: Timestamp) {
     attempts_contract(&stores, now, parallelism).await;
     mfa_contract(&stores, now, parallelism).await;
     counter_contract(&stores, now, parallelism).await;
+    sweeper_contract(&stores, now).await;
+}
+
+/// Runs last: it deletes whatever the other cases left that has expired.
+async fn sweeper_contract(s: &Stores, now: Timestamp) {
+    let email = "sweep@example.com";
+    let window_start = plus_seconds(now, -900);
+    let old = plus_seconds(now, -2000);
+    assert!(matches!(
+        s.attempts.try_reserve(email, None, old, old, 100).await.unwrap(),
+        Reservation::Reserved { .. }
+    ));
+    assert!(matches!(
+        s.attempts.try_reserve(email, None, now, old, 100).await.unwrap(),
+        Reservation::Reserved { .. }
+    ));
+    let mut stale = pending(
+        "00000000000000000000000000000091",
+        "stale@example.com",
+        "sweep-stale",
+        now,
+    );
+    stale.expires_at = plus_seconds(now, -1);
+    s.pending.put(&stale).await.unwrap();
+    s.pending
+        .put(&pending(
+            "00000000000000000000000000000092",
+            "fresh@example.com",
+            "sweep-fresh",
+            now,
+        ))
+        .await
+        .unwrap();
+    assert!(s
+        .revocations
+        .revoke("sweep-old-jti", plus_seconds(now, -1))
+        .await
+        .unwrap());
+    assert!(s
+        .revocations
+        .revoke("sweep-new-jti", plus_seconds(now, 3600))
+        .await
+        .unwrap());
+    let mut expired = code("sweep-u1", CodeKind::LoginMfa, "h", now, 5);
+    expired.expires_at = plus_seconds(now, -1);
+    s.mfa_codes.put(&expired).await.unwrap();
+    s.mfa_codes
+        .put(&code("sweep-u2", CodeKind::LoginMfa, "h", now, 5))
+        .await
+        .unwrap();
+
+    s.sweeper.purge_expired(now, window_start).await.unwrap();
+
+    // What expired is gone; what is still in force stays.
+    assert!(
+        matches!(
+            s.attempts.try_reserve(email, None, now, old, 100).await.unwrap(),
+            Reservation::Reserved { failures: 2, .. }
+        ),
+        "the failure inside the window survives, the one before it is gone"
+    );
+    assert!(s.pending.find_by_email("stale@example.com").await.unwrap().is_none());
+    assert!(s.pending.find_by_email("fresh@example.com").await.unwrap().is_some());
+    assert!(!s.revocations.is_revoked("sweep-old-jti").await.unwrap());
+    assert!(s.revocations.is_revoked("sweep-new-jti").await.unwrap());
+    assert_eq!(
+        s.mfa_codes
+            .check("sweep-u1", CodeKind::LoginMfa, "h", now)
+            .await
+            .unwrap(),
+        CodeCheck::Missing
+    );
+    assert!(matches!(
+        s.mfa_codes
+            .check("sweep-u2", CodeKind::LoginMfa, "x", now)
+            .await
+            .unwrap(),
+        CodeCheck::Wrong { .. }
+    ));
+    let again = s.sweeper.purge_expired(now, window_start).await.unwrap();
+    assert_eq!(again.total(), 0, "a second sweep finds nothing: {again:?}");
 }
 
 async fn users_contract(s: &Stores, now: Timestamp) {
@@ -349,6 +430,34 @@ async fn users_contract(s: &Stores, now: Timestamp) {
     }
     s.attempts.clear("bob@example.com").await.unwrap();
     s.users.ping().await.unwrap();
+    // One lower-cased form for every backend: Unicode letters fold (SQL's lower() does not),
+    // and no more than that (a case-insensitive regex folded `ſ` into `s`).
+    let accented = s
+        .users
+        .create(&user("0123456789abcdef0123456789abcd01", "Ärger.Sam@example.com", now))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.users
+            .find_by_email("ärger.sam@example.com")
+            .await
+            .unwrap()
+            .map(|u| u.id),
+        Some(accented.id.clone()),
+        "non-ASCII letters compare without case"
+    );
+    assert_eq!(
+        s.users.find_by_email("ärger.\u{17f}am@example.com").await.unwrap(),
+        None,
+        "a long s is another letter, not another spelling of s"
+    );
+    assert_eq!(
+        s.users
+            .create(&user("0123456789abcdef0123456789abcd02", "ÄRGER.SAM@example.com", now))
+            .await,
+        Err(StoreError::Conflict("email".into())),
+        "uniqueness ignores non-ASCII case too"
+    );
 }
 
 /// A pending row without its id, which backends may assign themselves (Mongo's ObjectId).

@@ -103,7 +103,11 @@ impl Relay {
             headers.set(name, value).map_err(failed)?;
         }
         let mut init = RequestInit::new();
+        // A redirect is not followed: the signed message (links, codes) goes to the
+        // configured URL or nowhere, and a 3xx answer is a failed send like any non-2xx.
+        // (Workers' fetch takes "follow" or "manual"; it has no "error" mode.)
         init.with_method(Method::Post)
+            .with_redirect(worker::RequestRedirect::Manual)
             .with_headers(headers)
             .with_body(Some(JsValue::from(worker::js_sys::Uint8Array::from(&body[..]))));
         let req = Request::new_with_init(&self.url, &init).map_err(failed)?;

@@ -48,7 +48,7 @@ use crate::system::{WorkerClock, WorkerRandom};
 thread_local! {
     /// The app of this isolate, built on its first request. Workers run one thread per
     /// isolate, so this is the isolate's single copy.
-    static APP: RefCell<Option<Router>> = const { RefCell::new(None) };
+    static APP: RefCell<Option<(Router, Arc<Engine>)>> = const { RefCell::new(None) };
     /// The method and path of the request that started last, for the panic hook's log line
     /// (with requests interleaved on the isolate it may name a neighbour; it is a hint).
     static ROUTE: RefCell<String> = const { RefCell::new(String::new()) };
@@ -115,7 +115,7 @@ impl EventSink for EventLog {
 #[derive(Debug)]
 struct Misconfigured(String);
 
-async fn build(env: &Env) -> Result<Router, Misconfigured> {
+async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
     log::init();
     let vars = env_sources(env);
     let loaded = config::load(Sources {
@@ -159,10 +159,22 @@ async fn build(env: &Env) -> Result<Router, Misconfigured> {
         regstack_core::ports::Stores::from_one(D1Store::new(env.clone()), Arc::new(DurableCounter::new(env.clone())));
     let hasher = Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone()));
     let ports = Ports::new(stores, mailer, sms, hasher, Arc::new(EventLog), clock, random);
-    let engine = Engine::new(config, ports, Renderer::new(HashMap::new()))
-        .await
-        .map_err(|e| Misconfigured(e.to_string()))?;
-    Ok(app(Arc::new(engine)))
+    let engine = Arc::new(
+        Engine::new(config, ports, Renderer::new(HashMap::new()))
+            .await
+            .map_err(|e| Misconfigured(e.to_string()))?,
+    );
+    Ok((app(engine.clone()), engine))
+}
+
+/// This isolate's app and engine, built on first use.
+async fn instance(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
+    if let Some(cached) = APP.with(|app| app.borrow().clone()) {
+        return Ok(cached);
+    }
+    let built = build(env).await?;
+    APP.with(|slot| *slot.borrow_mut() = Some(built.clone()));
+    Ok(built)
 }
 
 /// The probes, the API under `api_prefix`, and everything else forwarded to the origin (or the
@@ -200,23 +212,16 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Respo
     }
     install_panic_hook();
     ROUTE.with(|r| *r.borrow_mut() = format!("{} {}", req.method(), req.uri().path()));
-    let cached = APP.with(|app| app.borrow().clone());
-    let app = match cached {
-        Some(app) => app,
-        None => match build(&env).await {
-            Ok(app) => {
-                APP.with(|slot| *slot.borrow_mut() = Some(app.clone()));
-                app
-            }
-            Err(Misconfigured(why)) => {
-                worker::console_error!("regstack cannot start: {why}");
-                return Ok(ApiError::detail(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    "regstack is misconfigured; see the worker log",
-                )
-                .into_response());
-            }
-        },
+    let app = match instance(&env).await {
+        Ok((app, _)) => app,
+        Err(Misconfigured(why)) => {
+            worker::console_error!("regstack cannot start: {why}");
+            return Ok(ApiError::detail(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "regstack is misconfigured; see the worker log",
+            )
+            .into_response());
+        }
     };
     let resp = app.oneshot(req.map(axum::body::Body::new)).await?;
     // Relayed sends run after the response, kept alive by waitUntil.
@@ -229,4 +234,20 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Respo
         });
     }
     Ok(resp)
+}
+
+/// The Cron Trigger (`[triggers]` in wrangler.toml): sweeps expired rows from D1 so no table
+/// grows without bound (the rate-limit counters expire by their own alarms).
+#[event(scheduled)]
+async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::ScheduleContext) {
+    install_panic_hook();
+    ROUTE.with(|r| *r.borrow_mut() = format!("scheduled {}", event.cron()));
+    match instance(&env).await {
+        Ok((_, engine)) => {
+            if let Err(e) = regstack_core::flows::housekeeping::purge_expired(&engine).await {
+                worker::console_error!("regstack: sweeping expired rows failed: {e}");
+            }
+        }
+        Err(Misconfigured(why)) => worker::console_error!("regstack cannot start: {why}"),
+    }
 }

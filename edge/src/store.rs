@@ -10,7 +10,7 @@
 use async_trait::async_trait;
 use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
-    AttemptStore, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+    AttemptStore, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper, UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::sqlite::{self, code_from, pending_from, user_from, Row as _, Statement, Value};
@@ -259,5 +259,24 @@ impl MfaCodeStore for D1Store {
 
     async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
         self.run(sqlite::delete_codes(user_id)).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Sweeper for D1Store {
+    /// Also finishes keying addresses: the edge has no start-up step, and SQL cannot lower-case
+    /// non-ASCII letters, so the hourly sweep writes the `email_key` of such rows.
+    async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
+        for table in sqlite::KEYED_TABLES {
+            for row in self.rows(sqlite::unkeyed_rows(table)).await? {
+                let (Some(id), Some(email)) = (row.text("id")?, row.text("email")?) else {
+                    continue;
+                };
+                self.run(sqlite::set_email_key(table, &id, &email)).await?;
+            }
+        }
+        let changes = self.batch(sqlite::purge_expired(now, attempts_before).to_vec()).await?;
+        let changes: Vec<u64> = changes.into_iter().map(|n| n as u64).collect();
+        Ok(sqlite::purged(&changes))
     }
 }

@@ -256,6 +256,17 @@ impl RegStack {
             .layer(panic_guard())
     }
 
+    /// Deletes expired rows from every table that has an expiry (login failures older than
+    /// the lockout window included) and answers what went. `regstack serve` runs it every
+    /// `purge_interval_seconds`; a host that embeds the router calls it on its own schedule.
+    pub async fn purge_expired(&self) -> Result<regstack_core::ports::Purged, regstack_core::ports::StoreError> {
+        match regstack_core::flows::housekeeping::purge_expired(&self.engine).await {
+            Ok(purged) => Ok(purged),
+            Err(regstack_core::flows::FlowError::Store(e)) => Err(e),
+            Err(other) => Err(regstack_core::ports::StoreError::Backend(other.to_string())),
+        }
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> bool {
         self.engine.ports.users.ping().await.is_ok()

@@ -48,11 +48,35 @@ pub async fn run(rs: RegStack, host: &str, port: u16) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {host}:{port}: {e}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(target: "regstack", "regstack serving {} on http://{addr}{}", rs.config().app_name, rs.config().api_prefix);
+    let sweeper = spawn_sweeper(rs.clone());
     axum::serve(listener, app(&rs).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown())
         .await?;
+    if let Some(task) = sweeper {
+        task.abort();
+    }
     tracing::info!(target: "regstack", "regstack stopped");
     Ok(())
+}
+
+/// Sweeps expired rows every `purge_interval_seconds` (first one interval after start); a
+/// failed sweep is logged and the next one tries again.
+fn spawn_sweeper(rs: RegStack) -> Option<tokio::task::JoinHandle<()>> {
+    let every = rs.config().purge_interval_seconds;
+    if every == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let period = Duration::from_secs(every);
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = rs.purge_expired().await {
+                tracing::warn!(target: "regstack.housekeeping", error = %e, "sweeping expired rows failed");
+            }
+        }
+    }))
 }
 
 async fn shutdown() {

@@ -61,11 +61,15 @@ async fn migrations_are_recorded_and_run_once() {
         [
             "alembic_version",
             "ix_blacklist_exp",
+            "ix_login_attempts_email_lower",
             "ix_login_attempts_email_when",
+            "ix_login_attempts_when",
             "ix_mfa_codes_expires_at",
             "ix_oauth_states_expires_at",
+            "ix_pending_email_key",
             "ix_pending_email_lower",
             "ix_pending_expires_at",
+            "ix_users_email_key",
             "ix_users_email_lower",
             "login_attempts",
             "mfa_codes",
@@ -114,6 +118,9 @@ CREATE INDEX ix_oauth_states_expires_at ON oauth_states (expires_at);
 INSERT INTO users VALUES ('9f1c2b7e4d5a4c3b8a7f6e5d4c3b2a19', 'Mixed.Case@Example.com',
   '$argon2id$v=19$m=65536,t=3,p=4$xSFxZoMtkEb/aDsuAm/uCw$fXp5tVXCJA/hvHobeJu5sB8fC4eKlPRTUUjYlvTDsJU',
   1, 1, 0, 'Py Thon', NULL, 0, '2026-01-02 03:04:05.123456', '2026-01-02 03:04:05.123456', NULL, '2026-01-02 03:04:06.000001');
+INSERT INTO users VALUES ('8e0b1a6d3c4f4b2a9e8d7c6b5a493827', 'Ärger.Ünal@Example.com',
+  '$argon2id$v=19$m=65536,t=3,p=4$xSFxZoMtkEb/aDsuAm/uCw$fXp5tVXCJA/hvHobeJu5sB8fC4eKlPRTUUjYlvTDsJU',
+  1, 1, 0, NULL, NULL, 0, '2026-01-02 03:04:05.123456', '2026-01-02 03:04:05.123456', NULL, NULL);
 INSERT INTO token_blacklist (jti, exp) VALUES ('old-jti', '2026-01-02 05:04:05.000000');
 "#;
 
@@ -187,11 +194,22 @@ async fn adopts_a_regstack_093_database_in_place() {
         .unwrap();
     assert_eq!(n, 1);
     // Rehash on login replaced the 64 MiB hash with the configured parameters.
-    let hash: String = sqlx::query_scalar("SELECT hashed_password FROM users")
-        .fetch_one(&pool)
+    let hash: String =
+        sqlx::query_scalar("SELECT hashed_password FROM users WHERE id = '9f1c2b7e4d5a4c3b8a7f6e5d4c3b2a19'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    // A non-ASCII address written by 0.9.3 in mixed case is found from the lower-cased input:
+    // SQL's lower() folds ASCII only, so regstack keyed the row at start-up.
+    let resp = rs
+        .router()
+        .oneshot(post(
+            json!({"email": "Ärger.Ünal@example.com", "password": "adopted-password-1"}),
+        ))
         .await
         .unwrap();
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+    assert_eq!(resp.status(), StatusCode::OK);
 }
 
 #[tokio::test]

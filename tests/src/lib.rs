@@ -1312,6 +1312,8 @@ fn edge_command(edge: &Edge, dir: &Path, port: u16, env: &[(&str, &str)]) -> Com
         .arg("--env-file")
         .arg(&env_file)
         .arg("--show-interactive-dev-session=false")
+        // Serves /__scheduled, which fires the Cron Trigger (the sweep) on demand.
+        .arg("--test-scheduled")
         .env("PATH", path)
         .env("WRANGLER_SEND_METRICS", "false")
         // wrangler runs the build command from its working directory.

@@ -2,7 +2,7 @@
 
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::flows::guess::Guess;
+use crate::flows::guess::{lockout_key, Guess};
 use crate::flows::session::Session;
 use crate::records::{User, UserPatch};
 
@@ -74,7 +74,7 @@ pub(crate) async fn set_password_hash(engine: &Engine, user: &User, hashed: Stri
         ..UserPatch::default()
     };
     let user = engine.ports.users.update(&user.id, &patch, now).await?;
-    engine.ports.attempts.clear(&user.email).await?;
+    engine.ports.attempts.clear(&lockout_key(&user.email)).await?;
     Ok(user)
 }
 

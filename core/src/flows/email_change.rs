@@ -3,6 +3,7 @@
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::check_current_password;
+use crate::flows::guess::lockout_key;
 use crate::flows::register::conflict_as;
 use crate::flows::session::{issued_before_cutoff, Session};
 use crate::ids::Email;
@@ -102,7 +103,7 @@ pub async fn confirm_change(engine: &Engine, token: &str) -> FlowResult<User> {
         .update(&user.id, &patch, now)
         .await
         .map_err(conflict_as(FlowError::EmailInUse))?;
-    engine.ports.attempts.clear(&previous_email).await?;
+    engine.ports.attempts.clear(&lockout_key(&previous_email)).await?;
     send_notice(
         engine,
         Notice::EmailChanged {

@@ -2,7 +2,7 @@
 
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::flows::guess::Guess;
+use crate::flows::guess::{lockout_key, Guess};
 use crate::flows::session::Session;
 use crate::ids::Email;
 use crate::jwt::Purpose;
@@ -40,21 +40,21 @@ pub struct LoggedIn {
 /// slot is reserved atomically before the password is checked, so parallel guesses cannot
 /// exceed the threshold.
 pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&str>) -> FlowResult<LoginOutcome> {
-    // Looked up before the slot is reserved, so a store failure here costs no guess.
+    // Looked up before the slot is reserved, so a store failure here costs no guess, and so
+    // the lockout counts against the account found, not the spelling submitted: however a
+    // backend folds case (Mongo's case-insensitive match folds `ſ` to `s`), every spelling
+    // that reaches one account shares its one counter.
     let user = engine.ports.users.find_by_email(email.as_str()).await?;
-    let guess = Guess::reserve(engine, email.as_str(), ip).await?;
+    let key = user.as_ref().map_or(email.as_str(), |u| u.email.as_str());
+    let guess = Guess::reserve(engine, key, ip).await?;
     let bad = |guess: &Guess| FlowError::BadCredentials {
         remaining: guess.remaining(engine),
     };
 
     let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
     // An unknown email or a password-less account still costs one Argon2 verification.
-    let verified = match engine
-        .ports
-        .hasher
-        .verify(password, stored.as_deref().unwrap_or(&engine.decoy_hash))
-        .await
-    {
+    let checked = stored.as_deref().unwrap_or(&engine.decoy_hash);
+    let verified = match engine.ports.hasher.verify(password, checked).await {
         Ok(v) => v,
         Err(e) => {
             // Shed before any check ran: this was no guess.
@@ -62,7 +62,9 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
             return Err(e.into());
         }
     };
-    let (Some(user), Some(_), true) = (user, stored, verified.ok) else {
+    let (used, floor) = raise_floor(engine, checked);
+    let (Some(user), Some(_), true) = (user, stored.as_ref(), verified.ok) else {
+        pad_failure(engine, password, used, floor).await;
         return Err(bad(&guess));
     };
     if !user.is_active {
@@ -98,6 +100,37 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
     Ok(LoginOutcome::Session(logged_in))
 }
 
+/// Makes a failed login cost the same Argon2 work whatever hash it was checked against:
+/// an adopted regstack 0.9.3 hash (m=65536, t=3) takes about five times the configured
+/// default, so without this the time of a failure told adopted accounts from unknown
+/// addresses. The floor is the costliest of `password_verify_floor`, the configured
+/// parameters and every stored hash met since start-up; a cheaper failure verifies a padding
+/// hash for the difference (docs/security.md, "Timing").
+async fn pad_failure(engine: &Engine, password: &str, used: u64, floor: u64) {
+    // Below 8 KiB Argon2 has nothing cheaper to offer; the difference is noise.
+    if floor.saturating_sub(used) >= 8 {
+        let padding = crate::password::padding_hash(floor - used);
+        let _ = engine.ports.hasher.verify(password, &padding).await;
+    }
+}
+
+/// The work of the hash just checked, and the floor after raising it to that work (right or
+/// wrong password: any stored hash met tells what failures must cost).
+fn raise_floor(engine: &Engine, checked: &str) -> (u64, u64) {
+    use std::sync::atomic::Ordering;
+    let used = crate::password::work_of(checked).unwrap_or(0);
+    let before = engine.verify_floor.fetch_max(used, Ordering::AcqRel);
+    if used > before {
+        tracing::warn!(
+            target: "regstack.password",
+            "a stored hash costs more to check than password_verify_floor; failed logins are padded to it \
+             from now on. Set password_verify_floor to that hash's parameters (regstack 0.9.3: \
+             \"m=65536,t=3,p=4\") so they are from start-up too."
+        );
+    }
+    (used, before.max(used))
+}
+
 /// A patch that stores a hash of `password` with the configured parameters, when
 /// `password_rehash_on_login` is on; empty if it is off or hashing failed (the old hash stays).
 async fn rehash_patch(engine: &Engine, password: &str) -> UserPatch {
@@ -117,7 +150,7 @@ async fn rehash_patch(engine: &Engine, password: &str) -> UserPatch {
 /// emails case-insensitively, so this also clears the submitted spelling), `user_logged_in`.
 pub(crate) async fn finish_login(engine: &Engine, user: &User, patch: UserPatch) -> FlowResult<LoggedIn> {
     let logged_in = issue_session(engine, user, patch).await?;
-    engine.ports.attempts.clear(&user.email).await?;
+    engine.ports.attempts.clear(&lockout_key(&user.email)).await?;
     engine
         .ports
         .events

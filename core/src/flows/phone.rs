@@ -11,7 +11,7 @@ use crate::jwt::Purpose;
 use crate::ports::SmsMessage;
 use crate::records::{CodeCheck, CodeKind, MfaCode, User, UserPatch};
 use crate::time::{plus_seconds, Timestamp};
-use crate::token::{hash_secret, new_jti, new_sms_code, secrets_equal};
+use crate::token::{keyed_hash, new_jti, new_sms_code, secrets_equal};
 
 use super::{send_notice, FlowError, FlowResult};
 use crate::render::Notice;
@@ -36,14 +36,16 @@ pub fn judge(row: &MfaCode, code_hash: &str, now: Timestamp) -> CodeCheck {
     CodeCheck::Ok
 }
 
-/// What is stored for a code: the SHA-256 of its digits, and for phone setup of the digits
-/// and the number they were texted to. The setup token carries its number, so a code texted
-/// to one number cannot confirm a token for another (starting setup for A, then for B, and
-/// confirming A's token with B's code would otherwise set A without ever reaching it).
-fn code_hash(kind: CodeKind, code: &str, phone: &str) -> String {
+/// What is stored for a code: an HMAC under the server's code key (not a plain hash, which
+/// a leaked table would give up to a million offline guesses) of its digits, and for phone
+/// setup of the digits and the number they were texted to. The setup token carries its
+/// number, so a code texted to one number cannot confirm a token for another (starting
+/// setup for A, then for B, and confirming A's token with B's code would otherwise set A
+/// without ever reaching it).
+fn code_hash(engine: &Engine, kind: CodeKind, code: &str, phone: &str) -> String {
     match kind {
-        CodeKind::LoginMfa => hash_secret(code),
-        CodeKind::PhoneSetup => hash_secret(&format!("{code}\n{phone}")),
+        CodeKind::LoginMfa => keyed_hash(&engine.code_key, code),
+        CodeKind::PhoneSetup => keyed_hash(&engine.code_key, &format!("{code}\n{phone}")),
     }
 }
 
@@ -68,7 +70,7 @@ async fn send_code(engine: &Engine, user: &User, kind: CodeKind, to: &str) -> Fl
         .put(&MfaCode {
             user_id: user.id.clone(),
             kind,
-            code_hash: code_hash(kind, &code, to),
+            code_hash: code_hash(engine, kind, &code, to),
             expires_at: plus_seconds(now, config.sms_code_ttl_seconds),
             attempts: 0,
             max_attempts: config.sms_code_max_attempts,
@@ -109,7 +111,7 @@ async fn check_code(
     let outcome = match engine
         .ports
         .mfa_codes
-        .check(user_id, kind, &code_hash(kind, code, phone), engine.now())
+        .check(user_id, kind, &code_hash(engine, kind, code, phone), engine.now())
         .await
     {
         Ok(outcome) => outcome,

@@ -38,14 +38,16 @@ pub async fn deliver(
     let sent = match message {
         Relayed::Email {
             to,
-            from,
+            from: _,
             subject,
             text,
             html,
         } => {
+            // The sender is this instance's own, whatever the request says: a leaked relay
+            // secret must not turn it into a mail server for any From address.
             let m = EmailMessage {
                 to,
-                from,
+                from: engine.config.email_from(),
                 subject,
                 text,
                 html,

@@ -241,11 +241,18 @@ pub async fn reset_password(State(engine): State<Arc<Engine>>, JsonBody(body): J
 }
 
 /// `POST /relay`
-pub async fn relay(
-    State(engine): State<Arc<Engine>>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> Reply {
+pub async fn relay(State(engine): State<Arc<Engine>>, req: axum::extract::Request) -> Reply {
+    // The signature covers raw bytes, so the body is read as bytes, under the same
+    // `max_request_body_bytes` as every JSON body.
+    let limit = req
+        .extensions()
+        .get::<super::BodyLimit>()
+        .map_or(engine.config.max_request_body_bytes, |l| l.0);
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::detail(StatusCode::PAYLOAD_TOO_LARGE, "Request body is too large."))?;
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     crate::flows::relay::deliver(
         &engine,

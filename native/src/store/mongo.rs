@@ -17,7 +17,8 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use regstack_core::config::Config;
 use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
+    UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::time::{from_micros, to_micros, Timestamp};
@@ -35,6 +36,7 @@ pub struct MongoStore {
     attempts: Collection<Document>,
     mfa: Collection<Document>,
     identities: Collection<Document>,
+    states: Collection<Document>,
     counters: Collection<Document>,
     leases: Collection<Document>,
 }
@@ -168,19 +170,40 @@ fn pending_from(d: &Document) -> Result<PendingRegistration, StoreError> {
     })
 }
 
-/// Matches an email exactly or, for adopted mixed-case rows, case-insensitively.
+/// The additive `email_key` field: the address lower-cased (Unicode, as the core lower-cases
+/// input), indexed, on every user and pending document. Case-insensitive lookups match it
+/// exactly, so they use an index and fold case exactly as the lockout key does; a
+/// case-insensitive regex scanned the collection and also folded `ſ` to `s`, giving one
+/// account many spellings. Documents without it (written by regstack 0.9.3) get it at start-up.
+const EMAIL_KEY: &str = "email_key";
+
+fn email_key(email: &str) -> String {
+    email.to_lowercase()
+}
+
+/// Matches an email in any case: the stored key, or the exact address for a document written
+/// since start-up by a writer that does not set the key.
 fn email_filter(email: &str) -> Document {
-    let escaped: String = email
-        .chars()
-        .flat_map(|c| {
-            if c.is_ascii_alphanumeric() {
-                vec![c]
-            } else {
-                vec!['\\', c]
-            }
-        })
-        .collect();
-    doc! { "$or": [ { "email": email }, { "email": { "$regex": format!("^{escaped}$"), "$options": "i" } } ] }
+    doc! { "$or": [ { EMAIL_KEY: email_key(email) }, { "email": email } ] }
+}
+
+/// Gives every document without an `email_key` its key (adopted or 0.9.3-written ones).
+async fn backfill_email_keys(c: &Collection<Document>) -> Result<(), MongoError> {
+    let mut missing = c
+        .find(doc! { EMAIL_KEY: { "$exists": false } })
+        .projection(doc! { "email": 1 })
+        .await?;
+    while let Some(d) = missing.try_next().await? {
+        let (Some(id), Ok(email)) = (d.get("_id"), d.get_str("email")) else {
+            continue;
+        };
+        c.update_one(
+            doc! { "_id": id.clone() },
+            doc! { "$set": { EMAIL_KEY: email_key(email) } },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 impl MongoStore {
@@ -214,6 +237,7 @@ impl MongoStore {
             attempts: db.collection(&config.login_attempt_collection),
             mfa: db.collection(&config.mfa_code_collection),
             identities: db.collection(&config.oauth_identity_collection),
+            states: db.collection(&config.oauth_state_collection),
             counters: db.collection("regstack_rate_limits"),
             leases: db.collection("regstack_leases"),
             db,
@@ -243,6 +267,13 @@ impl MongoStore {
                 .map(|_| ())
         }
         index(&self.users, doc! {"email": 1}, "email_unique", true, None).await?;
+        // Not unique: 0.9.3 kept the local part's case, so an adopted database may hold
+        // `Bob@x` and `bob@x` as two accounts.
+        index(&self.users, doc! {EMAIL_KEY: 1}, "email_key", false, None).await?;
+        index(&self.pending, doc! {EMAIL_KEY: 1}, "pending_email_key", false, None).await?;
+        for collection in [&self.users, &self.pending] {
+            backfill_email_keys(collection).await?;
+        }
         index(&self.blacklist, doc! {"jti": 1}, "jti_unique", true, None).await?;
         index(&self.blacklist, doc! {"exp": 1}, "exp_ttl", false, Some(0)).await?;
         index(&self.pending, doc! {"email": 1}, "pending_email_unique", true, None).await?;
@@ -285,8 +316,7 @@ impl MongoStore {
         .await?;
         index(&self.counters, doc! {"expires_at": 1}, "rate_limit_ttl", false, Some(0)).await?;
         index(&self.leases, doc! {"until": 1}, "lease_ttl", false, Some(60)).await?;
-        let states = self.db.collection::<Document>(&config.oauth_state_collection);
-        index(&states, doc! {"expires_at": 1}, "oauth_state_ttl", false, Some(0)).await?;
+        index(&self.states, doc! {"expires_at": 1}, "oauth_state_ttl", false, Some(0)).await?;
         let validator =
             doc! { "$jsonSchema": { "bsonType": "object", "properties": { "mode": { "enum": ["signin", "link"] } } } };
         let created = self
@@ -367,6 +397,7 @@ impl UserStore for MongoStore {
         let mut d = doc! {
             "_id": oid,
             "email": &u.email,
+            EMAIL_KEY: email_key(&u.email),
             "is_active": u.is_active,
             "is_verified": u.is_verified,
             "is_superuser": u.is_superuser,
@@ -434,6 +465,7 @@ impl UserStore for MongoStore {
         text("phone_number", &patch.phone_number);
         if let Some(e) = &patch.email {
             set.insert("email", e);
+            set.insert(EMAIL_KEY, email_key(e));
         }
         for (k, v) in [
             ("is_active", patch.is_active),
@@ -491,7 +523,7 @@ impl UserStore for MongoStore {
             .await
             .map_err(map_err)?;
         self.attempts
-            .delete_many(email_filter(&user.email))
+            .delete_many(doc! { "email": email_key(&user.email) })
             .await
             .map_err(map_err)?;
         Ok(deleted)
@@ -512,6 +544,7 @@ impl PendingStore for MongoStore {
             .map_err(map_err)?;
         let mut d = doc! {
             "email": &p.email,
+            EMAIL_KEY: email_key(&p.email),
             "hashed_password": &p.hashed_password,
             "token_hash": &p.token_hash,
             "created_at": bson_date(p.created_at),
@@ -619,7 +652,12 @@ impl AttemptStore for MongoStore {
     }
 
     async fn clear(&self, email: &str) -> Result<(), StoreError> {
-        self.attempts.delete_many(email_filter(email)).await.map_err(map_err)?;
+        // The core keys failures by the lower-cased address (and 0.9.3's rows expire with the
+        // window), so an exact match on the indexed field does it.
+        self.attempts
+            .delete_many(doc! { "email": email_key(email) })
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 }
@@ -732,4 +770,28 @@ pub async fn index_names(store: &MongoStore, collection: &str) -> Result<Vec<Str
         }
     }
     Ok(names)
+}
+
+/// The TTL indexes already expire these documents on a real MongoDB (its monitor runs about
+/// once a minute); the sweep deletes them at once and also serves servers without TTL
+/// support, so the same guarantee holds on every backend.
+#[async_trait]
+impl Sweeper for MongoStore {
+    async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
+        let older = |field: &str, at: Timestamp, inclusive: bool| {
+            let op = if inclusive { "$lte" } else { "$lt" };
+            doc! { field: { op: bson_date(at) } }
+        };
+        let delete = |c: &Collection<Document>, filter: Document| {
+            let c = c.clone();
+            async move { c.delete_many(filter).await.map(|r| r.deleted_count).map_err(map_err) }
+        };
+        Ok(Purged {
+            attempts: delete(&self.attempts, older("when", attempts_before, false)).await?,
+            pending: delete(&self.pending, older("expires_at", now, true)).await?,
+            revocations: delete(&self.blacklist, older("exp", now, true)).await?,
+            codes: delete(&self.mfa, older("expires_at", now, true)).await?,
+            oauth_states: delete(&self.states, older("expires_at", now, true)).await?,
+        })
+    }
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
+    UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::time::{truncate_micros, Timestamp};
@@ -33,6 +34,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "email_lower_index",
         include_str!("../../../migrations/postgres/0003_email_lower_index.sql"),
+    ),
+    (
+        4,
+        "attempts_indexes",
+        include_str!("../../../migrations/postgres/0004_attempts_indexes.sql"),
+    ),
+    (
+        5,
+        "email_key",
+        include_str!("../../../migrations/postgres/0005_email_key.sql"),
     ),
 ];
 
@@ -163,6 +174,26 @@ impl PgStore {
                 tx.commit().await.map_err(OpenError::Migrate)?;
                 applied.push(*version);
             }
+            // Rows SQL could not key: non-ASCII addresses (lower() follows the locale) and rows
+            // another writer added without a key.
+            for table in ["users", "pending_registrations"] {
+                let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+                    "SELECT id, email FROM {table} WHERE email_key IS NULL OR email ~ '[^ -~]'"
+                ))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(OpenError::Migrate)?;
+                for (id, email) in rows {
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET email_key = $2 WHERE id = $1 AND email_key IS DISTINCT FROM $2"
+                    ))
+                    .bind(&id)
+                    .bind(key(&email))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(OpenError::Migrate)?;
+                }
+            }
             Ok(applied)
         }
         .await;
@@ -211,12 +242,25 @@ fn t(v: Timestamp) -> Timestamp {
     truncate_micros(v)
 }
 
+/// The `email_key` of an address (see `regstack_core::sqlite::email_key`).
+fn key(email: &str) -> String {
+    regstack_core::sqlite::email_key(email)
+}
+
+/// An address in any case against a row's `email_key`, or `lower(email)` for a row not keyed
+/// yet: `$k` is the key's placeholder, `$e` the address's.
+fn matches_email(k: &str, e: &str) -> String {
+    format!("(email_key = {k} OR (email_key IS NULL AND lower(email) = lower({e})))")
+}
+
 #[async_trait]
 impl UserStore for PgStore {
     async fn create(&self, u: &User) -> Result<User, StoreError> {
         let done = sqlx::query(&format!(
-            "INSERT INTO users ({USER_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
-             WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($2))"
+            "INSERT INTO users ({USER_COLUMNS}, email_key) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+             WHERE NOT EXISTS (SELECT 1 FROM users WHERE {})",
+            matches_email("$14", "$2")
         ))
         .bind(&u.id)
         .bind(&u.email)
@@ -231,6 +275,7 @@ impl UserStore for PgStore {
         .bind(t(u.updated_at))
         .bind(u.last_login.map(t))
         .bind(u.tokens_invalidated_after.map(t))
+        .bind(key(&u.email))
         .execute(&self.pool)
         .await
         .map_err(|e| match map_err(e) {
@@ -255,9 +300,11 @@ impl UserStore for PgStore {
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let row = sqlx::query(&format!(
             "(SELECT {USER_COLUMNS} FROM users WHERE email = $1) \
-             UNION ALL (SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1) AND email <> $1) LIMIT 1"
+             UNION ALL (SELECT {USER_COLUMNS} FROM users WHERE {} AND email <> $1) LIMIT 1",
+            matches_email("$2", "$1")
         ))
         .bind(email)
+        .bind(key(email))
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -269,6 +316,7 @@ impl UserStore for PgStore {
         qb.push_bind(t(now));
         if let Some(v) = &patch.email {
             qb.push(", email = ").push_bind(v.clone());
+            qb.push(", email_key = ").push_bind(key(v));
         }
         if let Some(v) = &patch.hashed_password {
             qb.push(", hashed_password = ").push_bind(v.clone());
@@ -297,9 +345,11 @@ impl UserStore for PgStore {
         }
         qb.push(" WHERE id = ").push_bind(id.to_string());
         if let Some(email) = &patch.email {
-            qb.push(" AND NOT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower(")
+            qb.push(" AND NOT EXISTS (SELECT 1 FROM users WHERE (email_key = ")
+                .push_bind(key(email))
+                .push(" OR (email_key IS NULL AND lower(email) = lower(")
                 .push_bind(email.clone())
-                .push(") AND id <> ")
+                .push("))) AND id <> ")
                 .push_bind(id.to_string())
                 .push(")");
         }
@@ -328,19 +378,28 @@ impl UserStore for PgStore {
             .map_err(map_err)?
             .rows_affected()
             > 0;
-        for (sql, key) in [
-            ("DELETE FROM oauth_identities WHERE user_id = $1", user.id.as_str()),
-            ("DELETE FROM mfa_codes WHERE user_id = $1", user.id.as_str()),
-            (
-                "DELETE FROM pending_registrations WHERE lower(email) = lower($1)",
-                user.email.as_str(),
-            ),
-            (
-                "DELETE FROM login_attempts WHERE lower(email) = lower($1)",
-                user.email.as_str(),
-            ),
+        for sql in [
+            "DELETE FROM oauth_identities WHERE user_id = $1",
+            "DELETE FROM mfa_codes WHERE user_id = $1",
         ] {
-            sqlx::query(sql).bind(key).execute(&mut *tx).await.map_err(map_err)?;
+            sqlx::query(sql)
+                .bind(&user.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        let pending = format!("DELETE FROM pending_registrations WHERE {}", matches_email("$2", "$1"));
+        for sql in [
+            pending.as_str(),
+            // The core keys failures by the lower-cased address; 0.9.3 wrote them as submitted.
+            "DELETE FROM login_attempts WHERE lower(email) = lower($1) OR email = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(&user.email)
+                .bind(key(&user.email))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         Ok(deleted)
@@ -357,16 +416,20 @@ impl PendingStore for PgStore {
     async fn put(&self, p: &PendingRegistration) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // Rows of adopted databases may differ in case only; the upsert handles the rest.
-        sqlx::query("DELETE FROM pending_registrations WHERE lower(email) = lower($1) AND email <> $1")
-            .bind(&p.email)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
         sqlx::query(&format!(
-            "INSERT INTO pending_registrations ({PENDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "DELETE FROM pending_registrations WHERE {} AND email <> $1",
+            matches_email("$2", "$1")
+        ))
+        .bind(&p.email)
+        .bind(key(&p.email))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(&format!(
+            "INSERT INTO pending_registrations ({PENDING_COLUMNS}, email_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (email) DO UPDATE SET id = excluded.id, hashed_password = excluded.hashed_password, \
              full_name = excluded.full_name, token_hash = excluded.token_hash, created_at = excluded.created_at, \
-             expires_at = excluded.expires_at"
+             expires_at = excluded.expires_at, email_key = excluded.email_key"
         ))
         .bind(&p.id)
         .bind(&p.email)
@@ -375,6 +438,7 @@ impl PendingStore for PgStore {
         .bind(&p.token_hash)
         .bind(t(p.created_at))
         .bind(t(p.expires_at))
+        .bind(key(&p.email))
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -394,9 +458,11 @@ impl PendingStore for PgStore {
 
     async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE lower(email) = lower($1) LIMIT 1"
+            "SELECT {PENDING_COLUMNS} FROM pending_registrations WHERE {} LIMIT 1",
+            matches_email("$2", "$1")
         ))
         .bind(email)
+        .bind(key(email))
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -405,9 +471,11 @@ impl PendingStore for PgStore {
 
     async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
         let row = sqlx::query(&format!(
-            "DELETE FROM pending_registrations WHERE lower(email) = lower($1) RETURNING {PENDING_COLUMNS}"
+            "DELETE FROM pending_registrations WHERE {} RETURNING {PENDING_COLUMNS}",
+            matches_email("$2", "$1")
         ))
         .bind(email)
+        .bind(key(email))
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -595,5 +663,34 @@ impl Counter for PgStore {
                 .map_err(map_err)?;
         }
         Ok(count as u64)
+    }
+}
+
+#[async_trait]
+impl Sweeper for PgStore {
+    async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
+        let now = truncate_micros(now);
+        let delete = |sql: &'static str, at: Timestamp| {
+            let pool = self.pool.clone();
+            async move {
+                sqlx::query(sql)
+                    .bind(at)
+                    .execute(&pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                    .map_err(map_err)
+            }
+        };
+        Ok(Purged {
+            attempts: delete(
+                "DELETE FROM login_attempts WHERE \"when\" < $1",
+                truncate_micros(attempts_before),
+            )
+            .await?,
+            pending: delete("DELETE FROM pending_registrations WHERE expires_at <= $1", now).await?,
+            revocations: delete("DELETE FROM token_blacklist WHERE exp <= $1", now).await?,
+            codes: delete("DELETE FROM mfa_codes WHERE expires_at <= $1", now).await?,
+            oauth_states: delete("DELETE FROM oauth_states WHERE expires_at <= $1", now).await?,
+        })
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
-    AttemptStore, MfaCodeStore, PendingStore, Reservation, RevocationStore, StoreError, UserStore,
+    AttemptStore, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper, UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::sqlite::{self, code_from, pending_from, user_from, Statement, Value};
@@ -32,6 +32,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "email_lower_index",
         include_str!("../../../migrations/sqlite/0002_email_lower_index.sql"),
+    ),
+    (
+        3,
+        "attempts_indexes",
+        include_str!("../../../migrations/sqlite/0003_attempts_indexes.sql"),
+    ),
+    (
+        4,
+        "email_key",
+        include_str!("../../../migrations/sqlite/0004_email_key.sql"),
     ),
 ];
 
@@ -183,7 +193,23 @@ impl SqliteStore {
             tx.commit().await?;
             applied.push(*version);
         }
+        self.key_emails().await?;
         Ok(applied)
+    }
+
+    /// Writes the `email_key` of rows SQL could not key (non-ASCII addresses, rows another
+    /// writer added without one); a no-op once every row has the right key.
+    async fn key_emails(&self) -> Result<(), sqlx::Error> {
+        for table in sqlite::KEYED_TABLES {
+            let rows = query(&sqlite::unkeyed_rows(table)).fetch_all(&self.pool).await?;
+            for row in rows {
+                let (id, email): (String, String) = (row.try_get("id")?, row.try_get("email")?);
+                query(&sqlite::set_email_key(table, &id, &email))
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -381,5 +407,17 @@ impl MfaCodeStore for SqliteStore {
 
     async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
         self.run(&sqlite::delete_codes(user_id)).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl Sweeper for SqliteStore {
+    async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
+        // One statement at a time: each is a short write, so no request waits behind a sweep.
+        let mut changes = Vec::new();
+        for st in sqlite::purge_expired(now, attempts_before) {
+            changes.push(self.run(&st).await?);
+        }
+        Ok(sqlite::purged(&changes))
     }
 }

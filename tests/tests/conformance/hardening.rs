@@ -413,3 +413,74 @@ async fn emails_to_one_address_are_limited_silently() {
         .assert_status(201);
     s.expect_no_link(LinkKind::Verify, Duration::from_secs(2)).await;
 }
+
+/// One account, one spelling: `ſ` (U+017F) folds to `s` under some case-insensitive matches
+/// (Mongo's regex did), which gave an account with k letters `s` 2^k lockout counters. Every
+/// backend now matches addresses by one lower-cased form, and the lockout counts against the
+/// account found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_s_is_not_another_spelling_of_an_account() {
+    let s = Server::start(&[("REGSTACK_REQUIRE_VERIFICATION", "false")]).await;
+    let email = unique_email("sass");
+    s.register_verified(&email, PASSWORD).await;
+    let long_s = email.replacen('s', "\u{17f}", 1);
+    assert_ne!(long_s, email);
+    // The right password under the other spelling is no sign-in: no such account.
+    s.post_json("/login", &json!({"email": long_s, "password": PASSWORD}))
+        .await
+        .assert_detail(401, &msg::bad_login_remaining(4));
+    // The real account's counter is untouched by the other spelling.
+    s.login(&email, "wrong-password")
+        .await
+        .assert_detail(401, &msg::bad_login_remaining(4));
+    s.login_ok(&email, PASSWORD).await;
+}
+
+/// Expired rows are swept on every backend: natively every `purge_interval_seconds`, at the
+/// edge by the Cron Trigger (fired here through `wrangler dev --test-scheduled`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn expired_login_failures_are_swept() {
+    let s = Server::start(&[
+        ("REGSTACK_REQUIRE_VERIFICATION", "false"),
+        ("REGSTACK_LOGIN_LOCKOUT_WINDOW_SECONDS", "10"),
+        ("REGSTACK_PURGE_INTERVAL_SECONDS", "1"),
+    ])
+    .await;
+    let (email, _) = s.new_session("swept").await;
+    s.login(&email, "wrong-password").await.assert_status(401);
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    if regstack_conformance::on_edge() {
+        s.get_root("/__scheduled?cron=17+*+*+*+*").await.assert_status(200);
+    }
+    // MongoDB's TTL indexes expire these rows on their own, usually first, so the sweep may
+    // find nothing there; the port contract suite checks the Mongo sweep directly.
+    if std::env::var("REGSTACK_TEST_DATABASE_URL").is_ok_and(|url| url.starts_with("mongodb")) {
+        return;
+    }
+    s.wait_for_line("the sweep's report", |l| l.contains("purged 1 expired rows"))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moving_the_second_factor_to_another_number_sends_a_notice() {
+    let s = Server::start(&SMS_ON).await;
+    let email = unique_email("notice-moved");
+    let session = enrol(&s, &email, "+15555550145").await;
+    let r = s
+        .post_json_auth(
+            "/phone/start",
+            &session,
+            &json!({"phone_number": "+15555550187", "current_password": PASSWORD}),
+        )
+        .await;
+    r.assert_status(202);
+    let pending = r.str("pending_token");
+    let (_, code) = s.wait_for_sms_code(SmsKind::PhoneSetup).await;
+    s.post_json("/phone/confirm", &json!({"pending_token": pending, "code": code}))
+        .await
+        .assert_status(200);
+    s.wait_for_line("the moved-number notice", |l| {
+        l.contains(&format!("To: {email}")) && l.contains("sign-in phone number was changed")
+    })
+    .await;
+}

@@ -137,3 +137,47 @@ async fn relay_refuses_unsigned_forged_stale_and_replayed_requests() {
     .await
     .assert_detail(404, msg::NOT_FOUND);
 }
+
+/// The relay sends as this instance's own sender whatever the body says (a leaked secret must
+/// not make it an open mail server), and refuses bodies over `max_request_body_bytes`.
+#[tokio::test]
+async fn relay_pins_the_sender_and_limits_the_body() {
+    let server = relay_server(&[("REGSTACK_EMAIL__FROM_ADDRESS", "accounts@example.com")]).await;
+    let to = unique_email("relay-from");
+    let body = serde_json::to_vec(&Relayed::Email {
+        to: to.clone(),
+        from: "Someone Else <ceo@evil.example>".into(),
+        subject: "Relayed".into(),
+        text: "hello".into(),
+        html: "<p>hello</p>".into(),
+    })
+    .unwrap();
+    let nonce = format!("{:032x}", regstack_conformance::random_u64());
+    let t = now();
+    post_relay(
+        &server,
+        &body,
+        Some(t),
+        Some(&nonce),
+        Some(relay::seal(SECRET, t, &nonce, &body)),
+    )
+    .await
+    .assert_message(202, "Accepted for delivery.");
+    let line = server
+        .wait_for_line("the relayed email", |l| l.contains(&format!("To: {to}")))
+        .await;
+    assert!(line.contains("From: RegStack <accounts@example.com>"), "{line}");
+    assert!(!line.contains("evil.example"), "{line}");
+
+    let big = vec![b' '; 70 * 1024];
+    let nonce = format!("{:032x}", regstack_conformance::random_u64());
+    let r = post_relay(
+        &server,
+        &big,
+        Some(t),
+        Some(&nonce),
+        Some(relay::seal(SECRET, t, &nonce, &big)),
+    )
+    .await;
+    r.assert_status(413);
+}
