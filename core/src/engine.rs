@@ -107,7 +107,7 @@ impl Engine {
             mac.update(b"sms_code");
             mac.finalize().into_bytes().into()
         };
-        let jwt = JwtCodec::new(&config.jwt_secret, &config.jwt_algorithm, config.jwt_audience.clone());
+        let jwt = JwtCodec::new(&config.jwt_secret, config.jwt_algorithm, config.jwt_audience.clone());
         let lockout = Lockout {
             threshold: config.login_lockout_threshold as u64,
             window_seconds: config.login_lockout_window_seconds,
@@ -115,7 +115,7 @@ impl Engine {
         };
         let mut rate_limits = HashMap::new();
         for class in RateClass::ALL {
-            if let Some(spec) = class.spec(&config) {
+            if let Some(spec) = config.rate_limit(class) {
                 let limits = RateLimit::parse_all(spec).map_err(|e| crate::config::ConfigError::Invalid {
                     field: class.config_field().into(),
                     message: e.to_string(),

@@ -5,6 +5,7 @@ pub mod account;
 pub mod email_change;
 mod guess;
 pub mod housekeeping;
+pub mod limits;
 pub mod login;
 pub mod password;
 pub mod phone;
@@ -148,7 +149,7 @@ pub(crate) async fn send_link(
 /// The count is by the address submitted, whether or not an account has it.
 pub(crate) async fn mail_allowed(engine: &Engine, address: &str) -> FlowResult<bool> {
     let subject = &crate::token::hash_secret(&address.to_lowercase())[..32];
-    match session::count_against(engine, &engine.email_limits, "email_to", subject).await {
+    match limits::count_against(engine, &engine.email_limits, "email_to", subject).await {
         Ok(()) => Ok(true),
         Err(FlowError::RateLimited { limit, .. }) => {
             tracing::warn!(target: "regstack.email", %limit, "email_rate_limit reached for a recipient; not sending");

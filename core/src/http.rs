@@ -20,7 +20,8 @@ pub use body::BodyLimit;
 pub use error::ApiError;
 
 use crate::engine::Engine;
-use crate::flows::session::{authenticate, check_rate};
+use crate::flows::limits::check_rate;
+use crate::flows::session::authenticate;
 use crate::flows::FlowError;
 use crate::routes::{Access, Endpoint};
 

@@ -118,17 +118,37 @@ impl Claims {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Alg {
+/// The HMAC algorithm of every token (`jwt_algorithm`); any other name is refused when the
+/// config loads, with these three listed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum JwtAlgorithm {
+    /// HMAC-SHA256, the default.
+    #[default]
+    #[serde(rename = "HS256")]
     Hs256,
+    /// HMAC-SHA384.
+    #[serde(rename = "HS384")]
     Hs384,
+    /// HMAC-SHA512.
+    #[serde(rename = "HS512")]
     Hs512,
+}
+
+impl JwtAlgorithm {
+    /// The header's `alg`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JwtAlgorithm::Hs256 => "HS256",
+            JwtAlgorithm::Hs384 => "HS384",
+            JwtAlgorithm::Hs512 => "HS512",
+        }
+    }
 }
 
 /// Mints and verifies regstack JWTs for one secret, algorithm and audience.
 #[derive(Clone)]
 pub struct JwtCodec {
-    alg: Alg,
+    alg: JwtAlgorithm,
     keys: [[u8; 32]; 5],
     audience: Option<String>,
 }
@@ -159,32 +179,26 @@ pub fn derive_key(secret: &str, purpose: Purpose) -> [u8; 32] {
 }
 
 impl JwtCodec {
-    /// A codec for `secret` and `algorithm` (`HS256`, `HS384` or `HS512`; anything else is HS256,
-    /// since config validation has already refused it).
-    pub fn new(secret: &str, algorithm: &str, audience: Option<String>) -> Self {
-        let alg = match algorithm {
-            "HS384" => Alg::Hs384,
-            "HS512" => Alg::Hs512,
-            _ => Alg::Hs256,
-        };
+    /// A codec for `secret`, `algorithm` and an optional audience.
+    pub fn new(secret: &str, algorithm: JwtAlgorithm, audience: Option<String>) -> Self {
         let keys = Purpose::ALL.map(|p| derive_key(secret, p));
-        Self { alg, keys, audience }
+        Self {
+            alg: algorithm,
+            keys,
+            audience,
+        }
     }
 
     fn alg_name(&self) -> &'static str {
-        match self.alg {
-            Alg::Hs256 => "HS256",
-            Alg::Hs384 => "HS384",
-            Alg::Hs512 => "HS512",
-        }
+        self.alg.as_str()
     }
 
     fn sign(&self, purpose: Purpose, message: &[u8]) -> Vec<u8> {
         let key = &self.keys[purpose.index()];
         match self.alg {
-            Alg::Hs256 => mac!(Sha256, key, message).finalize().into_bytes().to_vec(),
-            Alg::Hs384 => mac!(Sha384, key, message).finalize().into_bytes().to_vec(),
-            Alg::Hs512 => mac!(Sha512, key, message).finalize().into_bytes().to_vec(),
+            JwtAlgorithm::Hs256 => mac!(Sha256, key, message).finalize().into_bytes().to_vec(),
+            JwtAlgorithm::Hs384 => mac!(Sha384, key, message).finalize().into_bytes().to_vec(),
+            JwtAlgorithm::Hs512 => mac!(Sha512, key, message).finalize().into_bytes().to_vec(),
         }
     }
 
@@ -192,9 +206,9 @@ impl JwtCodec {
     fn verify_signature(&self, purpose: Purpose, message: &[u8], signature: &[u8]) -> bool {
         let key = &self.keys[purpose.index()];
         match self.alg {
-            Alg::Hs256 => mac!(Sha256, key, message).verify_slice(signature).is_ok(),
-            Alg::Hs384 => mac!(Sha384, key, message).verify_slice(signature).is_ok(),
-            Alg::Hs512 => mac!(Sha512, key, message).verify_slice(signature).is_ok(),
+            JwtAlgorithm::Hs256 => mac!(Sha256, key, message).verify_slice(signature).is_ok(),
+            JwtAlgorithm::Hs384 => mac!(Sha384, key, message).verify_slice(signature).is_ok(),
+            JwtAlgorithm::Hs512 => mac!(Sha512, key, message).verify_slice(signature).is_ok(),
         }
     }
 
@@ -314,7 +328,7 @@ fn number_as_f64(v: &Value) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::hex;
+    use crate::hex::encode as hex;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
     const PYTHON_TOKEN: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJqdGkiOiJfSDdwSF9RaHB2VldmZEJvcW1SWktBIiwiaWF0IjoxNzY3MjY4ODAwLjEyMzQ1NiwiZXhwIjoxNzY3Mjc2MDAwLCJwdXJwb3NlIjoic2Vzc2lvbiJ9.AfgYzUmOKbWUXMWkCGm4eSEmsR22_yfpBw2WTXRRt8s";
@@ -341,7 +355,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn accepts_the_python_session_token() {
-        let codec = JwtCodec::new(SECRET, "HS256", None);
+        let codec = JwtCodec::new(SECRET, JwtAlgorithm::Hs256, None);
         let claims = codec
             .decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000))
             .unwrap();
@@ -360,7 +374,7 @@ mod tests {
             Err(JwtError::Signature)
         );
         // Another secret does not verify it.
-        let other = JwtCodec::new("fedcba9876543210fedcba9876543210", "HS256", None);
+        let other = JwtCodec::new("fedcba9876543210fedcba9876543210", JwtAlgorithm::Hs256, None);
         assert_eq!(
             other.decode(PYTHON_TOKEN, Purpose::Session, at(1_767_268_800_200_000)),
             Err(JwtError::Signature)
@@ -370,7 +384,7 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn mints_the_python_token_byte_for_byte() {
-        let codec = JwtCodec::new(SECRET, "HS256", None);
+        let codec = JwtCodec::new(SECRET, JwtAlgorithm::Hs256, None);
         let (token, _) = codec.mint(
             Purpose::Session,
             "user-1",
@@ -385,19 +399,19 @@ mod tests {
     #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
     #[cfg_attr(not(target_arch = "wasm32"), test)]
     fn extra_claims_audience_and_tampering() {
-        let codec = JwtCodec::new(SECRET, "HS512", Some("app".into()));
+        let codec = JwtCodec::new(SECRET, JwtAlgorithm::Hs512, Some("app".into()));
         let now = at(1_767_268_800_000_001);
         let (t, c) = codec.mint(Purpose::EmailChange, "u", Some("new@example.com"), "j", now, 60);
         let back = codec.decode(&t, Purpose::EmailChange, now).unwrap();
         assert_eq!(back, c);
         assert_eq!(back.extra.as_deref(), Some("new@example.com"));
         // Audience configured but absent, and present but not configured.
-        let plain = JwtCodec::new(SECRET, "HS512", None);
+        let plain = JwtCodec::new(SECRET, JwtAlgorithm::Hs512, None);
         assert_eq!(plain.decode(&t, Purpose::EmailChange, now), Err(JwtError::Audience));
         let (t2, _) = plain.mint(Purpose::Session, "u", None, "j", now, 60);
         assert_eq!(codec.decode(&t2, Purpose::Session, now), Err(JwtError::Audience));
         // HS256 token against an HS512 codec.
-        let hs256 = JwtCodec::new(SECRET, "HS256", None);
+        let hs256 = JwtCodec::new(SECRET, JwtAlgorithm::Hs256, None);
         assert_eq!(
             plain.decode(
                 &hs256.mint(Purpose::Session, "u", None, "j", now, 60).0,

@@ -8,17 +8,32 @@
 //! [`ports`]. The same crate builds for `wasm32-unknown-unknown` (the edge worker) and natively
 //! (the tokio server), and both serve [`http::router`].
 //!
+//! Module map:
+//! - the model: [`config`] (typed settings and their loading), [`records`] (users, pending
+//!   registrations, codes), [`email`], [`ids`], [`time`];
+//! - secrets and their checks: [`password`] (Argon2), [`jwt`], [`token`] (one-time tokens,
+//!   SMS codes), [`hex`], [`lockout`] and [`rate_limit`] (the maths of both);
+//! - what happens: [`flows`] (one module per route group), [`events`], [`render`]
+//!   (templates), [`relay`] (signed hand-over of messages to a sending server),
+//!   [`forward_auth`] (the edge's policy for an origin app);
+//! - the outside: [`ports`] (every trait a runtime implements), [`memory`], [`sqlite`] (the
+//!   SQL both SQLite runtimes bind), [`console`] (log-only delivery);
+//! - the wire: [`routes`] (the routing table), [`http`] (the axum Router and `ApiError`),
+//!   [`engine`] (one instance's state).
+//!
 //! Features:
 //! - `test-utils`: a deterministic clock and randomness, recording mailers and sinks, and the
 //!   shared port contract suite that every storage adapter runs.
 
 pub mod config;
 pub mod console;
+pub mod email;
 pub mod engine;
 pub mod events;
 pub mod flows;
+pub mod forward_auth;
+pub mod hex;
 pub mod http;
-pub mod identity;
 pub mod ids;
 pub mod jwt;
 pub mod lockout;

@@ -210,7 +210,7 @@ impl MfaCodeStore for MemoryStore {
             return Ok(CodeCheck::Missing);
         };
         let row = t.codes[i].clone();
-        let outcome = crate::flows::phone::judge(&row, code_hash, now);
+        let outcome = row.judge(code_hash, now);
         match outcome {
             CodeCheck::Wrong { .. } => t.codes[i].attempts += 1,
             _ => {

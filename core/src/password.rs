@@ -125,17 +125,23 @@ pub fn work_of_params(spec: &str) -> Option<u64> {
             _ => return None,
         }
     }
-    let (m, t) = (m.filter(|m| *m >= 8)?, t.filter(|t| *t >= 1)?);
+    let m = m.filter(|m| (8..=4 * 1024 * 1024).contains(m))?;
+    let t = t.filter(|t| (1..=MAX_PASSES).contains(t))?;
     Some(u64::from(m) * u64::from(t))
 }
 
-/// A PHC string that costs `work` KiB-passes to verify and matches no password: the padding
-/// of a failed login (see `flows::login`). Building it computes nothing; the work happens
-/// when it is verified.
-pub fn padding_hash(work: u64) -> String {
-    let m = work.clamp(8, u64::from(u32::MAX));
-    format!("$argon2id$v=19$m={m},t=1,p=1$cGFkZGluZ3BhZGRpbmc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+/// A PHC string that costs about `work` KiB-passes to verify and matches no password: the
+/// padding of a failed login (see `flows::login`). It uses at most `max_memory_kib` (the
+/// configured memory, so padding never needs more memory than a real hash) and makes up the
+/// rest in passes. Building it computes nothing; the work happens when it is verified.
+pub fn padding_hash(work: u64, max_memory_kib: u32) -> String {
+    let m = work.clamp(8, u64::from(max_memory_kib.max(8)));
+    let t = work.div_ceil(m).clamp(1, 10_000);
+    format!("$argon2id$v=19$m={m},t={t},p=1$cGFkZGluZ3BhZGRpbmc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 }
+
+/// The most passes `password_verify_floor` may name (as for `password_hash_iterations`).
+pub const MAX_PASSES: u32 = 100;
 
 /// Hashes on the calling task. Right for the edge (one isolate, one request at a time) and
 /// for tests; the native runtime moves the work to a bounded blocking pool instead.
@@ -300,9 +306,18 @@ mod tests {
         assert_eq!(work_of_params("m=65536,t=3,p=4"), Some(196_608));
         assert_eq!(work_of_params("m=4,t=3"), None);
         assert_eq!(work_of_params("x=1"), None);
-        let pad = padding_hash(100);
-        assert_eq!(work_of(&pad), Some(100));
+        let pad = padding_hash(100, 64);
+        assert_eq!(
+            work_of(&pad),
+            Some(128),
+            "64 KiB × 2 passes: never more memory than allowed"
+        );
         assert!(!verify("anything", &pad, CHEAP).ok, "padding matches no password");
+        // The floor of an adopted 0.9.3 hash over a default one, padded at the default memory:
+        // 19 MiB, 9 passes (within one pass of the difference).
+        let pad = padding_hash(196_608 - 38_912, 19_456);
+        assert!(pad.contains("m=19456,t=9,"), "{pad}");
+        assert_eq!(work_of_params("m=5000000,t=1"), None, "bounded");
     }
 
     #[cfg(not(target_arch = "wasm32"))]

@@ -7,6 +7,74 @@ use std::fmt;
 
 use crate::time::{from_micros, to_micros, Timestamp};
 
+/// A per-IP rate-limit class: one `*_rate_limit` config field (contract §1.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum RateClass {
+    Login,
+    LoginMfaConfirm,
+    Register,
+    ForgotPassword,
+    ResetPassword,
+    Verify,
+    ResendVerification,
+    ChangePassword,
+    ChangeEmail,
+    ConfirmEmailChange,
+    DeleteAccount,
+    OAuthExchange,
+    PhoneStart,
+    PhoneConfirm,
+    PhoneDisable,
+}
+
+impl RateClass {
+    /// Every class.
+    pub const ALL: [RateClass; 15] = [
+        RateClass::Login,
+        RateClass::LoginMfaConfirm,
+        RateClass::Register,
+        RateClass::ForgotPassword,
+        RateClass::ResetPassword,
+        RateClass::Verify,
+        RateClass::ResendVerification,
+        RateClass::ChangePassword,
+        RateClass::ChangeEmail,
+        RateClass::ConfirmEmailChange,
+        RateClass::DeleteAccount,
+        RateClass::OAuthExchange,
+        RateClass::PhoneStart,
+        RateClass::PhoneConfirm,
+        RateClass::PhoneDisable,
+    ];
+
+    /// The config field holding this class's limit.
+    pub fn config_field(self) -> &'static str {
+        match self {
+            RateClass::Login => "login_rate_limit",
+            RateClass::LoginMfaConfirm => "login_mfa_confirm_rate_limit",
+            RateClass::Register => "register_rate_limit",
+            RateClass::ForgotPassword => "forgot_password_rate_limit",
+            RateClass::ResetPassword => "reset_password_rate_limit",
+            RateClass::Verify => "verify_rate_limit",
+            RateClass::ResendVerification => "resend_verification_rate_limit",
+            RateClass::ChangePassword => "change_password_rate_limit",
+            RateClass::ChangeEmail => "change_email_rate_limit",
+            RateClass::ConfirmEmailChange => "confirm_email_change_rate_limit",
+            RateClass::DeleteAccount => "delete_account_rate_limit",
+            RateClass::OAuthExchange => "oauth_exchange_rate_limit",
+            RateClass::PhoneStart => "phone_start_rate_limit",
+            RateClass::PhoneConfirm => "phone_confirm_rate_limit",
+            RateClass::PhoneDisable => "phone_disable_rate_limit",
+        }
+    }
+
+    /// A short stable name for counter keys.
+    pub fn key(self) -> &'static str {
+        self.config_field().trim_end_matches("_rate_limit")
+    }
+}
+
 /// One limit: `count` requests per `window_seconds`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {

@@ -225,6 +225,28 @@ pub struct MfaCode {
     pub created_at: Timestamp,
 }
 
+impl MfaCode {
+    /// The decision for one guess at this stored code (every store makes it inside its
+    /// atomic step): locked → expired → wrong → right, the hash compared in constant time.
+    pub fn judge(&self, code_hash: &str, now: Timestamp) -> CodeCheck {
+        if self.attempts >= self.max_attempts {
+            return CodeCheck::Locked;
+        }
+        if self.expires_at <= now {
+            return CodeCheck::Expired;
+        }
+        if !crate::token::secrets_equal(&self.code_hash, code_hash) {
+            let remaining = self.max_attempts - (self.attempts + 1);
+            return if remaining <= 0 {
+                CodeCheck::Locked
+            } else {
+                CodeCheck::Wrong { remaining }
+            };
+        }
+        CodeCheck::Ok
+    }
+}
+
 /// The outcome of checking an SMS code (contract §5.7, in that order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeCheck {

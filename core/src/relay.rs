@@ -109,7 +109,7 @@ pub const MAX_NONCE_LEN: usize = 58;
 
 /// The signature header value for `body` sent at `timestamp` with `nonce`.
 pub fn seal(secret: &str, timestamp: i64, nonce: &str, body: &[u8]) -> String {
-    crate::ids::hex(&mac(secret, timestamp, nonce, body).finalize().into_bytes())
+    crate::hex::encode(&mac(secret, timestamp, nonce, body).finalize().into_bytes())
 }
 
 /// Checks signature and age (not the nonce: that needs the store) and parses the message.
@@ -125,7 +125,7 @@ pub fn open(
         return Err(RelayError::Malformed);
     };
     let timestamp: i64 = timestamp.parse().map_err(|_| RelayError::Malformed)?;
-    let signature = crate::ids::unhex(signature).ok_or(RelayError::Malformed)?;
+    let signature = crate::hex::decode(signature).ok_or(RelayError::Malformed)?;
     if !(MIN_NONCE_LEN..=MAX_NONCE_LEN).contains(&nonce.len()) {
         return Err(RelayError::Malformed);
     }

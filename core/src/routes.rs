@@ -6,7 +6,8 @@
 
 use http::Method;
 
-use crate::config::Config;
+use crate::config::{Config, EmailBackend, SmsBackend};
+pub use crate::rate_limit::RateClass;
 
 /// Who may call an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,87 +41,11 @@ impl Group {
             Group::PasswordReset => config.enable_password_reset,
             Group::Sms => config.enable_sms_2fa,
             Group::Relay => {
-                config.relay_secret.is_some() && config.email.backend != "relay" && config.sms.backend != "relay"
+                config.relay_secret.is_some()
+                    && config.email.backend != EmailBackend::Relay
+                    && config.sms.backend != SmsBackend::Relay
             }
         }
-    }
-}
-
-/// A per-IP rate-limit class: one `*_rate_limit` config field (contract §1.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)]
-pub enum RateClass {
-    Login,
-    LoginMfaConfirm,
-    Register,
-    ForgotPassword,
-    ResetPassword,
-    Verify,
-    ResendVerification,
-    ChangePassword,
-    ChangeEmail,
-    ConfirmEmailChange,
-    DeleteAccount,
-    OAuthExchange,
-    PhoneStart,
-    PhoneConfirm,
-    PhoneDisable,
-}
-
-impl RateClass {
-    /// Every class.
-    pub const ALL: [RateClass; 15] = [
-        RateClass::Login,
-        RateClass::LoginMfaConfirm,
-        RateClass::Register,
-        RateClass::ForgotPassword,
-        RateClass::ResetPassword,
-        RateClass::Verify,
-        RateClass::ResendVerification,
-        RateClass::ChangePassword,
-        RateClass::ChangeEmail,
-        RateClass::ConfirmEmailChange,
-        RateClass::DeleteAccount,
-        RateClass::OAuthExchange,
-        RateClass::PhoneStart,
-        RateClass::PhoneConfirm,
-        RateClass::PhoneDisable,
-    ];
-
-    /// The config field holding this class's limit.
-    pub fn config_field(self) -> &'static str {
-        match self {
-            RateClass::Login => "login_rate_limit",
-            RateClass::LoginMfaConfirm => "login_mfa_confirm_rate_limit",
-            RateClass::Register => "register_rate_limit",
-            RateClass::ForgotPassword => "forgot_password_rate_limit",
-            RateClass::ResetPassword => "reset_password_rate_limit",
-            RateClass::Verify => "verify_rate_limit",
-            RateClass::ResendVerification => "resend_verification_rate_limit",
-            RateClass::ChangePassword => "change_password_rate_limit",
-            RateClass::ChangeEmail => "change_email_rate_limit",
-            RateClass::ConfirmEmailChange => "confirm_email_change_rate_limit",
-            RateClass::DeleteAccount => "delete_account_rate_limit",
-            RateClass::OAuthExchange => "oauth_exchange_rate_limit",
-            RateClass::PhoneStart => "phone_start_rate_limit",
-            RateClass::PhoneConfirm => "phone_confirm_rate_limit",
-            RateClass::PhoneDisable => "phone_disable_rate_limit",
-        }
-    }
-
-    /// The configured limit string, if any.
-    pub fn spec(self, config: &Config) -> Option<&str> {
-        config
-            .rate_limit_fields()
-            .into_iter()
-            .find(|(name, _)| *name == self.config_field())
-            .and_then(|(_, v)| v.as_deref())
-            .filter(|s| !s.trim().is_empty())
-    }
-
-    /// A short stable name for counter keys.
-    pub fn key(self) -> &'static str {
-        self.config_field().trim_end_matches("_rate_limit")
     }
 }
 
@@ -295,7 +220,7 @@ mod tests {
         );
         c.relay_secret = Some("r".repeat(32));
         assert!(Endpoint::mounted(&c).any(|e| e == Endpoint::Relay));
-        c.email.backend = "relay".into();
+        c.email.backend = EmailBackend::Relay;
         assert!(
             !Endpoint::mounted(&c).any(|e| e == Endpoint::Relay),
             "an instance that relays does not receive"
@@ -310,6 +235,6 @@ mod tests {
         );
         assert_eq!(RateClass::Login.key(), "login");
         c.login_rate_limit = Some("5/minute".into());
-        assert_eq!(RateClass::Login.spec(&c), Some("5/minute"));
+        assert_eq!(c.rate_limit(RateClass::Login), Some("5/minute"));
     }
 }

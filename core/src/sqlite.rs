@@ -449,20 +449,38 @@ pub fn purged(changes: &[u64]) -> crate::ports::Purged {
 /// The tables whose rows carry an `email_key`.
 pub const KEYED_TABLES: [&str; 2] = ["users", "pending_registrations"];
 
-/// Rows of `table` whose `email_key` SQL could not write (none yet, or a non-ASCII address,
-/// which `lower()` does not fold): the driver keys them with [`set_email_key`].
+/// Up to 500 rows of `table` without an `email_key` (written by another program, or non-ASCII
+/// addresses the migration left to regstack): cheap, through the key's index, for a sweep
+/// that runs beside live traffic.
 pub fn unkeyed_rows(table: &str) -> Statement {
     Statement::new(
-        format!("SELECT id, email FROM {table} WHERE email_key IS NULL OR email GLOB '*[^ -~]*'"),
+        format!("SELECT id, email FROM {table} WHERE email_key IS NULL LIMIT 500"),
         vec![],
     )
 }
 
-/// Writes a row's `email_key` (a no-op when it is already right).
+/// Every row of `table` whose key may be missing or wrong: no key, a non-ASCII address
+/// (`lower()` cannot check its key), or an ASCII address whose key is not its `lower()` (an
+/// address another program changed). A full scan, for start-up.
+pub fn stale_keyed_rows(table: &str) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT id, email FROM {table} WHERE email_key IS NULL OR email GLOB '*[^ -~]*' \
+             OR email_key <> lower(email)"
+        ),
+        vec![],
+    )
+}
+
+/// Writes a row's `email_key`, only while its address is still `email` (a change in between
+/// wins) and only when the key differs.
 pub fn set_email_key(table: &str, id: &str, email: &str) -> Statement {
     Statement::new(
-        format!("UPDATE {table} SET email_key = ?2 WHERE id = ?1 AND (email_key IS NULL OR email_key <> ?2)"),
-        vec![text(id), text(&email_key(email))],
+        format!(
+            "UPDATE {table} SET email_key = ?2 WHERE id = ?1 AND email = ?3 \
+             AND (email_key IS NULL OR email_key <> ?2)"
+        ),
+        vec![text(id), text(&email_key(email)), text(email)],
     )
 }
 
@@ -604,6 +622,7 @@ mod tests {
             record_check(CodeCheck::Missing, 1, &code),
             delete_codes("u1"),
             unkeyed_rows("users"),
+            stale_keyed_rows("users"),
             set_email_key("users", "u1", "Ä@example.com"),
         ];
         all.extend(delete_user(&u));

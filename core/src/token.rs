@@ -5,7 +5,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ids::hex;
+use crate::hex::encode as hex;
 use crate::ports::Random;
 
 /// A verification token: 32 random bytes, base64url without padding (43 chars).

@@ -30,7 +30,7 @@ use regstack_core::render::Renderer;
 use regstack_core::routes::{Access, Endpoint};
 use regstack_core::testing::test_ports;
 use regstack_core::time::from_micros;
-use regstack_core::{identity, relay, Engine};
+use regstack_core::{forward_auth, relay, Engine};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -133,9 +133,9 @@ fn field_name() -> impl Strategy<Value = String> {
 #[test]
 fn jwt_decode_answers_for_any_string() {
     let codecs = [
-        JwtCodec::new(SECRET, "HS256", None),
-        JwtCodec::new(SECRET, "HS384", Some("app".into())),
-        JwtCodec::new(SECRET, "HS512", None),
+        JwtCodec::new(SECRET, regstack_core::jwt::JwtAlgorithm::Hs256, None),
+        JwtCodec::new(SECRET, regstack_core::jwt::JwtAlgorithm::Hs384, Some("app".into())),
+        JwtCodec::new(SECRET, regstack_core::jwt::JwtAlgorithm::Hs512, None),
     ];
     let now = from_micros(1_767_268_800_000_000);
     let corpus = vec![
@@ -201,10 +201,10 @@ fn identity_and_relay_verification_answer_for_any_input() {
         strategy,
         |((id, email, superuser, timestamp, signature), body)| {
             let values = [id, email, superuser, timestamp, signature];
-            let _ = identity::verify(
+            let _ = forward_auth::verify(
                 SECRET,
                 |name| {
-                    identity::HEADERS
+                    forward_auth::HEADERS
                         .iter()
                         .position(|h| *h == name)
                         .and_then(|i| values[i].as_deref())
@@ -237,12 +237,12 @@ fn path_canonicalisation_answers_for_any_path() {
         "/é%C3".into(),
     ];
     fuzz("canonical_path", corpus, strategy, |path| {
-        let canonical = identity::canonical_path(path);
+        let canonical = forward_auth::canonical_path(path);
         assert!(
             canonical.starts_with('/'),
             "canonical form {canonical:?} is not absolute"
         );
-        let _ = identity::is_protected(&patterns, path);
+        let _ = forward_auth::is_protected(&patterns, path);
     });
 }
 

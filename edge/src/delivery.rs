@@ -89,7 +89,7 @@ impl Relay {
         let body = serde_json::to_vec(&message).map_err(|e| DeliveryError(format!("relay: {e}")))?;
         let mut nonce = [0u8; 16];
         self.random.fill(&mut nonce);
-        let nonce: String = regstack_core::ids::hex(&nonce);
+        let nonce: String = regstack_core::hex::encode(&nonce);
         let timestamp = self.clock.now().timestamp();
         let signature = relay::seal(&self.secret, timestamp, &nonce, &body);
         let failed = |e: worker::Error| DeliveryError(format!("relay: {e}"));

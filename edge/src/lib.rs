@@ -27,7 +27,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use regstack_core::config::{self, Config, Sources};
+use regstack_core::config::{self, EmailBackend, SmsBackend, Sources};
 use regstack_core::console::{ConsoleMailer, NullSms};
 use regstack_core::engine::Engine;
 use regstack_core::events::Event;
@@ -73,26 +73,10 @@ fn install_panic_hook() {
     });
 }
 
-/// Reads every `REGSTACK_*` name the config knows (`REGSTACK_FIELD` and
-/// `REGSTACK_SECTION__FIELD`, as vars or secrets) from the Worker's env.
+/// Reads every `REGSTACK_*` name the config knows (see `config::env_name`), as vars or
+/// secrets, from the Worker's env.
 fn env_sources(env: &Env) -> Vec<(String, String)> {
-    let schema = serde_json::to_value(Config::default()).unwrap_or_default();
-    let mut names = Vec::new();
-    if let Some(fields) = schema.as_object() {
-        for (key, value) in fields {
-            names.push(format!("REGSTACK_{}", key.to_ascii_uppercase()));
-            if let Some(section) = value.as_object() {
-                for sub in section.keys() {
-                    names.push(format!(
-                        "REGSTACK_{}__{}",
-                        key.to_ascii_uppercase(),
-                        sub.to_ascii_uppercase()
-                    ));
-                }
-            }
-        }
-    }
-    names
+    config::env_names()
         .into_iter()
         .filter_map(|name| {
             let value = env.var(&name).ok()?.to_string();
@@ -140,20 +124,20 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
             "{what} = \"{other}\" is not available at the edge: use {options}"
         ))
     };
-    let mailer: Arc<dyn Mailer> = match config.email.backend.as_str() {
-        "console" => Arc::new(ConsoleMailer {
+    let mailer: Arc<dyn Mailer> = match config.email.backend {
+        EmailBackend::Console => Arc::new(ConsoleMailer {
             log_bodies: config.email.log_bodies,
         }),
-        "relay" => Arc::new(Deferred::<dyn Mailer>(relay.clone())),
-        other => return Err(unavailable("email.backend", other, "console or relay")),
+        EmailBackend::Relay => Arc::new(Deferred::<dyn Mailer>(relay.clone())),
+        other => return Err(unavailable("email.backend", other.as_str(), "console or relay")),
     };
-    let sms: Arc<dyn SmsSender> = match config.sms.backend.as_str() {
-        "null" => Arc::new(NullSms {
+    let sms: Arc<dyn SmsSender> = match config.sms.backend {
+        SmsBackend::Null => Arc::new(NullSms {
             from_number: config.sms.from_number.clone(),
             log_bodies: config.sms.log_bodies,
         }),
-        "relay" => Arc::new(Deferred::<dyn SmsSender>(relay)),
-        other => return Err(unavailable("sms.backend", other, "null or relay")),
+        SmsBackend::Relay => Arc::new(Deferred::<dyn SmsSender>(relay)),
+        other => return Err(unavailable("sms.backend", other.as_str(), "null or relay")),
     };
     let stores =
         regstack_core::ports::Stores::from_one(D1Store::new(env.clone()), Arc::new(DurableCounter::new(env.clone())));

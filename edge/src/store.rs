@@ -8,7 +8,6 @@
 //! request got there first.
 
 use async_trait::async_trait;
-use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
     AttemptStore, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper, UserStore,
 };
@@ -247,7 +246,7 @@ impl MfaCodeStore for D1Store {
                 return Ok(CodeCheck::Missing);
             };
             let (id, stored) = code_from(&row, user_id, kind)?;
-            let outcome = judge(&stored, code_hash, now);
+            let outcome = stored.judge(code_hash, now);
             if self.run(sqlite::record_check(outcome, id, &stored)).await? == 1 {
                 return Ok(outcome);
             }
@@ -267,16 +266,29 @@ impl Sweeper for D1Store {
     /// Also finishes keying addresses: the edge has no start-up step, and SQL cannot lower-case
     /// non-ASCII letters, so the hourly sweep writes the `email_key` of such rows.
     async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
-        for table in sqlite::KEYED_TABLES {
-            for row in self.rows(sqlite::unkeyed_rows(table)).await? {
-                let (Some(id), Some(email)) = (row.text("id")?, row.text("email")?) else {
-                    continue;
-                };
-                self.run(sqlite::set_email_key(table, &id, &email)).await?;
-            }
-        }
         let changes = self.batch(sqlite::purge_expired(now, attempts_before).to_vec()).await?;
+        if let Err(e) = self.key_emails().await {
+            tracing::warn!(target: "regstack.housekeeping", error = %e, "keying addresses failed; the next sweep tries again");
+        }
         let changes: Vec<u64> = changes.into_iter().map(|n| n as u64).collect();
         Ok(sqlite::purged(&changes))
+    }
+}
+
+impl D1Store {
+    /// Up to 500 rows a table without an `email_key`, keyed in one batch per table.
+    async fn key_emails(&self) -> Result<(), StoreError> {
+        for table in sqlite::KEYED_TABLES {
+            let mut updates = Vec::new();
+            for row in self.rows(sqlite::unkeyed_rows(table)).await? {
+                if let (Some(id), Some(email)) = (row.text("id")?, row.text("email")?) {
+                    updates.push(sqlite::set_email_key(table, &id, &email));
+                }
+            }
+            if !updates.is_empty() {
+                self.batch(updates).await?;
+            }
+        }
+        Ok(())
     }
 }

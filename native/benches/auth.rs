@@ -36,7 +36,11 @@ fn bench_argon2() {
 }
 
 fn bench_jwt() {
-    let codec = JwtCodec::new("0123456789abcdef0123456789abcdef", "HS256", None);
+    let codec = JwtCodec::new(
+        "0123456789abcdef0123456789abcdef",
+        regstack_core::jwt::JwtAlgorithm::Hs256,
+        None,
+    );
     let now = from_micros(1_767_268_800_123_456);
     let n = 100_000;
     let t = Instant::now();

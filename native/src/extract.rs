@@ -9,8 +9,8 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use regstack_core::flows::session::authenticate;
 use regstack_core::flows::{AuthFailure, FlowError};
+use regstack_core::forward_auth::{self, ForwardedIdentity};
 use regstack_core::http::ApiError;
-use regstack_core::identity::{self, ForwardedIdentity};
 use regstack_core::records::User;
 
 use crate::RegStack;
@@ -108,7 +108,7 @@ fn forwarded(parts: &Parts) -> Result<Option<ForwardedIdentity>, ApiError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    identity::verify(
+    forward_auth::verify(
         &auth.secret,
         |name| parts.headers.get(name).and_then(|v| v.to_str().ok()),
         now,

@@ -18,10 +18,22 @@
 //! # let _ = app; Ok(()) }
 //! ```
 //!
-//! Cargo features: `sqlite` (default) selects the embedded SQLite backend.
+//! Cargo features (the extras; the default build is small and runs SQLite):
+//! - `sqlite` (default): embedded SQLite storage;
+//! - `postgres`, `mongo`: PostgreSQL and MongoDB storage, chosen by `database_url`;
+//! - `smtp`, `ses`: email over SMTP or Amazon SES v2;
+//! - `sns`, `twilio`: SMS through Amazon SNS or Twilio;
+//! - `aws`: what `ses` and `sns` share (not meant to be chosen alone).
+//!
+//! The modules: [`serve`] (the `regstack serve` app), [`store`] (the storage backends),
+//! [`delivery`] (mail and SMS backends and the bounded background sender), [`extract`] (auth
+//! extractors for host routes), [`hooks`] (host event handlers), [`hasher`] (Argon2 on a
+//! bounded blocking pool), [`system`] (the OS clock and randomness), [`settings`] (reading
+//! the config files and environment).
 
 pub mod delivery;
 pub mod extract;
+pub mod hasher;
 pub mod hooks;
 pub mod serve;
 pub mod settings;
@@ -38,6 +50,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 pub use extract::{Admin, CurrentUser, EdgeUser, ForwardAuth, OptionalEdgeUser, OptionalUser, ShortSecret};
+use regstack_core::config::{EmailBackend, SmsBackend};
 use regstack_core::events::Event;
 use regstack_core::http::{BodyLimit, ClientIp};
 use regstack_core::password::HashParams;
@@ -46,8 +59,9 @@ use regstack_core::render::Renderer;
 pub use regstack_core::{Config, Engine};
 
 use crate::delivery::{Background, ConsoleMailer, NullSms};
+use crate::hasher::BlockingHasher;
 use crate::hooks::Hooks;
-use crate::system::{BlockingHasher, OsRandom, SystemClock};
+use crate::system::{OsRandom, SystemClock};
 
 /// Why an instance cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -115,47 +129,51 @@ impl Builder {
         let random: Arc<dyn regstack_core::ports::Random> = Arc::new(OsRandom);
         let mailer: Arc<dyn Mailer> = match self.mailer {
             Some(m) => m,
-            None => match config.email.backend.as_str() {
-                "console" => Arc::new(ConsoleMailer {
+            None => match config.email.backend {
+                EmailBackend::Console => Arc::new(ConsoleMailer {
                     log_bodies: config.email.log_bodies,
                 }),
                 #[cfg(feature = "smtp")]
-                "smtp" => {
+                EmailBackend::Smtp => {
                     Arc::new(delivery::smtp::SmtpMailer::from_config(&config.email).map_err(StartError::Delivery)?)
                 }
                 #[cfg(feature = "ses")]
-                "ses" => Arc::new(
+                EmailBackend::Ses => Arc::new(
                     delivery::aws::SesMailer::from_config(&config.email)
                         .await
                         .map_err(StartError::Delivery)?,
                 ),
+                #[allow(unreachable_patterns)]
                 other => {
                     return Err(StartError::Delivery(format!(
-                        "email.backend = \"{other}\" is not available in this build"
+                        "email.backend = \"{}\" is not available in this build",
+                        other.as_str()
                     )))
                 }
             },
         };
         let sms: Arc<dyn SmsSender> = match self.sms {
             Some(s) => s,
-            None => match config.sms.backend.as_str() {
-                "null" => Arc::new(NullSms {
+            None => match config.sms.backend {
+                SmsBackend::Null => Arc::new(NullSms {
                     from_number: config.sms.from_number.clone(),
                     log_bodies: config.sms.log_bodies,
                 }),
                 #[cfg(feature = "twilio")]
-                "twilio" => {
+                SmsBackend::Twilio => {
                     Arc::new(delivery::twilio::TwilioSms::from_config(&config.sms).map_err(StartError::Delivery)?)
                 }
                 #[cfg(feature = "sns")]
-                "sns" => Arc::new(
+                SmsBackend::Sns => Arc::new(
                     delivery::aws::SnsSms::from_config(&config.sms)
                         .await
                         .map_err(StartError::Delivery)?,
                 ),
+                #[allow(unreachable_patterns)]
                 other => {
                     return Err(StartError::Delivery(format!(
-                        "sms.backend = \"{other}\" is not available in this build"
+                        "sms.backend = \"{}\" is not available in this build",
+                        other.as_str()
                     )))
                 }
             },

@@ -1,12 +1,12 @@
 //! `POST /change-email`, `POST /confirm-email-change`.
 
+use crate::email::Email;
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::check_current_password;
 use crate::flows::guess::lockout_key;
 use crate::flows::register::conflict_as;
 use crate::flows::session::{issued_before_cutoff, Session};
-use crate::ids::Email;
 use crate::jwt::Purpose;
 use crate::records::{User, UserPatch};
 use crate::render::{EmailKind, Notice};

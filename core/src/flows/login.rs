@@ -1,10 +1,10 @@
 //! `POST /login`, `POST /logout`.
 
+use crate::email::Email;
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::guess::{lockout_key, Guess};
 use crate::flows::session::Session;
-use crate::ids::Email;
 use crate::jwt::Purpose;
 use crate::records::{User, UserPatch};
 use crate::token::new_jti;
@@ -109,7 +109,7 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
 async fn pad_failure(engine: &Engine, password: &str, used: u64, floor: u64) {
     // Below 8 KiB Argon2 has nothing cheaper to offer; the difference is noise.
     if floor.saturating_sub(used) >= 8 {
-        let padding = crate::password::padding_hash(floor - used);
+        let padding = crate::password::padding_hash(floor - used, engine.config.password_hash_memory_kib);
         let _ = engine.ports.hasher.verify(password, &padding).await;
     }
 }

@@ -1,10 +1,10 @@
 //! `POST /forgot-password`, `POST /reset-password`.
 
+use crate::email::Email;
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::set_password_hash;
 use crate::flows::session::issued_before_cutoff;
-use crate::ids::Email;
 use crate::jwt::Purpose;
 use crate::render::EmailKind;
 use crate::token::new_jti;

@@ -5,36 +5,17 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::check_current_password;
 use crate::flows::guess::Guess;
+use crate::flows::limits::count_against;
 use crate::flows::login::{finish_login, LoggedIn};
-use crate::flows::session::{count_against, issued_before_cutoff, Session};
+use crate::flows::session::{issued_before_cutoff, Session};
 use crate::jwt::Purpose;
 use crate::ports::SmsMessage;
 use crate::records::{CodeCheck, CodeKind, MfaCode, User, UserPatch};
-use crate::time::{plus_seconds, Timestamp};
-use crate::token::{keyed_hash, new_jti, new_sms_code, secrets_equal};
+use crate::time::plus_seconds;
+use crate::token::{keyed_hash, new_jti, new_sms_code};
 
 use super::{send_notice, FlowError, FlowResult};
 use crate::render::Notice;
-
-/// The contract's decision for one guess against one stored row (used by every store inside
-/// its atomic step): locked → expired → wrong → right.
-pub fn judge(row: &MfaCode, code_hash: &str, now: Timestamp) -> CodeCheck {
-    if row.attempts >= row.max_attempts {
-        return CodeCheck::Locked;
-    }
-    if row.expires_at <= now {
-        return CodeCheck::Expired;
-    }
-    if !secrets_equal(&row.code_hash, code_hash) {
-        let remaining = row.max_attempts - (row.attempts + 1);
-        return if remaining <= 0 {
-            CodeCheck::Locked
-        } else {
-            CodeCheck::Wrong { remaining }
-        };
-    }
-    CodeCheck::Ok
-}
 
 /// What is stored for a code: an HMAC under the server's code key (not a plain hash, which
 /// a leaked table would give up to a million offline guesses) of its digits, and for phone

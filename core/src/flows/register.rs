@@ -1,8 +1,8 @@
 //! `POST /register`, `POST /verify`, `POST /resend-verification`.
 
+use crate::email::Email;
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::ids::Email;
 use crate::ports::StoreError;
 use crate::records::{PendingRegistration, User, UserPatch};
 use crate::render::EmailKind;

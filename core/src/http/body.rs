@@ -6,7 +6,7 @@ use axum::http::{header, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
-use crate::ids::Email;
+use crate::email::Email;
 
 /// The request body, as read: absent/empty, or a JSON value.
 #[derive(Debug, Clone)]

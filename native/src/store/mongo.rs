@@ -15,7 +15,6 @@ use mongodb::error::{Error as MongoError, ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use regstack_core::config::Config;
-use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
     AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
     UserStore,
@@ -197,8 +196,9 @@ async fn backfill_email_keys(c: &Collection<Document>) -> Result<(), MongoError>
         let (Some(id), Ok(email)) = (d.get("_id"), d.get_str("email")) else {
             continue;
         };
+        // Only while the address is unchanged: a change in between writes its own key.
         c.update_one(
-            doc! { "_id": id.clone() },
+            doc! { "_id": id.clone(), "email": email },
             doc! { "$set": { EMAIL_KEY: email_key(email) } },
         )
         .await?;
@@ -704,7 +704,7 @@ impl MfaCodeStore for MongoStore {
                 max_attempts: number("max_attempts"),
                 created_at: date(&d, "created_at")?,
             };
-            let outcome = judge(&stored, code_hash, now);
+            let outcome = stored.judge(code_hash, now);
             // Touch exactly the row that was judged: a code re-issued meanwhile is left alone.
             let row = doc! { "_id": d.get("_id").cloned().unwrap_or(Bson::Null), "code_hash": &stored.code_hash };
             match outcome {

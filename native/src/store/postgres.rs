@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
     AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
     UserStore,
@@ -178,17 +177,20 @@ impl PgStore {
             // another writer added without a key.
             for table in ["users", "pending_registrations"] {
                 let rows: Vec<(String, String)> = sqlx::query_as(&format!(
-                    "SELECT id, email FROM {table} WHERE email_key IS NULL OR email ~ '[^ -~]'"
+                    "SELECT id, email FROM {table} WHERE email_key IS NULL OR email ~ '[^ -~]' \
+                     OR email_key <> lower(email COLLATE \"C\")"
                 ))
                 .fetch_all(&mut *conn)
                 .await
                 .map_err(OpenError::Migrate)?;
                 for (id, email) in rows {
                     sqlx::query(&format!(
-                        "UPDATE {table} SET email_key = $2 WHERE id = $1 AND email_key IS DISTINCT FROM $2"
+                        "UPDATE {table} SET email_key = $2 WHERE id = $1 AND email = $3 \
+                         AND email_key IS DISTINCT FROM $2"
                     ))
                     .bind(&id)
                     .bind(key(&email))
+                    .bind(&email)
                     .execute(&mut *conn)
                     .await
                     .map_err(OpenError::Migrate)?;
@@ -618,7 +620,7 @@ impl MfaCodeStore for PgStore {
             max_attempts: row.try_get::<i32, _>("max_attempts").map_err(map_err)? as i64,
             created_at: row.try_get("created_at").map_err(map_err)?,
         };
-        let outcome = judge(&stored, code_hash, now);
+        let outcome = stored.judge(code_hash, now);
         let sql = match outcome {
             CodeCheck::Wrong { .. } => "UPDATE mfa_codes SET attempts = attempts + 1 WHERE id = $1",
             _ => "DELETE FROM mfa_codes WHERE id = $1",

@@ -8,7 +8,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::flows::phone::judge;
 use regstack_core::ports::{
     AttemptStore, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper, UserStore,
 };
@@ -184,7 +183,27 @@ impl SqliteStore {
             if done.is_some() {
                 continue;
             }
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            // Comment lines go first: they may hold a `;`.
+            let code: String = sql
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                // SQLite has no `ADD COLUMN IF NOT EXISTS`; a database that got the column by
+                // another runner (wrangler's, for D1) must not fail on it.
+                if let Some((table, column)) = added_column(statement) {
+                    let exists: Option<i64> =
+                        sqlx::query_scalar(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?"))
+                            .bind(&column)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if exists.is_some() {
+                        continue;
+                    }
+                }
+                sqlx::raw_sql(statement).execute(&mut *tx).await?;
+            }
             sqlx::query("INSERT INTO regstack_migrations (version, name, applied_at) VALUES (?, ?, datetime('now'))")
                 .bind(version)
                 .bind(name)
@@ -201,7 +220,7 @@ impl SqliteStore {
     /// writer added without one); a no-op once every row has the right key.
     async fn key_emails(&self) -> Result<(), sqlx::Error> {
         for table in sqlite::KEYED_TABLES {
-            let rows = query(&sqlite::unkeyed_rows(table)).fetch_all(&self.pool).await?;
+            let rows = query(&sqlite::stale_keyed_rows(table)).fetch_all(&self.pool).await?;
             for row in rows {
                 let (id, email): (String, String) = (row.try_get("id")?, row.try_get("email")?);
                 query(&sqlite::set_email_key(table, &id, &email))
@@ -210,6 +229,22 @@ impl SqliteStore {
             }
         }
         Ok(())
+    }
+}
+
+/// `(table, column)` of an `ALTER TABLE t ADD COLUMN c …` statement.
+fn added_column(statement: &str) -> Option<(String, String)> {
+    let words: Vec<&str> = statement.split_whitespace().collect();
+    match words.as_slice() {
+        [alter, tbl, table, add, col, column, ..]
+            if alter.eq_ignore_ascii_case("alter")
+                && tbl.eq_ignore_ascii_case("table")
+                && add.eq_ignore_ascii_case("add")
+                && col.eq_ignore_ascii_case("column") =>
+        {
+            Some((table.to_string(), column.to_string()))
+        }
+        _ => None,
     }
 }
 
@@ -396,7 +431,7 @@ impl MfaCodeStore for SqliteStore {
             return Ok(CodeCheck::Missing);
         };
         let (id, stored) = code_from(&Read(&row), user_id, kind)?;
-        let outcome = judge(&stored, code_hash, now);
+        let outcome = stored.judge(code_hash, now);
         query(&sqlite::record_check(outcome, id, &stored))
             .execute(&mut *tx)
             .await

@@ -1,0 +1,348 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn a_relay_url_is_https_unless_it_stays_on_this_machine() {
+    let with = |url: &str| {
+        let e = env(&[
+            ("REGSTACK_EMAIL__BACKEND", "relay"),
+            ("REGSTACK_RELAY_URL", url),
+            ("REGSTACK_RELAY_SECRET", "relay-secret-0123456789-0123456789-abc"),
+        ]);
+        load(Sources {
+            env: &e,
+            ..Sources::default()
+        })
+        .map(|l| l.config.relay_url)
+    };
+    for ok in [
+        "https://mail.example.com/api/auth/relay",
+        "http://127.0.0.1:8000/api/auth/relay",
+        "http://127.5.0.1/relay",
+        "http://localhost:8000/relay",
+        "http://[::1]:8000/relay",
+        "http://LOCALHOST",
+    ] {
+        assert_eq!(with(ok).unwrap().as_deref(), Some(ok), "{ok}");
+    }
+    for refused in [
+        "http://mail.example.com/relay",
+        "http://10.0.0.1/relay",
+        "http://127.0.0.1.evil.example/relay",
+        "http://localhost.evil.example/relay",
+        "http://127.0.0.1@evil.example/relay",
+        "http://mail.example.com\\@127.0.0.1/relay",
+        "ftp://127.0.0.1/relay",
+        "mail.example.com",
+    ] {
+        assert!(with(refused).is_err(), "{refused}");
+    }
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn placeholder_secrets_are_refused() {
+    for secret in [
+        "change-me-to-64-random-characters-change-me-to-64-random-characters",
+        "CHANGEME_CHANGEME_CHANGEME_CHANGEME",
+        "your-secret-key-goes-here-0123456789",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "abcabcabcabcabcabcabcabcabcabcabcabc",
+    ] {
+        let config = Config {
+            jwt_secret: secret.into(),
+            ..Config::default()
+        };
+        match config.validate() {
+            Err(ConfigError::Invalid { field, .. }) => assert_eq!(field, "jwt_secret", "{secret}"),
+            other => panic!("{secret} was accepted: {other:?}"),
+        }
+    }
+    let random = Config {
+        jwt_secret: "q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE8uJf".into(),
+        ..Config::default()
+    };
+    assert_eq!(random.validate(), Ok(()));
+    let relay = Config {
+        relay_secret: Some("r".repeat(40)),
+        ..Config::default()
+    };
+    assert!(relay.validate().is_err());
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn smtp_credentials_never_travel_in_clear_text_off_this_machine() {
+    let smtp = |host: &str, port: u16, starttls: bool, user: Option<&str>| {
+        let mut c = Config::default();
+        c.email.backend = EmailBackend::Smtp;
+        c.email.smtp_host = Some(host.into());
+        c.email.smtp_port = port;
+        c.email.smtp_starttls = starttls;
+        c.email.smtp_username = user.map(str::to_string);
+        c.email.smtp_password = user.map(|_| "pw".to_string());
+        c.validate()
+    };
+    let refused = smtp("mail.example.com", 587, false, Some("app"));
+    assert!(
+        matches!(&refused, Err(ConfigError::Invalid { field, .. }) if field == "email.smtp_starttls"),
+        "{refused:?}"
+    );
+    assert_eq!(smtp("mail.example.com", 587, true, Some("app")), Ok(()));
+    assert_eq!(smtp("mail.example.com", 465, false, Some("app")), Ok(()));
+    assert_eq!(smtp("127.0.0.1", 2525, false, Some("app")), Ok(()));
+    assert_eq!(
+        smtp("mail.example.com", 25, false, None),
+        Ok(()),
+        "no credentials to leak"
+    );
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn debug_output_redacts_secrets() {
+    let mut config = Config {
+        jwt_secret: "q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE8uJf".into(),
+        relay_secret: Some("relay-q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE".into()),
+        ..Config::default()
+    };
+    config.email.smtp_password = Some("smtp-pw-q3Vx9".into());
+    config.sms.twilio_auth_token = Some("twilio-q3Vx9".into());
+    config.oauth.google_client_secret = Some("google-q3Vx9".into());
+    config.database_url = "postgresql://app:pg-q3Vx9@db.internal/regstack".into();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("q3Vx9"), "{shown}");
+    assert!(
+        shown.contains("[redacted]") && shown.contains("jwt_ttl_seconds"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("postgresql://[redacted]@db.internal/regstack"),
+        "{shown}"
+    );
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn defaults_match_the_contract() {
+    let c = load(Sources::default()).unwrap().config;
+    assert_eq!(c.app_name, "RegStack");
+    assert_eq!(c.jwt_ttl_seconds, 7200);
+    assert_eq!(c.login_lockout_threshold, 5);
+    assert_eq!(c.email.backend, EmailBackend::Console);
+    assert_eq!(c.sms.backend, SmsBackend::Null);
+    assert_eq!(c.api_prefix, "/api/auth");
+    assert!(c.require_verification);
+    assert_eq!(c.password_hash_memory_kib, 19_456);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn precedence_is_toml_then_secrets_then_env_then_overrides() {
+    let toml = "app_name = \"FromToml\"\njwt_ttl_seconds = 100\nbase_url = \"http://toml\"\n[email]\nbackend = \"smtp\"\nsmtp_host = \"mail\"\n";
+    let secrets = "# comment\nREGSTACK_JWT_TTL_SECONDS='200'\nREGSTACK_APP_NAME=\"FromSecrets\"\n";
+    let e = env(&[
+        ("regstack_app_name", "FromEnv"),
+        ("REGSTACK_EMAIL__SMTP_PORT", "2525"),
+        ("OTHER", "x"),
+    ]);
+    let o = vec![("app_name".to_string(), Value::from("FromOverride"))];
+    let c = load(Sources {
+        toml: Some(toml),
+        secrets_env: Some(secrets),
+        env: &e,
+        overrides: &o,
+    })
+    .unwrap()
+    .config;
+    assert_eq!(c.app_name, "FromOverride");
+    assert_eq!(c.jwt_ttl_seconds, 200);
+    assert_eq!(c.base_url, "http://toml");
+    assert_eq!(c.email.backend, EmailBackend::Smtp);
+    assert_eq!(c.email.smtp_port, 2525);
+    let c = load(Sources {
+        toml: Some(toml),
+        secrets_env: Some(secrets),
+        env: &e,
+        overrides: &[],
+    })
+    .unwrap()
+    .config;
+    assert_eq!(c.app_name, "FromEnv");
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn arrays_unknown_keys_and_booleans() {
+    let toml = "extra_template_dirs = [\"a\", \"b\"]\ncookie_domain = \"x\"\nlogin_max_per_minute = 3\n";
+    let e = env(&[("REGSTACK_ENABLE_ADMIN_ROUTER", "yes"), ("REGSTACK_NOPE", "1")]);
+    let loaded = load(Sources {
+        toml: Some(toml),
+        env: &e,
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(loaded.config.extra_template_dirs, vec!["a", "b"]);
+    assert!(loaded.config.enable_admin_router);
+    // Three unknown keys, and `enable_admin_router`, which does nothing yet.
+    assert_eq!(loaded.warnings.len(), 4, "{:?}", loaded.warnings);
+    let e = env(&[("REGSTACK_EXTRA_TEMPLATE_DIRS", "[\"/x\"]")]);
+    let c = load(Sources {
+        env: &e,
+        ..Default::default()
+    })
+    .unwrap()
+    .config;
+    assert_eq!(c.extra_template_dirs, vec!["/x"]);
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn bad_values_are_named() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("REGSTACK_JWT_SECRET", "short", "jwt_secret"),
+        ("REGSTACK_JWT_TTL_SECONDS", "10", "jwt_ttl_seconds"),
+        ("REGSTACK_JWT_TTL_SECONDS", "ten", "jwt_ttl_seconds"),
+        ("REGSTACK_SMS_CODE_LENGTH", "11", "sms_code_length"),
+        ("REGSTACK_DATABASE_URL", "mysql://x", "database_url"),
+        ("REGSTACK_LOGIN_RATE_LIMIT", "5/fortnight", "login_rate_limit"),
+        ("REGSTACK_REQUIRE_VERIFICATION", "maybe", "require_verification"),
+        ("REGSTACK_JWT_ALGORITHM", "RS256", "jwt_algorithm"),
+    ];
+    for (k, v, field) in cases {
+        let e = env(&[(k, v)]);
+        match load(Sources {
+            env: &e,
+            ..Default::default()
+        }) {
+            Err(ConfigError::Invalid { field: f, .. }) => assert_eq!(&f, field),
+            other => panic!("{k}={v}: {other:?}"),
+        }
+    }
+    assert!(matches!(
+        load(Sources {
+            toml: Some("= broken"),
+            ..Default::default()
+        }),
+        Err(ConfigError::Toml(_))
+    ));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn database_urls() {
+    assert_eq!(
+        database_kind("sqlite+aiosqlite:///./regstack.db").unwrap(),
+        DatabaseKind::Sqlite("./regstack.db".into())
+    );
+    assert_eq!(
+        database_kind("sqlite+aiosqlite:////var/lib/x.db").unwrap(),
+        DatabaseKind::Sqlite("/var/lib/x.db".into())
+    );
+    assert_eq!(
+        database_kind("sqlite:///:memory:").unwrap(),
+        DatabaseKind::Sqlite(":memory:".into())
+    );
+    assert_eq!(
+        database_kind("postgresql+asyncpg://u:p@h/db").unwrap(),
+        DatabaseKind::Postgres("postgresql://u:p@h/db".into())
+    );
+    assert!(matches!(
+        database_kind("mongodb://h/db").unwrap(),
+        DatabaseKind::Mongo(_)
+    ));
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn links_follow_prefix_and_templates() {
+    let mut c = Config {
+        base_url: "http://h:1/".into(),
+        ..Config::default()
+    };
+    assert_eq!(c.verify_url("T"), "http://h:1/verify?token=T");
+    c.enable_ui_router = true;
+    assert_eq!(c.password_reset_url("T"), "http://h:1/account/reset-password?token=T");
+    c.email_link_prefix = Some("/app".into());
+    assert_eq!(c.email_change_url("T"), "http://h:1/app/confirm-email-change?token=T");
+    c.verify_url_template = Some("{base_url}/v/{token}?x={other}".into());
+    assert_eq!(c.verify_url("T"), "http://h:1/v/T?x={other}");
+    assert_eq!(c.email_from(), "RegStack <noreply@example.com>");
+    assert_eq!(
+        redact_token("http://x/verify?token=a+b", "a+b"),
+        "http://x/verify?token=[REDACTED]"
+    );
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn keys_that_do_nothing_yet_are_named_in_warnings() {
+    let loaded = load(Sources {
+        toml: Some("enable_admin_router = true\nbrand_tagline = \"Hi\"\n[oauth]\ngoogle_client_id = \"x\"\n"),
+        ..Default::default()
+    })
+    .unwrap();
+    let named = |key: &str| {
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains(&format!("`{key}`")) && w.contains("no effect yet"))
+    };
+    assert!(named("enable_admin_router"), "{:?}", loaded.warnings);
+    assert!(named("brand_tagline"), "{:?}", loaded.warnings);
+    assert!(named("[oauth]"), "{:?}", loaded.warnings);
+    assert!(
+        !named("enable_oauth"),
+        "only what is set is named: {:?}",
+        loaded.warnings
+    );
+    assert!(
+        load(Sources::default()).unwrap().warnings.is_empty(),
+        "the defaults warn about nothing"
+    );
+}
+
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+fn typed_values_refuse_unknown_names_listing_the_accepted_ones() {
+    for (name, value, field, listed) in [
+        (
+            "REGSTACK_EMAIL__BACKEND",
+            "sendgrid",
+            "email.backend",
+            "`console`, `smtp`, `ses`, `relay`",
+        ),
+        (
+            "REGSTACK_SMS__BACKEND",
+            "pigeon",
+            "sms.backend",
+            "`null`, `sns`, `twilio`, `relay`",
+        ),
+        (
+            "REGSTACK_JWT_ALGORITHM",
+            "RS256",
+            "jwt_algorithm",
+            "`HS256`, `HS384`, `HS512`",
+        ),
+        ("REGSTACK_TRANSPORT", "cookie", "transport", "`bearer`"),
+    ] {
+        let e = load(Sources {
+            env: &env(&[(name, value)]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        match e {
+            ConfigError::Invalid { field: f, message } => {
+                assert_eq!(f, field);
+                assert!(message.contains(listed), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(env_name(&["email", "smtp_password"]), "REGSTACK_EMAIL__SMTP_PASSWORD");
+    assert!(env_names().contains(&"REGSTACK_JWT_SECRET".to_string()));
+}

@@ -1,0 +1,322 @@
+//! Bounds and cross-field rules: a config that passes can be served.
+
+use super::{database_kind, invalid, Config, ConfigError, EmailBackend, SmsBackend};
+use crate::email::Email;
+use crate::rate_limit::{RateClass, RateLimit};
+
+impl Config {
+    /// Config honesty: a warning for each key regstack 0.9.3 accepts that is set here but does
+    /// nothing yet, naming the key, so an operator never believes a setting took effect when it
+    /// did not. Both runtimes log these at start-up.
+    pub fn inert_settings(&self) -> Vec<String> {
+        let defaults = Config::default();
+        let pages = "the server-rendered pages are not built yet";
+        let checks: [(&str, bool, &str); 10] = [
+            (
+                "enable_admin_router",
+                self.enable_admin_router,
+                "the admin API is not built yet",
+            ),
+            (
+                "enable_oauth",
+                self.enable_oauth,
+                "sign-in with OAuth providers is not built yet",
+            ),
+            (
+                "[oauth]",
+                self.oauth != defaults.oauth,
+                "sign-in with OAuth providers is not built yet",
+            ),
+            (
+                "oauth_exchange_rate_limit",
+                self.oauth_exchange_rate_limit.is_some(),
+                "sign-in with OAuth providers is not built yet",
+            ),
+            (
+                "enable_ui_router",
+                self.enable_ui_router,
+                "the server-rendered pages are not built yet (email links do use ui_prefix)",
+            ),
+            ("brand_logo_url", self.brand_logo_url.is_some(), pages),
+            ("brand_tagline", self.brand_tagline.is_some(), pages),
+            ("theme_css_url", self.theme_css_url.is_some(), pages),
+            ("static_prefix", self.static_prefix != defaults.static_prefix, pages),
+            ("extra_static_dirs", !self.extra_static_dirs.is_empty(), pages),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, set, _)| *set)
+            .map(|(key, _, why)| format!("`{key}` is set but has no effect yet: {why}"))
+            .collect()
+    }
+}
+
+impl Config {
+    /// Checks every bound of contract §3 and the cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn range(field: &str, v: i64, lo: i64, hi: i64) -> Result<(), ConfigError> {
+            if v < lo || v > hi {
+                return Err(invalid(field, format!("must be between {lo} and {hi}, got {v}")));
+            }
+            Ok(())
+        }
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(invalid("base_url", "must be an http:// or https:// URL"));
+        }
+        database_kind(&self.database_url)?;
+        if !self.jwt_secret.is_empty() && self.jwt_secret.chars().count() < 32 {
+            return Err(invalid(
+                "jwt_secret",
+                "must be at least 32 characters; generate one with `openssl rand -base64 48`",
+            ));
+        }
+        for (field, secret) in [
+            ("jwt_secret", Some(&self.jwt_secret)),
+            ("relay_secret", self.relay_secret.as_ref()),
+            ("origin_auth_secret", self.origin_auth_secret.as_ref()),
+        ] {
+            if secret.is_some_and(|s| is_placeholder_secret(s)) {
+                return Err(invalid(
+                    field,
+                    "is a placeholder from an example, not a secret; generate one with `openssl rand -base64 48`",
+                ));
+            }
+        }
+        range("jwt_ttl_seconds", self.jwt_ttl_seconds, 60, 2_592_000)?;
+        range(
+            "verification_token_ttl_seconds",
+            self.verification_token_ttl_seconds,
+            60,
+            i64::MAX / 2_000_000,
+        )?;
+        range(
+            "password_reset_token_ttl_seconds",
+            self.password_reset_token_ttl_seconds,
+            60,
+            i64::MAX / 2_000_000,
+        )?;
+        range(
+            "email_change_token_ttl_seconds",
+            self.email_change_token_ttl_seconds,
+            60,
+            i64::MAX / 2_000_000,
+        )?;
+        range("sms_code_length", self.sms_code_length as i64, 4, 10)?;
+        range("sms_code_ttl_seconds", self.sms_code_ttl_seconds, 30, 1800)?;
+        range("sms_code_max_attempts", self.sms_code_max_attempts, 1, 20)?;
+        range(
+            "mfa_pending_token_ttl_seconds",
+            self.mfa_pending_token_ttl_seconds,
+            60,
+            1800,
+        )?;
+        range("login_lockout_threshold", self.login_lockout_threshold, 1, i64::MAX)?;
+        range(
+            "login_lockout_window_seconds",
+            self.login_lockout_window_seconds,
+            10,
+            i64::MAX / 2_000_000,
+        )?;
+        let per_route = RateClass::ALL
+            .into_iter()
+            .map(|class| (class.config_field(), self.rate_limit(class)));
+        for (field, spec) in per_route.chain([
+            ("sms_code_rate_limit", self.sms_code_rate_limit.as_deref()),
+            ("email_rate_limit", self.email_rate_limit.as_deref()),
+        ]) {
+            if let Some(spec) = spec.filter(|s| !s.trim().is_empty()) {
+                RateLimit::parse_all(spec).map_err(|e| invalid(field, e.to_string()))?;
+            }
+        }
+        range(
+            "password_hash_queue_limit",
+            self.password_hash_queue_limit as i64,
+            1,
+            1_000_000,
+        )?;
+        range("delivery_queue_limit", self.delivery_queue_limit as i64, 1, 1_000_000)?;
+        if let Some(floor) = &self.password_verify_floor {
+            if crate::password::work_of_params(floor).is_none() {
+                return Err(invalid(
+                    "password_verify_floor",
+                    "write it as Argon2 parameters, e.g. \"m=65536,t=3,p=4\"",
+                ));
+            }
+        }
+        range(
+            "purge_interval_seconds",
+            self.purge_interval_seconds.min(i64::MAX as u64) as i64,
+            0,
+            30 * 86_400,
+        )?;
+
+        Email::parse(&self.email.from_address).map_err(|e| invalid("email.from_address", e.0))?;
+        if self.email.backend == EmailBackend::Smtp && self.email.smtp_host.as_deref().unwrap_or("").is_empty() {
+            return Err(invalid("email.smtp_host", "is required when email.backend = \"smtp\""));
+        }
+        let plain_smtp =
+            self.email.backend == EmailBackend::Smtp && !self.email.smtp_starttls && self.email.smtp_port != 465;
+        if plain_smtp
+            && (self.email.smtp_username.is_some() || self.email.smtp_password.is_some())
+            && !is_loopback_authority(self.email.smtp_host.as_deref().unwrap_or(""))
+        {
+            return Err(invalid(
+                "email.smtp_starttls",
+                "SMTP credentials would cross the network in clear text: turn smtp_starttls on, use port 465 \
+                 (implicit TLS), or relay through localhost",
+            ));
+        }
+        if self.email.ses_access_key_id.is_some() != self.email.ses_secret_access_key.is_some() {
+            return Err(invalid(
+                "email.ses_access_key_id",
+                "set both ses_access_key_id and ses_secret_access_key, or neither",
+            ));
+        }
+        if self.email.ses_profile.is_some() && self.email.ses_access_key_id.is_some() {
+            return Err(invalid(
+                "email.ses_profile",
+                "ses_profile and explicit SES keys are mutually exclusive",
+            ));
+        }
+        if self.email.backend == EmailBackend::Relay || self.sms.backend == SmsBackend::Relay {
+            // Relayed messages carry live links and codes: plain http only on this machine.
+            match &self.relay_url {
+                Some(url) if url.starts_with("https://") => {}
+                Some(url) if url.strip_prefix("http://").is_some_and(is_loopback_authority) => {}
+                Some(url) if url.starts_with("http://") => {
+                    return Err(invalid(
+                        "relay_url",
+                        "must be https:// (plain http:// only to localhost or a loopback address)",
+                    ))
+                }
+                _ => return Err(invalid("relay_url", "an https URL is required with a relay backend")),
+            }
+            if self.relay_secret.is_none() {
+                return Err(invalid("relay_secret", "is required with a relay backend"));
+            }
+        }
+        if self.relay_secret.as_ref().is_some_and(|s| s.chars().count() < 32) {
+            return Err(invalid("relay_secret", "must be at least 32 characters"));
+        }
+        if self.sms.backend == SmsBackend::Twilio
+            && (self.sms.twilio_account_sid.is_none() || self.sms.twilio_auth_token.is_none())
+        {
+            return Err(invalid(
+                "sms.twilio_account_sid",
+                "twilio needs twilio_account_sid and twilio_auth_token",
+            ));
+        }
+        if self.sms.backend == SmsBackend::Twilio && self.sms.from_number.is_none() {
+            return Err(invalid("sms.from_number", "is required when sms.backend = \"twilio\""));
+        }
+        for (field, value) in [
+            ("api_prefix", &self.api_prefix),
+            ("ui_prefix", &self.ui_prefix),
+            ("static_prefix", &self.static_prefix),
+        ] {
+            if !value.starts_with('/') || (value.len() > 1 && value.ends_with('/')) {
+                return Err(invalid(field, "must start with `/` and not end with one"));
+            }
+        }
+        range(
+            "password_hash_memory_kib",
+            self.password_hash_memory_kib as i64,
+            8 * self.password_hash_parallelism.max(1) as i64,
+            4 * 1024 * 1024,
+        )?;
+        range("password_hash_iterations", self.password_hash_iterations as i64, 1, 100)?;
+        range(
+            "password_hash_parallelism",
+            self.password_hash_parallelism as i64,
+            1,
+            64,
+        )?;
+        range(
+            "max_request_body_bytes",
+            self.max_request_body_bytes as i64,
+            1024,
+            64 * 1024 * 1024,
+        )?;
+        range(
+            "password_hash_concurrency",
+            self.password_hash_concurrency as i64,
+            1,
+            1024,
+        )?;
+        range("database_pool_size", self.database_pool_size as i64, 1, 1000)?;
+        range("database_timeout_seconds", self.database_timeout_seconds as i64, 1, 300)?;
+        if let Some(url) = &self.origin_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid("origin_url", "must be an http:// or https:// URL"));
+            }
+            if self.origin_auth_secret.is_none() {
+                return Err(invalid(
+                    "origin_auth_secret",
+                    "is required with origin_url: the origin verifies the identity headers with it",
+                ));
+            }
+        }
+        if self.origin_auth_secret.as_ref().is_some_and(|s| s.chars().count() < 32) {
+            return Err(invalid("origin_auth_secret", "must be at least 32 characters"));
+        }
+        for pattern in &self.origin_protected_paths {
+            let body = pattern.strip_suffix("/*").unwrap_or(pattern);
+            if !pattern.starts_with('/') || body.contains('*') {
+                return Err(invalid(
+                    "origin_protected_paths",
+                    "each pattern is an absolute path, optionally ending in /* (e.g. \"/app/*\")",
+                ));
+            }
+        }
+        range("oauth.state_ttl_seconds", self.oauth.state_ttl_seconds, 1, 86_400)?;
+        range(
+            "oauth.completion_ttl_seconds",
+            self.oauth.completion_ttl_seconds,
+            1,
+            86_400,
+        )?;
+        Ok(())
+    }
+}
+
+/// Whether `secret` is a well-known placeholder rather than random: it says "change me" or
+/// "secret"/"example" in some spelling, or it is one short pattern repeated (`aaaa…`,
+/// `abcabc…`). Such values pass a length check but are the first thing an attacker tries.
+pub fn is_placeholder_secret(secret: &str) -> bool {
+    let folded: String = secret
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    const WORDS: [&str; 8] = [
+        "changeme",
+        "replaceme",
+        "yoursecret",
+        "mysecret",
+        "secretkey",
+        "placeholder",
+        "example",
+        "insecure",
+    ];
+    if WORDS.iter().any(|w| folded.contains(w)) {
+        return true;
+    }
+    let bytes = secret.as_bytes();
+    (1..=8).any(|period| bytes.len() > period && bytes.iter().enumerate().all(|(i, b)| *b == bytes[i % period]))
+}
+
+/// Whether the host of `authority_and_path` (what follows `http://`) is `localhost` or a
+/// loopback address.
+fn is_loopback_authority(authority_and_path: &str) -> bool {
+    // `\` ends the authority too: URL parsers read it as `/` in http URLs.
+    let authority = authority_and_path
+        .split(['/', '\\', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
