@@ -1,4 +1,4 @@
-//! The development backends of Decision 5, for both runtimes: email and SMS written to the
+//! The development backends of docs/wire.md, "Decision 5", for both runtimes: email and SMS written to the
 //! log (stdout natively, `console.log` at the edge) instead of being sent.
 
 use async_trait::async_trait;

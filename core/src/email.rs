@@ -1,9 +1,9 @@
 //! Email addresses: validated as email-validator does, and lower-cased (docs/wire.md,
-//! "Decision 7", quirk 11).
+//! "Decision 7 (11)").
 
 use std::fmt;
 
-/// A syntactically valid, lower-cased email address (Decision 7 (11): emails are
+/// A syntactically valid, lower-cased email address (docs/wire.md, "Decision 7 (11)": emails are
 /// case-insensitive, so input is lower-cased before anything compares or stores it).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);

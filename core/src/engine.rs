@@ -68,7 +68,7 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Validates `config`, fills in a random `jwt_secret` if none is set (Decision 6), derives
+    /// Validates `config`, fills in a random `jwt_secret` if none is set (docs/wire.md, "Decision 6"), derives
     /// the keys and limits, and prepares the decoy hash.
     pub async fn new(mut config: Config, mut ports: Ports, renderer: Renderer) -> Result<Self, EngineError> {
         config.validate()?;

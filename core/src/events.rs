@@ -1,4 +1,4 @@
-//! Lifecycle events (the hooks of contract §6).
+//! Lifecycle events (the hooks of docs/wire.md, "Events").
 //!
 //! Events carry what the original's keyword arguments carried. `url` holds a live one-time
 //! token, so `Debug` shows only `url_without_token`.

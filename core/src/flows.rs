@@ -18,7 +18,7 @@ use crate::ports::StoreError;
 use crate::rate_limit::RateLimit;
 use crate::render::RenderError;
 
-/// Why a bearer token was refused (contract §1.1, in the order they are checked).
+/// Why a bearer token was refused (docs/wire.md, "Auth failures", in the order they are checked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthFailure {
     /// No `Authorization: Bearer` header.

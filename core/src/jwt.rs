@@ -1,4 +1,4 @@
-//! Per-purpose JWTs, byte-compatible with regstack 0.9.3 (contract §5.2–5.3).
+//! Per-purpose JWTs, byte-compatible with regstack 0.9.3 (docs/wire.md, "Tokens").
 //!
 //! Each purpose has its own HMAC key, `HMAC-SHA256(jwt_secret, purpose)`, so a reset token can
 //! never pass as a session. Claims keep the original's order and types: `iat` is a float with

@@ -17,7 +17,7 @@
 //!   (templates), [`relay`] (signed hand-over of messages to a sending server),
 //!   [`forward_auth`] (the edge's policy for an origin app);
 //! - the outside: [`ports`] (every trait a runtime implements), [`memory`], [`sqlite`] (the
-//!   SQL both SQLite runtimes bind), [`console`] (log-only delivery);
+//!   SQL both SQLite runtimes bind), [`console`] (log-only delivery), [`delivery`] (sending after the response);
 //! - the wire: [`routes`] (the routing table), [`http`] (the axum Router and `ApiError`),
 //!   [`engine`] (one instance's state).
 //!
@@ -27,6 +27,7 @@
 
 pub mod config;
 pub mod console;
+pub mod delivery;
 pub mod email;
 pub mod engine;
 pub mod events;

@@ -1,4 +1,4 @@
-//! Login lockout (contract §5.5): a per-email sliding window of failures.
+//! Login lockout (docs/wire.md, "Lockout"): a per-email sliding window of failures.
 //!
 //! The arithmetic lives here; the atomic "count and reserve a slot" step lives behind
 //! [`crate::ports::AttemptStore::try_reserve`], so parallel wrong passwords cannot slip past

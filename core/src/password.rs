@@ -1,4 +1,4 @@
-//! Argon2id password hashing (Decision 4).
+//! Argon2id password hashing (docs/wire.md, "Decision 4").
 //!
 //! Verification accepts any PHC Argon2 string and takes the parameters from the hash, so
 //! databases written by regstack 0.9.3 (m=65536, t=3, p=4) keep working. New hashes use the

@@ -212,6 +212,16 @@ pub trait SmsSender: Send + Sync {
     async fn send(&self, message: &SmsMessage) -> Result<(), DeliveryError>;
 }
 
+/// Work handed to a [`Spawner`]: it owns what it needs and outlives the request.
+pub type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
+
+/// Runs work after the response, off the request path (a tokio task natively, `waitUntil` at
+/// the edge), so a route answers in the same time whether or not it sent anything.
+pub trait Spawner: Send + Sync {
+    /// Starts `job`, or answers `false` and drops it when the runtime's queue is full.
+    fn spawn(&self, job: Job) -> bool;
+}
+
 /// Runs Argon2 somewhere appropriate (a blocking pool natively, inline at the edge).
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
@@ -222,7 +232,7 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError>;
 }
 
-/// Receives lifecycle events (the hooks of contract §6). Failures are the sink's to log and
+/// Receives lifecycle events (the hooks of docs/wire.md, "Events"). Failures are the sink's to log and
 /// swallow; a hook never changes a route's answer.
 #[async_trait]
 pub trait EventSink: Send + Sync {

@@ -1,4 +1,4 @@
-//! Per-IP rate limits (Decision 8): parsing `N/unit[;N/unit…]` and the fixed-window maths.
+//! Per-IP rate limits (docs/wire.md, "Decision 8"): parsing `N/unit[;N/unit…]` and the fixed-window maths.
 //!
 //! The count itself lives behind the [`crate::ports::Counter`] port, whose increment is atomic,
 //! so N parallel requests against a limit of K admit exactly K on every runtime.
@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::time::{from_micros, to_micros, Timestamp};
 
-/// A per-IP rate-limit class: one `*_rate_limit` config field (contract §1.5).
+/// A per-IP rate-limit class: one `*_rate_limit` config field (docs/wire.md, "Per-IP rate limits").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[allow(missing_docs)]
 pub enum RateClass {

@@ -1,4 +1,4 @@
-//! The stored records of contract §4.1 and their public JSON forms.
+//! The stored records of docs/wire.md, "Records" and their public JSON forms.
 
 use serde_json::{json, Value};
 
@@ -213,7 +213,8 @@ pub struct MfaCode {
     pub user_id: String,
     /// What the code is for.
     pub kind: CodeKind,
-    /// SHA-256 hex of the digits.
+    /// HMAC-SHA256 hex of the digits (and, for phone setup, the number) under the server's
+    /// code key (docs/security.md, "Timing").
     pub code_hash: String,
     /// When it stops working.
     pub expires_at: Timestamp,
@@ -247,7 +248,7 @@ impl MfaCode {
     }
 }
 
-/// The outcome of checking an SMS code (contract §5.7, in that order).
+/// The outcome of checking an SMS code (docs/wire.md, "SMS codes", in that order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeCheck {
     /// No code pending for this user and kind.

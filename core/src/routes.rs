@@ -165,7 +165,7 @@ impl Endpoint {
                 Some(RateClass::ResetPassword),
                 PasswordReset,
             ),
-            // Mounted whatever `enable_sms_2fa` says, like the original (Decision 7, quirk 6).
+            // Mounted whatever `enable_sms_2fa` says, like the original (docs/wire.md, "Decision 7 (6)").
             Endpoint::LoginMfaConfirm => (
                 Method::POST,
                 "/login/mfa-confirm",

@@ -2,7 +2,7 @@
 //!
 //! The core never reads a clock; `now` always arrives from the [`crate::ports::Clock`] port.
 //! Every instant is UTC with microsecond precision, because bulk revocation compares a
-//! token's fractional `iat` against `tokens_invalidated_after` (contract §5.3).
+//! token's fractional `iat` against `tokens_invalidated_after` (docs/wire.md, "Revocation").
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
 

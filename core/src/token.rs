@@ -1,4 +1,4 @@
-//! One-time secrets (contract §5.4): random URL tokens hashed at rest, JWT ids, SMS codes.
+//! One-time secrets (docs/wire.md, "One-time tokens and SMS codes"): random URL tokens hashed at rest, JWT ids, SMS codes.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

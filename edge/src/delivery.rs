@@ -2,28 +2,28 @@
 //! which POSTs each rendered message, signed, to a `regstack serve` that sends it with its
 //! own SMTP, SES, SNS or Twilio backend (see `regstack_core::relay`).
 //!
-//! Sending never holds the response: [`Deferred`] queues the work and the fetch handler hands
-//! the queue to `waitUntil` once the response is ready, so a route answers in the same time
-//! whether or not it sent anything.
+//! Sending never holds the response: the core's `Deferred` hands each send to [`AfterResponse`],
+//! which queues it, and the fetch handler passes the queue to `waitUntil` once the response is
+//! ready, so a route answers in the same time whether or not it sent anything.
 
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use regstack_core::ports::{Clock, DeliveryError, EmailMessage, Mailer, Random, SmsMessage, SmsSender};
+use regstack_core::ports::{Clock, DeliveryError, EmailMessage, Job, Mailer, Random, SmsMessage, SmsSender, Spawner};
 use regstack_core::relay::{self, Relayed};
 use worker::wasm_bindgen::JsValue;
 use worker::{Headers, Method, Request, RequestInit};
 
 use crate::js::js;
 
-type Job = Pin<Box<dyn Future<Output = ()>>>;
-
 thread_local! {
     static QUEUE: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
 }
+
+/// The most sends one isolate holds for `waitUntil` at once; past it the core's `Deferred`
+/// drops a message and logs it.
+const QUEUE_LIMIT: usize = 1000;
 
 /// Takes every queued send; the fetch handler passes them to `waitUntil`. The queue belongs to
 /// the isolate, not the request: when requests overlap, whichever finishes first hands over
@@ -32,37 +32,20 @@ pub fn take_queued() -> Vec<Job> {
     QUEUE.with(|q| std::mem::take(&mut *q.borrow_mut()))
 }
 
-/// Queues sends instead of awaiting them; failures are logged for the operator without the
-/// message body.
-pub struct Deferred<M: ?Sized>(pub Arc<M>);
+/// The edge's [`Spawner`]: sends wait in the isolate's queue until the response is ready, and
+/// then run under `waitUntil`.
+pub struct AfterResponse;
 
-#[async_trait]
-impl Mailer for Deferred<dyn Mailer> {
-    async fn send(&self, m: &EmailMessage) -> Result<(), DeliveryError> {
-        let (inner, m) = (self.0.clone(), m.clone());
+impl Spawner for AfterResponse {
+    fn spawn(&self, job: Job) -> bool {
         QUEUE.with(|q| {
-            q.borrow_mut().push(Box::pin(async move {
-                if let Err(e) = inner.send(&m).await {
-                    tracing::error!(target: "regstack.email", to = %m.to, subject = %m.subject, error = %e, "email delivery failed");
-                }
-            }))
-        });
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl SmsSender for Deferred<dyn SmsSender> {
-    async fn send(&self, m: &SmsMessage) -> Result<(), DeliveryError> {
-        let (inner, m) = (self.0.clone(), m.clone());
-        QUEUE.with(|q| {
-            q.borrow_mut().push(Box::pin(async move {
-                if let Err(e) = inner.send(&m).await {
-                    tracing::error!(target: "regstack.sms", to = %m.to, error = %e, "sms delivery failed");
-                }
-            }))
-        });
-        Ok(())
+            let mut q = q.borrow_mut();
+            if q.len() >= QUEUE_LIMIT {
+                return false;
+            }
+            q.push(job);
+            true
+        })
     }
 }
 

@@ -1,4 +1,4 @@
-//! Extractors for a host's own routes, applying the same auth rules as the API (contract §1.1).
+//! Extractors for a host's own routes, applying the same auth rules as the API (docs/wire.md, "Conventions").
 //!
 //! They find the instance in the request extensions: add `.layer(Extension(regstack.clone()))`
 //! to the host router. An origin app behind the edge worker uses [`EdgeUser`] instead, which

@@ -1,4 +1,4 @@
-//! Host hooks (contract §6): handlers registered per instance and per event name.
+//! Host hooks (docs/wire.md, "Events"): handlers registered per instance and per event name.
 //!
 //! Handlers of one event run concurrently, each on its own task, and a panicking or failing
 //! handler is logged and swallowed: a hook never changes a route's answer.

@@ -54,14 +54,15 @@ use regstack_core::config::{EmailBackend, SmsBackend};
 use regstack_core::events::Event;
 use regstack_core::http::{BodyLimit, ClientIp};
 use regstack_core::password::HashParams;
-use regstack_core::ports::{Mailer, Ports, SmsSender};
+use regstack_core::ports::{Mailer, Ports, SmsSender, Spawner};
 use regstack_core::render::Renderer;
 pub use regstack_core::{Config, Engine};
 
-use crate::delivery::{Background, ConsoleMailer, NullSms};
+use crate::delivery::{ConsoleMailer, NullSms, TokioSpawner};
 use crate::hasher::BlockingHasher;
 use crate::hooks::Hooks;
 use crate::system::{OsRandom, SystemClock};
+use regstack_core::delivery::Deferred;
 
 /// Why an instance cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +183,7 @@ impl Builder {
         dirs.extend(config.extra_template_dirs.iter().cloned());
         let renderer = Renderer::new(read_template_dirs(&dirs)?);
         let hooks = Hooks::default();
+        let spawner: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
         let hasher = Arc::new(BlockingHasher::new(
             HashParams::from_config(&config),
             random.clone(),
@@ -189,8 +191,8 @@ impl Builder {
         ));
         let ports = Ports::new(
             stores,
-            Arc::new(Background::new(mailer, config.delivery_queue_limit)),
-            Arc::new(Background::new(sms, config.delivery_queue_limit)),
+            Arc::new(Deferred::<dyn Mailer>::new(mailer, spawner.clone())),
+            Arc::new(Deferred::<dyn SmsSender>::new(sms, spawner)),
             hasher,
             Arc::new(hooks.clone()),
             Arc::new(SystemClock),
@@ -254,7 +256,7 @@ impl RegStack {
         &self.engine
     }
 
-    /// Registers a hook for the event called `name` (contract §6).
+    /// Registers a hook for the event called `name` (docs/wire.md, "Events").
     pub fn on<F, Fut>(&self, name: &str, handler: F)
     where
         F: Fn(Event) -> Fut + Send + Sync + 'static,

@@ -1,4 +1,4 @@
-//! Finding and reading the config sources of contract §3.1 from the file system and the
+//! Finding and reading the config sources of docs/wire.md, "Sources and precedence" from the file system and the
 //! environment; the merge itself is the core's.
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! The shared port contract suite on a MongoDB-wire server (SecantusDB, started by
-//! `scripts/test`, which sets `REGSTACK_TEST_MONGO_URL`), the indexes of contract §4.3, and
+//! `scripts/test`, which sets `REGSTACK_TEST_MONGO_URL`), the indexes of docs/wire.md, "MongoDB collections", and
 //! the start-up error for an unreachable server.
 #![cfg(feature = "mongo")]
 

@@ -1,5 +1,5 @@
 //! Several instances on one Postgres or Mongo database share the login lockout and the per-IP
-//! rate limits (Decision 8), and a regstack 0.9.3 Postgres database is adopted in place. Needs
+//! rate limits (docs/wire.md, "Decision 8"), and a regstack 0.9.3 Postgres database is adopted in place. Needs
 //! the servers `scripts/test` starts (`REGSTACK_TEST_POSTGRES_URL`, `REGSTACK_TEST_MONGO_URL`).
 #![cfg(all(feature = "postgres", feature = "mongo"))]
 

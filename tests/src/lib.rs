@@ -4,7 +4,7 @@
 //! (so no stray `regstack.toml` is read), on a free loopback port, with a fresh database and a
 //! fixed JWT secret, and waits for `GET /healthz`. The server's stdout is read continuously in
 //! the background; [`Server::wait_for_link`] consumes it line by line until a link of the
-//! wanted kind shows up, exactly like `regstack validate` does (contract §8.2); SMS codes are
+//! wanted kind shows up, exactly like `regstack validate` does (docs/wire.md, "Console output"); SMS codes are
 //! scraped the same way by [`Server::wait_for_sms_code`].
 //!
 //! Every request helper returns a [`Resp`] (status, headers, raw text and parsed JSON) whose
@@ -53,7 +53,7 @@ pub const LINK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`Server::start`] waits for `/healthz` before failing.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The exact messages of the contract (§1.3, §1.1), shared by the scenario files.
+/// The exact messages of docs/wire.md ("Routes", "Conventions"), shared by the scenario files.
 pub mod msg {
     /// `401` with no or a non-Bearer `Authorization` header.
     pub const AUTH_REQUIRED: &str = "Authentication required.";
@@ -144,7 +144,7 @@ pub mod msg {
     pub const METHOD_NOT_ALLOWED: &str = "Method Not Allowed";
 }
 
-/// The kinds of link the console mailer prints (contract §8.2).
+/// The kinds of link the console mailer prints (docs/wire.md, "Console output").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkKind {
     /// A registration verification link (`/verify`).
@@ -166,7 +166,7 @@ impl LinkKind {
     }
 }
 
-/// The kinds of SMS the null SMS backend prints (contract §2.2, §8.2).
+/// The kinds of SMS the null SMS backend prints (docs/wire.md, "SMS codes", "Console output").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmsKind {
     /// The phone-setup code sent by `POST /phone/start` (`… verification code: 123456. …`).
@@ -215,7 +215,7 @@ pub fn unique_id() -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Link scraping (the regex of §8.2, hand-written)
+// Link scraping (the regex of docs/wire.md, "Console output", hand-written)
 
 fn is_url_char(c: char) -> bool {
     !(c.is_whitespace() || c == '>' || c == '\'' || c == '"')
@@ -306,7 +306,7 @@ pub fn token_of(url: &str) -> String {
     panic!("link {url:?} has no token query parameter")
 }
 
-/// The code of the first match of `<phrase>\s*(\d{4,10})` in `line` (the §8.2 regexes
+/// The code of the first match of `<phrase>\s*(\d{4,10})` in `line` (the regexes of docs/wire.md, "Console output"
 /// `verification code:\s*(\d{4,10})` and `sign-in code:\s*(\d{4,10})`, hand-written with the
 /// same greedy semantics: up to ten digits are taken, and fewer than four do not match).
 pub fn find_sms_code(line: &str, kind: SmsKind) -> Option<String> {
@@ -331,7 +331,7 @@ pub fn sms_recipient(line: &str) -> Option<String> {
     Some(to.to_string())
 }
 
-/// The marker every line of the null SMS backend carries (contract §8.2).
+/// The marker every line of the null SMS backend carries (docs/wire.md, "Console output").
 pub const NULL_SMS_MARKER: &str = "[regstack/null-sms]";
 
 // ---------------------------------------------------------------------------------------------
@@ -496,7 +496,7 @@ pub fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The twelve keys of `UserPublic` (contract §1.4), in order.
+/// The twelve keys of `UserPublic` (docs/wire.md, "Response shapes"), in order.
 pub const USER_PUBLIC_KEYS: [&str; 12] = [
     "id",
     "email",
@@ -1146,7 +1146,7 @@ impl Server {
         }
     }
 
-    /// Consumes stdout lines until one holds a code of `kind` (the §8.2 regex; the SMS is sent
+    /// Consumes stdout lines until one holds a code of `kind` (the regex of docs/wire.md, "Console output"; the SMS is sent
     /// on a background task just after the response) and returns `(to, code)`, `to` being the
     /// line's `To:` field (empty if the line has none). Fails after [`LINK_TIMEOUT`].
     pub async fn wait_for_sms_code(&self, kind: SmsKind) -> (String, String) {

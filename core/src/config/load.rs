@@ -143,7 +143,7 @@ fn field_error(schema: &Value, tree: &Value, e: serde_json::Error) -> ConfigErro
 }
 
 /// `KEY=value` lines: `#` comments and blank lines skipped, matching quotes stripped, no
-/// `export` and no interpolation (contract §3.1).
+/// `export` and no interpolation (docs/wire.md, "Sources and precedence").
 pub fn parse_env_file(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in text.lines() {

@@ -150,7 +150,7 @@ pub struct Config {
     pub verify_url_template: Option<String>,
     pub password_reset_url_template: Option<String>,
     pub email_change_url_template: Option<String>,
-    // Additive (Decision 4): Argon2id parameters for new hashes.
+    // Additive (docs/wire.md, "Decision 4"): Argon2id parameters for new hashes.
     pub password_hash_memory_kib: u32,
     pub password_hash_iterations: u32,
     pub password_hash_parallelism: u32,
@@ -198,7 +198,7 @@ pub struct Config {
     pub purge_interval_seconds: u64,
 }
 
-/// `[email]` (contract §3.3).
+/// `[email]` (docs/wire.md, "Fields and defaults").
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 #[allow(missing_docs)]
@@ -221,7 +221,7 @@ pub struct EmailConfig {
     pub log_bodies: bool,
 }
 
-/// `[sms]` (contract §3.4).
+/// `[sms]` (docs/wire.md, "Fields and defaults").
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 #[allow(missing_docs)]
@@ -236,7 +236,7 @@ pub struct SmsConfig {
     pub twilio_api_base: String,
 }
 
-/// `[oauth]` (contract §3.5).
+/// `[oauth]` (docs/wire.md, "Fields and defaults").
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 #[allow(missing_docs)]
@@ -501,7 +501,7 @@ impl std::fmt::Debug for OAuthConfig {
     }
 }
 
-/// Which storage backend `database_url` selects (contract §3.2).
+/// Which storage backend `database_url` selects (docs/wire.md, "Fields and defaults").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseKind {
     /// SQLite; the path after the `///` (`:memory:` for an in-memory database).

@@ -52,7 +52,7 @@ impl Config {
 }
 
 impl Config {
-    /// Checks every bound of contract §3 and the cross-field rules.
+    /// Checks every bound of docs/wire.md, "Config" and the cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         fn range(field: &str, v: i64, lo: i64, hi: i64) -> Result<(), ConfigError> {
             if v < lo || v > hi {

@@ -31,7 +31,7 @@ pub(crate) async fn check_current_password(engine: &Engine, user: &User, current
 }
 
 /// Updates the profile. `full_name: None` leaves it alone; `Some(None)` clears it
-/// (Decision 7 (7)).
+/// (docs/wire.md, "Decision 7 (7)").
 pub async fn update_profile(engine: &Engine, session: &Session, full_name: Option<Option<String>>) -> FlowResult<User> {
     if full_name.is_none() {
         return Ok(session.user.clone());

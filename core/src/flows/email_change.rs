@@ -62,7 +62,7 @@ pub async fn request_change(
     Ok(())
 }
 
-/// Applies an email change. The token is single-use (Decision 7 (10)): its `jti` is claimed
+/// Applies an email change. The token is single-use (docs/wire.md, "Decision 7 (10)"): its `jti` is claimed
 /// atomically before the address changes.
 pub async fn confirm_change(engine: &Engine, token: &str) -> FlowResult<User> {
     let now = engine.now();

@@ -36,7 +36,7 @@ pub struct LoggedIn {
     pub user: User,
 }
 
-/// Signs in with email and password (contract §1.3, the seven steps, in order). The lockout
+/// Signs in with email and password (docs/wire.md, "Login, MFA, logout", the seven steps, in order). The lockout
 /// slot is reserved atomically before the password is checked, so parallel guesses cannot
 /// exceed the threshold.
 pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&str>) -> FlowResult<LoginOutcome> {

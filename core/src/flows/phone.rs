@@ -1,5 +1,5 @@
 //! `POST /phone/start`, `POST /phone/confirm`, `DELETE /phone`, `POST /login/mfa-confirm`,
-//! and the SMS branch of `POST /login` (contract §1.3 "Phone / SMS 2FA", §5.7).
+//! and the SMS branch of `POST /login` (docs/wire.md, "Phone and SMS 2FA", "SMS codes").
 
 use crate::engine::Engine;
 use crate::events::Event;

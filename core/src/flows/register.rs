@@ -132,7 +132,7 @@ pub async fn verify(engine: &Engine, token: &str) -> FlowResult<User> {
 }
 
 /// Makes a user from a consumed pending row. An existing unverified user with that email is
-/// marked verified instead (Decision 7 (3)); a verified one means the link is stale.
+/// marked verified instead (docs/wire.md, "Decision 7 (3)"); a verified one means the link is stale.
 pub(crate) async fn promote(engine: &Engine, pending: PendingRegistration) -> FlowResult<User> {
     let now = engine.now();
     if let Some(existing) = engine.ports.users.find_by_email(&pending.email).await? {

@@ -1,4 +1,4 @@
-//! Reading JSON bodies and validating them with pydantic v2's error shapes (contract §1.1), so
+//! Reading JSON bodies and validating them with pydantic v2's error shapes (docs/wire.md, "Conventions"), so
 //! a client written against the original sees the same 422 lists on both runtimes.
 
 use axum::extract::{FromRequest, Request};

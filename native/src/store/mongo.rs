@@ -1,5 +1,5 @@
 //! MongoDB storage with the official driver, over the collections, field names and indexes of
-//! regstack 0.9.3 (contract §4.3). Tested against SecantusDB, a MongoDB-wire server.
+//! regstack 0.9.3 (docs/wire.md, "MongoDB collections"). Tested against SecantusDB, a MongoDB-wire server.
 //!
 //! Single-document operations (`findOneAndDelete`, upserts with `$inc`, unique indexes) are
 //! atomic on their own. The two read-decide-write steps, the lockout reservation and the SMS
@@ -88,7 +88,7 @@ fn bson_date(t: Timestamp) -> BsonDateTime {
     BsonDateTime::from_millis(to_micros(t).div_euclid(1000))
 }
 
-/// The revoke cutoff rounded *up* to the millisecond (Decision 7 (16)): no token issued
+/// The revoke cutoff rounded *up* to the millisecond (docs/wire.md, "Decision 7 (16)"): no token issued
 /// before a change survives it.
 fn bson_date_ceil(t: Timestamp) -> BsonDateTime {
     let micros = to_micros(t);
@@ -246,7 +246,7 @@ impl MongoStore {
         Ok(store)
     }
 
-    /// The indexes of contract §4.3, plus TTLs for the additive counter and lease collections.
+    /// The indexes of docs/wire.md, "MongoDB collections", plus TTLs for the additive counter and lease collections.
     async fn install_schema(&self, config: &Config) -> Result<(), MongoError> {
         async fn index(
             c: &Collection<Document>,

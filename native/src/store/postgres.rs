@@ -1,5 +1,5 @@
 //! PostgreSQL storage on sqlx, over `migrations/postgres` (the schema of regstack 0.9.3 plus the
-//! shared rate-limit counters of Decision 8).
+//! shared rate-limit counters of docs/wire.md, "Decision 8").
 //!
 //! Read-committed isolation lets two transactions read the same rows, so every
 //! check-then-write step here either is one statement (`DELETE … RETURNING`,

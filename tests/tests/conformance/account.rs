@@ -1,5 +1,5 @@
-//! Account management (contract §1.3 "Account management"): `PATCH /me` (Decision 7 (7)),
-//! change-password, change-email and its confirmation (Decisions 7 (8), (10), (11)) and
+//! Account management (docs/wire.md, "Account management"): `PATCH /me` (docs/wire.md, "Decision 7 (7)"),
+//! change-password, change-email and its confirmation (docs/wire.md, "Decision 7 (8)", "Decision 7 (10)", "Decision 7 (11)") and
 //! `DELETE /account`.
 
 use std::time::Duration;
@@ -19,7 +19,7 @@ async fn patch_me_full_name_semantics() {
     assert_eq!(r.json["full_name"], "X");
     assert_eq!(s.me(&token).await["full_name"], "X");
 
-    // Decision 7 (7): an absent field is left alone...
+    // docs/wire.md, "Decision 7 (7)": an absent field is left alone...
     let r = s.patch_json_auth("/me", &token, &json!({})).await;
     r.assert_status(200);
     assert_eq!(
@@ -193,8 +193,11 @@ async fn email_change_token_is_single_use() {
     r.assert_status(200);
     assert_user_public(&r.json);
     assert_eq!(r.json["email"], new_email.as_str());
-    assert!(r.json["tokens_invalidated_after"].is_string(), "Decision 7 (8): {r}");
-    // Decision 7 (10): a replay is refused.
+    assert!(
+        r.json["tokens_invalidated_after"].is_string(),
+        "docs/wire.md, Decision 7 (8): {r}"
+    );
+    // docs/wire.md, "Decision 7 (10)": a replay is refused.
     s.post_json("/confirm-email-change", &json!({"token": change}))
         .await
         .assert_detail(400, msg::BAD_EMAIL_CHANGE_LINK);

@@ -1,4 +1,4 @@
-//! Bearer authentication failures (contract §1.1 "Auth failures", §5.2–5.3): the exact 401
+//! Bearer authentication failures (docs/wire.md, "Auth failures", "Tokens"): the exact 401
 //! texts, `WWW-Authenticate`, and the rule that auth is evaluated before body validation.
 
 use regstack_conformance::{json, msg, LinkKind, Server};
@@ -32,7 +32,7 @@ async fn undecodable_tokens() {
     let foreign = "eyJzdWIiOiJ1c2VyLTEiLCJqdGkiOiJfSDdwSF9RaHB2VldmZEJvcW1SWktBIiwiaWF0IjoxNzY3MjY4ODAwLjEyMzQ1NiwiZXhwIjoxNzY3Mjc2MDAwLCJwdXJwb3NlIjoic2Vzc2lvbiJ9";
     payload_swapped[1] = foreign;
     let payload_swapped = payload_swapped.join(".");
-    // The §5.2 test vector: signed with another secret, and long expired.
+    // The test vector of docs/wire.md, "Keys and claims": signed with another secret, and long expired.
     let vector = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyLTEiLCJqdGkiOiJfSDdwSF9RaHB2VldmZEJvcW1SWktBIiwiaWF0IjoxNzY3MjY4ODAwLjEyMzQ1NiwiZXhwIjoxNzY3Mjc2MDAwLCJwdXJwb3NlIjoic2Vzc2lvbiJ9.AfgYzUmOKbWUXMWkCGm4eSEmsR22_yfpBw2WTXRRt8s";
     for bad in [
         "garbage",

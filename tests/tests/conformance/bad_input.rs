@@ -1,5 +1,4 @@
-//! Hostile and malformed input (contract §1.1 "Body format", "Unknown body keys", "Error body
-//! (validation)", "Password fields", "Email normalisation"): every case is a 4xx with the
+//! Hostile and malformed input (docs/wire.md, "Request bodies", "Validation errors (422)", "Datetimes, ids and email addresses"): every case is a 4xx with the
 //! pydantic-shaped 422 where the contract gives one, never a 5xx, and nothing is written.
 
 use regstack_conformance::{json, msg, unique_email, Resp, Server, PASSWORD};
@@ -173,7 +172,7 @@ async fn field_validation() {
         .await
         .assert_validation("missing", &["body", "new_password"]);
 
-    // Password length: the exact pydantic error of §1.1.
+    // Password length: the exact pydantic error of docs/wire.md, "Validation errors (422)".
     s.post_json("/register", &json!({"email": email, "password": "short"}))
         .await
         .assert_json(

@@ -1,6 +1,5 @@
 //! Races: single-use tokens, the login lockout and the per-IP rate limit must hold under
-//! parallel requests (contract §1.3, §5.5, Decision 8 "N parallel requests against a limit of
-//! K admit exactly K", Decision 7 (10)).
+//! parallel requests (docs/wire.md, "Routes", "Lockout", "Decision 8", "Decision 7 (10)").
 
 use std::collections::BTreeMap;
 

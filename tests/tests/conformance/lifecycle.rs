@@ -1,5 +1,5 @@
-//! The whole account lifecycle end to end, as `regstack validate` walks it (contract §8.3),
-//! with the exact bodies of §1.3 and the revocation rules of §5.3 asserted at every step.
+//! The whole account lifecycle end to end, as `regstack validate` walks it (docs/wire.md, "The validate walk"),
+//! with the exact bodies of docs/wire.md, "Routes" and its rules of "Revocation" asserted at every step.
 
 use regstack_conformance::{assert_user_public, json, msg, unique_email, LinkKind, Server};
 
@@ -102,7 +102,7 @@ async fn full_lifecycle() {
     assert_eq!(r.json["id"], user_id);
     assert!(
         r.json["tokens_invalidated_after"].is_string(),
-        "Decision 7 (8): the confirm response shows the bumped tokens_invalidated_after: {r}"
+        "docs/wire.md, Decision 7 (8): the confirm response shows the bumped tokens_invalidated_after: {r}"
     );
     s.get_auth("/me", &t3)
         .await

@@ -1,5 +1,4 @@
-//! `POST /login`: the token response, the per-email lockout (contract §5.5 and the `/login`
-//! algorithm of §1.3) and `rate_limit_disabled`.
+//! `POST /login`: the token response, the per-email lockout (docs/wire.md, "Lockout", and the seven steps of "Login, MFA, logout") and `rate_limit_disabled`.
 
 use regstack_conformance::{json, jwt_parts, msg, unique_email, Resp, Server, PASSWORD};
 
@@ -30,7 +29,7 @@ async fn token_response_shape() {
     assert_eq!(token.split('.').count(), 3, "a compact JWS: {token}");
     let me = s.me(&token).await;
     assert!(me["last_login"].is_string(), "login sets last_login: {me}");
-    // Email lookup ignores case (Decision 7 (11)).
+    // Email lookup ignores case (docs/wire.md, "Decision 7 (11)").
     s.login_ok(&email.to_uppercase(), PASSWORD).await;
 }
 
@@ -49,7 +48,7 @@ async fn session_token_claims() {
     assert_eq!(
         keys,
         ["sub", "jti", "iat", "exp", "purpose"],
-        "claims and their order (§5.2): {payload}"
+        "claims and their order (docs/wire.md, Keys and claims): {payload}"
     );
     assert_eq!(payload["sub"], user["id"]);
     assert_eq!(payload["purpose"], "session");
@@ -109,7 +108,7 @@ async fn lockout_ignores_email_case() {
     let s = Server::start(&[("REGSTACK_REQUIRE_VERIFICATION", "false")]).await;
     let email = unique_email("case-lock");
     s.register_verified(&email, PASSWORD).await;
-    // Decision 7 (11): input is lower-cased, so every spelling counts against one address.
+    // docs/wire.md, "Decision 7 (11)": input is lower-cased, so every spelling counts against one address.
     s.login(&email, "wrong-password")
         .await
         .assert_detail(401, &msg::bad_login_remaining(4));

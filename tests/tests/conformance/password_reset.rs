@@ -1,4 +1,4 @@
-//! Password reset (contract §1.3 "Password reset", §5.3 revocation, §5.6 anti-enumeration):
+//! Password reset (docs/wire.md, "Password reset", "Revocation", "Anti-enumeration"):
 //! the 202 ack for every address, single-use reset tokens, and the routes vanishing when
 //! `enable_password_reset=false`.
 

@@ -1,5 +1,4 @@
-//! Registration, verification and resend-verification (contract §1.3 "Registration and
-//! verification", §1.4 schemas, Decision 7 (11) case-insensitive emails).
+//! Registration, verification and resend-verification (docs/wire.md, "Registration and verification", "Response shapes", "Decision 7 (11)").
 
 use std::time::Duration;
 
@@ -27,7 +26,7 @@ async fn register_returns_pending_response() {
     assert_eq!(
         r.json["email"],
         mixed.to_lowercase().as_str(),
-        "Decision 7 (11): the email is lower-cased: {r}"
+        "docs/wire.md, Decision 7 (11): the email is lower-cased: {r}"
     );
     let expires_at = r.str("expires_at");
     assert!(
@@ -69,7 +68,7 @@ async fn re_register_while_pending_replaces_the_pending_row() {
         .assert_status(201);
     let old = s.wait_for_token(LinkKind::Verify).await;
 
-    // Same address in another case: still the same pending registration (Decision 7 (11)).
+    // Same address in another case: still the same pending registration (docs/wire.md, "Decision 7 (11)").
     let r = s
         .post_json(
             "/register",

@@ -1,5 +1,4 @@
-//! State that must survive a restart on the same database and JWT secret (contract §5.3,
-//! §5.5): sessions, the logout blacklist and the lockout counter live in the database, not in
+//! State that must survive a restart on the same database and JWT secret (docs/wire.md, "Revocation", "Lockout"): sessions, the logout blacklist and the lockout counter live in the database, not in
 //! process memory.
 
 use regstack_conformance::{json, msg, Server, PASSWORD};

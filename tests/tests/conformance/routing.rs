@@ -1,4 +1,4 @@
-//! Routing conventions (contract §1.1 "Unknown path", Decision 1, Decision 9): 404 and 405
+//! Routing conventions (docs/wire.md, "Unknown paths, wrong methods, trailing slashes", "Decision 1", "Decision 9"): 404 and 405
 //! bodies, the `Allow` header, the 307 trailing-slash redirect, and the health probes.
 
 use regstack_conformance::{json, msg, Server};
@@ -20,7 +20,7 @@ async fn unknown_paths_are_404() {
         .assert_detail(404, msg::NOT_FOUND);
     s.get_root("/nope").await.assert_detail(404, msg::NOT_FOUND);
     s.get_root("/api/auth").await.assert_status(404);
-    // Routers that are off by default are not mounted: 404, never 401/405 (§8.4).
+    // Routers that are off by default are not mounted: 404, never 401/405 (docs/wire.md, "The validate walk").
     s.get("/admin/stats").await.assert_detail(404, msg::NOT_FOUND);
     s.get("/oauth/providers").await.assert_detail(404, msg::NOT_FOUND);
     s.post_json(

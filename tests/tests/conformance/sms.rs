@@ -1,5 +1,4 @@
-//! SMS two-factor authentication (contract §1.3 "Login, MFA, logout" and "Phone / SMS 2FA",
-//! §2.2 for the two SMS texts, §5.7 for the code mechanics, §8.2 for how codes are scraped):
+//! SMS two-factor authentication (docs/wire.md, "Login, MFA, logout" and "Phone and SMS 2FA", "SMS codes" for the two SMS texts and the code mechanics, "Console output" for how codes are scraped):
 //! phone setup, the MFA branch of `/login`, `/login/mfa-confirm`, the code outcomes, their
 //! behaviour under parallel guesses, and what is mounted and printed when.
 //!
@@ -543,7 +542,7 @@ async fn phone_confirm_with_two_attempts() {
         .await
         .assert_detail(400, msg::NO_PHONE_CODE);
 
-    // A re-issued code starts again from zero attempts (§4.1: re-issue replaces the row).
+    // A re-issued code starts again from zero attempts (docs/wire.md, "SMS codes": re-issue replaces the row).
     let (setup, code) = start_setup(&s, &token, PHONE).await;
     phone_confirm(&s, &setup, &other_code(&code))
         .await
@@ -634,7 +633,7 @@ async fn mfa_login_keeps_the_lockout_until_the_code_is_confirmed() {
     s.login(&email, "wrong-password-1")
         .await
         .assert_detail(401, &msg::bad_login_remaining(4));
-    // The password step of an MFA login does not clear the failures (§1.3 step 6)…
+    // The password step of an MFA login does not clear the failures (docs/wire.md, "Login, MFA, logout", step 6)…
     let (pending, code) = start_mfa_login(&s, &email, PHONE).await;
     s.login(&email, "wrong-password-2")
         .await
@@ -661,10 +660,9 @@ async fn confirm_after_the_account_is_deleted_never_signs_in() {
     s.delete_json_auth("/account", &session, &json!({"current_password": PASSWORD}))
         .await
         .assert_message(200, msg::ACCOUNT_DELETED);
-    // §1.3 lists what DELETE /account removes and MFA codes are not in it, so the code still
-    // verifies and the user lookup fails ("Token does not match an active account."); a server
-    // that also drops the user's code rows answers "no pending code" instead. Either way no
-    // session and no phone change.
+    // Deleting the account deletes its codes with it, so the code answers "no pending code";
+    // a server that kept the rows would verify the code and then fail the user lookup ("Token
+    // does not match an active account."). Either way no session and no phone change.
     let r = mfa_confirm(&s.api(), &pending, &code).await;
     r.assert_status(400);
     assert!(
@@ -777,7 +775,7 @@ async fn flag_off_unmounts_phone_routes_but_not_the_mfa_login() {
         .await
         .assert_json(404, &not_found);
 
-    // /login/mfa-confirm stays mounted (Decision 7 keeps quirk 6)…
+    // /login/mfa-confirm stays mounted (docs/wire.md, "Decision 7 (6)")…
     mfa_confirm(&s.api(), "garbage", "123456")
         .await
         .assert_detail(400, msg::BAD_SIGN_IN_SESSION);
