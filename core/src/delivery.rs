@@ -105,8 +105,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn sends_are_queued_not_awaited_and_a_full_queue_says_so() {
         let held = Arc::new(Held {
             jobs: Mutex::new(Vec::new()),

@@ -146,16 +146,14 @@ fn validate_domain(domain: &str) -> Result<(), EmailError> {
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn accepts_and_lowercases() {
         assert_eq!(Email::parse("Bob@Example.COM").unwrap().as_str(), "bob@example.com");
         assert!(Email::parse("validate-abc@regstack-probe.example").is_ok());
         assert!(Email::parse("a.b+tag@sub.domain.org").is_ok());
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn rejects_special_use_and_malformed() {
         for bad in [
             "reachability@probe.invalid",

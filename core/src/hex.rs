@@ -31,8 +31,7 @@ pub fn decode(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn round_trips_and_decodes_only_digits() {
         let bytes = [0x00, 0x0f, 0xa5, 0xff];
         assert_eq!(encode(&bytes), "000fa5ff");

@@ -52,6 +52,7 @@ fn handler(endpoint: Endpoint) -> MethodRouter<Arc<Engine>> {
         Endpoint::PhoneConfirm => on(filter, handlers::phone_confirm),
         Endpoint::PhoneDisable => on(filter, handlers::phone_disable),
         Endpoint::Relay => on(filter, handlers::relay),
+        Endpoint::OpenApi => on(filter, handlers::openapi),
     }
 }
 

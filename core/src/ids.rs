@@ -30,8 +30,7 @@ impl fmt::Display for UserId {
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn uuid4_hex_sets_version_bits() {
         let id = UserId::uuid4_hex([0xff; 16]);
         assert_eq!(id.as_str().len(), 32);

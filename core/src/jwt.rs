@@ -337,8 +337,7 @@ mod tests {
         from_micros(micros)
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn derived_keys_match_the_contract_vectors() {
         let expected = [
             "f08e9df8942bedb716a2aa254b933b1b3a72448d85c3a92620b69109d9927555",
@@ -352,8 +351,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn accepts_the_python_session_token() {
         let codec = JwtCodec::new(SECRET, JwtAlgorithm::Hs256, None);
         let claims = codec
@@ -381,8 +379,7 @@ mod tests {
         );
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn mints_the_python_token_byte_for_byte() {
         let codec = JwtCodec::new(SECRET, JwtAlgorithm::Hs256, None);
         let (token, _) = codec.mint(
@@ -396,8 +393,7 @@ mod tests {
         assert_eq!(token, PYTHON_TOKEN);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn extra_claims_audience_and_tampering() {
         let codec = JwtCodec::new(SECRET, JwtAlgorithm::Hs512, Some("app".into()));
         let now = at(1_767_268_800_000_001);

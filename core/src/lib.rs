@@ -18,7 +18,8 @@
 //!   [`forward_auth`] (the edge's policy for an origin app);
 //! - the outside: [`ports`] (every trait a runtime implements), [`memory`], [`sqlite`] (the
 //!   SQL both SQLite runtimes bind), [`console`] (log-only delivery), [`delivery`] (sending after the response);
-//! - the wire: [`routes`] (the routing table), [`http`] (the axum Router and `ApiError`),
+//! - the wire: [`routes`] (the routing table and each endpoint's typed contract), [`openapi`]
+//!   (the document built from it), [`http`] (the axum Router and `ApiError`),
 //!   [`engine`] (one instance's state).
 //!
 //! Features:
@@ -39,6 +40,7 @@ pub mod ids;
 pub mod jwt;
 pub mod lockout;
 pub mod memory;
+pub mod openapi;
 pub mod password;
 pub mod ports;
 pub mod rate_limit;

@@ -45,8 +45,7 @@ impl Lockout {
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn remaining_counts_down_then_disappears() {
         let l = Lockout {
             threshold: 5,

@@ -238,8 +238,7 @@ mod tests {
         parallelism: 1,
     };
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn hash_then_verify() {
         let h = hash("correct horse", &[7; 16], CHEAP).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
@@ -260,8 +259,7 @@ mod tests {
         assert!(!verify("correct horse", "not-a-hash", CHEAP).ok);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn other_parameters_verify_and_ask_for_rehash() {
         let other = HashParams {
             memory_kib: 128,
@@ -278,8 +276,7 @@ mod tests {
         );
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn verifies_a_pwdlib_style_hash() {
         // pwdlib's default layout (m=65536,t=3,p=4) at a cost small enough for a unit test.
         let h = hash(
@@ -296,8 +293,7 @@ mod tests {
         assert!(verify("python-made", &h, HashParams::OWASP).ok);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn work_is_memory_times_passes_and_padding_costs_what_it_says() {
         let adopted =
             "$argon2id$v=19$m=65536,t=3,p=4$xSFxZoMtkEb/aDsuAm/uCw$fXp5tVXCJA/hvHobeJu5sB8fC4eKlPRTUUjYlvTDsJU";

@@ -204,8 +204,7 @@ pub fn client_bucket(client: &str) -> String {
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn parses_slowapi_syntax() {
         let l = RateLimit::parse_all("5/minute;20/hour").unwrap();
         assert_eq!((l[0].count, l[0].window_seconds), (5, 60));
@@ -232,8 +231,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn windows_and_retry_after() {
         let l = RateLimit::parse_all("1/minute").unwrap()[0];
         let now = from_micros(1_767_268_830_500_000); // 12:00:30.5
@@ -244,8 +242,7 @@ mod tests {
         assert_eq!(l.retry_after(edge), 60);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn ipv6_clients_count_by_their_64() {
         assert_eq!(client_bucket("1.2.3.4"), "1.2.3.4");
         assert_eq!(client_bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");

@@ -270,8 +270,7 @@ impl Renderer {
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn bundled_emails_carry_the_link_alone_on_a_line() {
         let r = Renderer::new(HashMap::new());
         let c = Config {
@@ -296,8 +295,7 @@ mod tests {
         assert!(m.text.contains("n@example.com"));
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn an_override_replaces_one_file() {
         let overrides = HashMap::from([(
             "email/verification.subject.txt".to_string(),

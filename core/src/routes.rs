@@ -86,6 +86,7 @@ pub enum Endpoint {
     PhoneConfirm,
     PhoneDisable,
     Relay,
+    OpenApi,
 }
 
 impl Endpoint {
@@ -109,6 +110,7 @@ impl Endpoint {
         Endpoint::PhoneConfirm,
         Endpoint::PhoneDisable,
         Endpoint::Relay,
+        Endpoint::OpenApi,
     ];
 
     /// This endpoint's row.
@@ -183,6 +185,7 @@ impl Endpoint {
             ),
             Endpoint::PhoneDisable => (Method::DELETE, "/phone", Bearer, Some(RateClass::PhoneDisable), Sms),
             Endpoint::Relay => (Method::POST, "/relay", Public, None, Relay),
+            Endpoint::OpenApi => (Method::GET, "/openapi.json", Public, None, Core),
         };
         Route {
             method,
@@ -199,12 +202,226 @@ impl Endpoint {
     }
 }
 
+/// The type of one request field, as the handler validates it (docs/wire.md, "Request
+/// bodies").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// A string of `min..=max` characters (`max` unbounded when `None`).
+    Text {
+        /// Fewest characters.
+        min: usize,
+        /// Most characters.
+        max: Option<usize>,
+    },
+    /// A string or `null`, at most `max` characters; `null` clears the value.
+    NullableText {
+        /// Most characters.
+        max: usize,
+    },
+    /// An email address, validated and lower-cased.
+    Email,
+}
+
+/// One field of a request body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Field {
+    /// The JSON key.
+    pub name: &'static str,
+    /// Its type.
+    pub ty: FieldType,
+    /// Whether leaving it out is a 422 `missing`.
+    pub required: bool,
+}
+
+/// What a route answers on success: a status and the shape of its body (a component of the
+/// OpenAPI document).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Success {
+    /// The status.
+    pub status: u16,
+    /// The body's schemas (more than one: any of them).
+    pub bodies: &'static [&'static str],
+}
+
+/// The typed contract of an endpoint beyond its row: request body, success answer and the
+/// route's own error statuses (401/403/422/429/503 follow from the row). The OpenAPI document
+/// is built from this and the row, and a test holds the handlers to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contract {
+    /// One line for the document.
+    pub summary: &'static str,
+    /// The JSON body's fields; `None` when the route reads no JSON body.
+    pub body: Option<&'static [Field]>,
+    /// The success answer.
+    pub ok: Success,
+    /// Statuses this route answers with `{"detail": ...}` for its own reasons.
+    pub errors: &'static [u16],
+}
+
+const fn text(name: &'static str, min: usize, max: Option<usize>) -> Field {
+    Field {
+        name,
+        ty: FieldType::Text { min, max },
+        required: true,
+    }
+}
+
+const fn email(name: &'static str) -> Field {
+    Field {
+        name,
+        ty: FieldType::Email,
+        required: true,
+    }
+}
+
+const FULL_NAME: Field = Field {
+    name: "full_name",
+    ty: FieldType::NullableText { max: 200 },
+    required: false,
+};
+const NEW_PASSWORD: Field = text("new_password", 8, Some(128));
+const CURRENT_PASSWORD: Field = text("current_password", 0, None);
+const CODE: Field = text("code", 4, Some(10));
+
+const fn ok(status: u16, bodies: &'static [&'static str]) -> Success {
+    Success { status, bodies }
+}
+
+impl Endpoint {
+    /// This endpoint's typed contract (see [`Contract`]).
+    pub fn contract(self) -> Contract {
+        let c = |summary, body, ok, errors| Contract {
+            summary,
+            body,
+            ok,
+            errors,
+        };
+        const USER: &[&str] = &["UserPublic"];
+        const MESSAGE: &[&str] = &["Message"];
+        const BODY_1: &[Field] = &[email("email"), text("password", 8, Some(128)), FULL_NAME];
+        const BODY_2: &[Field] = &[text("token", 0, None)];
+        const BODY_3: &[Field] = &[email("email")];
+        const BODY_4: &[Field] = &[email("email"), text("password", 8, Some(128))];
+        const BODY_5: &[Field] = &[FULL_NAME];
+        const BODY_6: &[Field] = &[CURRENT_PASSWORD, NEW_PASSWORD];
+        const BODY_7: &[Field] = &[email("new_email"), CURRENT_PASSWORD];
+        const BODY_8: &[Field] = &[text("token", 0, None)];
+        const BODY_9: &[Field] = &[CURRENT_PASSWORD];
+        const BODY_10: &[Field] = &[email("email")];
+        const BODY_11: &[Field] = &[text("token", 0, None), NEW_PASSWORD];
+        const BODY_12: &[Field] = &[text("mfa_pending_token", 0, None), CODE];
+        const BODY_13: &[Field] = &[text("phone_number", 4, Some(20)), CURRENT_PASSWORD];
+        const BODY_14: &[Field] = &[text("pending_token", 0, None), CODE];
+        const BODY_15: &[Field] = &[CURRENT_PASSWORD];
+        match self {
+            Endpoint::Register => c(
+                "Register an account (a pending registration when email verification is on)",
+                Some(BODY_1),
+                ok(201, &["UserPublic", "PendingRegistration"]),
+                &[403, 409],
+            ),
+            Endpoint::Verify => c(
+                "Confirm an email address with the emailed token",
+                Some(BODY_2),
+                ok(200, USER),
+                &[400],
+            ),
+            Endpoint::ResendVerification => c(
+                "Send the verification email again (same answer for every address)",
+                Some(BODY_3),
+                ok(202, MESSAGE),
+                &[],
+            ),
+            Endpoint::Login => c(
+                "Sign in with email and password",
+                Some(BODY_4),
+                ok(200, &["Token", "MfaRequired"]),
+                &[401, 403],
+            ),
+            Endpoint::Logout => c("Revoke the caller's session", None, ok(200, MESSAGE), &[]),
+            Endpoint::GetMe => c("The signed-in user", None, ok(200, USER), &[]),
+            Endpoint::PatchMe => c(
+                "Change the profile (an absent field stays, null clears)",
+                Some(BODY_5),
+                ok(200, USER),
+                &[],
+            ),
+            Endpoint::ChangePassword => c(
+                "Change the password and sign out every session",
+                Some(BODY_6),
+                ok(200, MESSAGE),
+                &[400],
+            ),
+            Endpoint::ChangeEmail => c(
+                "Email a confirmation link to a new address",
+                Some(BODY_7),
+                ok(202, MESSAGE),
+                &[400],
+            ),
+            Endpoint::ConfirmEmailChange => c(
+                "Apply an email change with the emailed token",
+                Some(BODY_8),
+                ok(200, USER),
+                &[400, 409],
+            ),
+            Endpoint::DeleteAccount => c(
+                "Delete the caller's account",
+                Some(BODY_9),
+                ok(200, MESSAGE),
+                &[400, 404],
+            ),
+            Endpoint::ForgotPassword => c(
+                "Email a password-reset link (same answer for every address)",
+                Some(BODY_10),
+                ok(202, MESSAGE),
+                &[404],
+            ),
+            Endpoint::ResetPassword => c(
+                "Set a new password with the emailed token",
+                Some(BODY_11),
+                ok(200, MESSAGE),
+                &[400, 404],
+            ),
+            Endpoint::LoginMfaConfirm => c(
+                "Finish an SMS sign-in with the texted code",
+                Some(BODY_12),
+                ok(200, &["Token"]),
+                &[400],
+            ),
+            Endpoint::PhoneStart => c(
+                "Text a code to a new number for the SMS second factor",
+                Some(BODY_13),
+                ok(202, &["PhoneCodeSent"]),
+                &[400],
+            ),
+            Endpoint::PhoneConfirm => c(
+                "Confirm the new number with the texted code",
+                Some(BODY_14),
+                ok(200, USER),
+                &[400],
+            ),
+            Endpoint::PhoneDisable => c(
+                "Turn the SMS second factor off",
+                Some(BODY_15),
+                ok(200, MESSAGE),
+                &[400],
+            ),
+            Endpoint::Relay => c(
+                "Send a message an edge worker rendered (HMAC-signed; see docs/wire.md, \"Relay\")",
+                None,
+                ok(202, MESSAGE),
+                &[401, 413],
+            ),
+            Endpoint::OpenApi => c("This document", None, ok(200, &["OpenApi"]), &[]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn table_is_consistent() {
         let mut seen = std::collections::HashSet::new();
         for e in Endpoint::ALL {

@@ -590,8 +590,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn numbered_statements_bind_one_value_per_number() {
         let u = sample_user();
         let t = u.created_at;
@@ -632,8 +631,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn an_update_binds_each_change_then_the_id() {
         let now = from_micros(1_767_268_800_000_000);
         let plain = update_user(
@@ -688,8 +686,7 @@ mod tests {
         assert_eq!(unicode.params[2], text("ärger@example.com"));
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn json_rows_read_back_into_records() {
         let u = sample_user();
         let create = create_user(&u);

@@ -234,13 +234,46 @@ pub async fn contract(stores: Stores, parallelism: usize) {
 /// TTL indexes) need one near the real time. It must be millisecond-aligned, the precision
 /// every backend keeps.
 pub async fn contract_at(stores: Stores, parallelism: usize, now: Timestamp) {
-    users_contract(&stores, now).await;
-    pending_contract(&stores, now, parallelism).await;
-    revocation_contract(&stores, now, parallelism).await;
-    attempts_contract(&stores, now, parallelism).await;
-    mfa_contract(&stores, now, parallelism).await;
-    counter_contract(&stores, now, parallelism).await;
-    sweeper_contract(&stores, now).await;
+    for case in CONTRACT_CASES {
+        contract_case(case, &stores, parallelism, now).await;
+    }
+}
+
+/// The named cases of the port contract, in the order [`contract_at`] runs them (the sweep
+/// last: it deletes what the others left expired).
+pub const CONTRACT_CASES: [&str; 7] = [
+    "users",
+    "pending",
+    "revocations",
+    "attempts",
+    "mfa_codes",
+    "counter",
+    "sweeper",
+];
+
+/// Runs one named case of the port contract; a failure names the case and the port it
+/// covers, then the assertion that failed.
+pub async fn contract_case(case: &str, stores: &Stores, parallelism: usize, now: Timestamp) {
+    let run = async {
+        match case {
+            "users" => users_contract(stores, now).await,
+            "pending" => pending_contract(stores, now, parallelism).await,
+            "revocations" => revocation_contract(stores, now, parallelism).await,
+            "attempts" => attempts_contract(stores, now, parallelism).await,
+            "mfa_codes" => mfa_contract(stores, now, parallelism).await,
+            "counter" => counter_contract(stores, now, parallelism).await,
+            "sweeper" => sweeper_contract(stores, now).await,
+            other => panic!("no port contract case {other:?}"),
+        }
+    };
+    if let Err(panic) = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(run)).await {
+        let why = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        panic!("port contract case `{case}` failed: {why}");
+    }
 }
 
 /// Runs last: it deletes whatever the other cases left that has expired.
@@ -711,4 +744,67 @@ pub async fn futures_join<F: std::future::Future>(futs: impl IntoIterator<Item =
 /// The in-memory stores, for running [`contract`] against the reference implementation.
 pub fn memory_stores() -> Stores {
     Stores::from_one(MemoryStore::new(), Arc::new(MemoryCounter::default()))
+}
+
+/// The answer to one in-process request.
+#[derive(Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: http::StatusCode,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body as text.
+    pub text: String,
+    /// The body as JSON (`Null` when it is empty or not JSON).
+    pub json: serde_json::Value,
+}
+
+/// The shared in-process HTTP client of the core's and the native crate's tests: one request
+/// through `app`, with an optional bearer token and JSON body. The client IP is put where a
+/// runtime puts it, so rate limits and lockout rows see one.
+pub async fn oneshot(
+    app: &axum::Router,
+    method: http::Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> Answer {
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, "testserver");
+    if let Some(token) = token {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some(v) => {
+            req = req.header(http::header::CONTENT_TYPE, "application/json");
+            axum::body::Body::from(v.to_string())
+        }
+        None => axum::body::Body::empty(),
+    };
+    oneshot_request(app, req.body(body).expect("a valid request")).await
+}
+
+/// [`oneshot`] for a request built by hand (odd headers, raw bodies); a client IP is added
+/// when the request has none.
+pub async fn oneshot_request(app: &axum::Router, mut req: http::Request<axum::body::Body>) -> Answer {
+    use tower::ServiceExt;
+    if req.extensions().get::<crate::http::ClientIp>().is_none() {
+        req.extensions_mut().insert(crate::http::ClientIp("203.0.113.7".into()));
+    }
+    let resp = app.clone().oneshot(req).await.expect("the router answers");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("the body reads");
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Answer {
+        status,
+        headers,
+        text,
+        json,
+    }
 }

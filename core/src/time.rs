@@ -82,8 +82,7 @@ pub fn from_sql_text(s: &str) -> Option<Timestamp> {
 mod tests {
     use super::*;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn wire_forms_match_python() {
         let t = from_micros(1_795_846_505_944_750);
         assert_eq!(to_pydantic(t), "2026-11-28T06:15:05.944750Z");
@@ -95,8 +94,7 @@ mod tests {
         assert_eq!(to_sql_text(whole), "2026-11-28 06:15:05.000000");
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn sql_text_round_trips_and_tolerates_variants() {
         let t = from_micros(1_767_268_800_123_456);
         assert_eq!(from_sql_text(&to_sql_text(t)), Some(t));

@@ -61,8 +61,7 @@ mod tests {
     use super::*;
     use crate::testing::SeededRandom;
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn shapes() {
         let r = SeededRandom::new(1);
         let t = new_url_token(&r);

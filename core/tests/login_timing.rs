@@ -8,21 +8,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use regstack_core::config::Config;
 use regstack_core::password::{work_of, PasswordError, Verified};
 use regstack_core::ports::PasswordHasher;
 use regstack_core::records::User;
 use regstack_core::render::Renderer;
-use regstack_core::testing::test_ports;
+use regstack_core::testing::{oneshot, test_ports};
 use regstack_core::time::from_micros;
 use regstack_core::Engine;
 use serde_json::json;
-use tower::ServiceExt;
-
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test_attr;
 
 /// The hash regstack 0.9.3 stores: m=65536, t=3, p=4 (its password is not needed here).
 const ADOPTED: &str =
@@ -71,14 +66,9 @@ async fn app(config: Config) -> (axum::Router, Arc<AtomicU64>, regstack_core::me
 /// The Argon2 work one failed `/login` cost.
 async fn failed_login_work(app: &axum::Router, work: &AtomicU64, email: &str) -> u64 {
     let before = work.load(Ordering::SeqCst);
-    let req = Request::post("/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(
-            json!({"email": email, "password": "not-the-password"}).to_string(),
-        ))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let body = json!({"email": email, "password": "not-the-password"});
+    let a = oneshot(app, Method::POST, "/login", None, Some(&body)).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     work.load(Ordering::SeqCst) - before
 }
 
@@ -118,15 +108,7 @@ async fn a_configured_floor_holds_from_start_up() {
     assert_eq!(failed_login_work(&app, &work, "adopted@example.com").await, unknown);
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-#[tokio::test]
-async fn failed_logins_cost_the_same_work_for_every_account() {
-    failures_cost_the_same_once_the_floor_is_known().await;
-    a_configured_floor_holds_from_start_up().await;
-}
-
-#[cfg(target_arch = "wasm32")]
-#[test_attr]
+#[regstack_macros::dual_test]
 async fn failed_logins_cost_the_same_work_for_every_account() {
     failures_cost_the_same_once_the_floor_is_known().await;
     a_configured_floor_holds_from_start_up().await;

@@ -7,17 +7,12 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
 use regstack_core::config::Config;
-use regstack_core::http::ClientIp;
 use regstack_core::records::User;
 use regstack_core::render::Renderer;
-use regstack_core::testing::{test_ports, TestPorts};
+use regstack_core::testing::{oneshot, oneshot_request, test_ports, TestPorts};
 use regstack_core::time::from_micros;
 use regstack_core::Engine;
 use serde_json::{json, Value};
-use tower::ServiceExt;
-
-#[cfg(target_arch = "wasm32")]
-use wasm_bindgen_test::wasm_bindgen_test as test_attr;
 
 struct Harness {
     app: Router,
@@ -40,16 +35,8 @@ async fn harness(mut config: Config) -> Harness {
 
 impl Harness {
     async fn raw(&self, req: Request<Body>) -> (StatusCode, HeaderMap, Value) {
-        let resp = self.app.clone().oneshot(req).await.unwrap();
-        let status = resp.status();
-        let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, headers, body)
+        let a = oneshot_request(&self.app, req).await;
+        (a.status, a.headers, a.json)
     }
 
     async fn call(
@@ -59,23 +46,8 @@ impl Harness {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, HeaderMap, Value) {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::HOST, "testserver");
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let body = match body {
-            Some(v) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        let mut req = req.body(body).unwrap();
-        req.extensions_mut().insert(ClientIp("203.0.113.7".into()));
-        self.raw(req).await
+        let a = oneshot(&self.app, method, path, token, body.as_ref()).await;
+        (a.status, a.headers, a.json)
     }
 
     async fn post(&self, path: &str, body: Value) -> (StatusCode, HeaderMap, Value) {
@@ -109,8 +81,7 @@ impl Harness {
 
 macro_rules! router_test {
     ($name:ident, $body:block) => {
-        #[cfg_attr(not(target_arch = "wasm32"), tokio::test)]
-        #[cfg_attr(target_arch = "wasm32", test_attr)]
+        #[regstack_macros::dual_test]
         async fn $name() $body
     };
 }

@@ -7,7 +7,6 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use regstack::{Admin, CurrentUser, OptionalUser, RegStack};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 async fn instance(app_name: &str) -> RegStack {
     let config = regstack_core::config::load(regstack_core::config::Sources {
@@ -40,10 +39,8 @@ fn host_app(rs: &RegStack) -> Router {
 }
 
 async fn send(app: &Router, req: Request<Body>) -> (StatusCode, String) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, String::from_utf8(bytes.to_vec()).unwrap())
+    let a = regstack_core::testing::oneshot_request(app, req).await;
+    (a.status, a.text)
 }
 
 fn post(path: &str, body: Value) -> Request<Body> {

@@ -7,16 +7,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Form, Json, Router};
 use base64::Engine as _;
 use regstack::RegStack;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 #[derive(Default)]
 struct Fake {
@@ -110,21 +108,9 @@ async fn instance(api_base: &str) -> RegStack {
 }
 
 async fn call(app: &Router, method: &str, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::CONTENT_TYPE, "application/json");
-    if let Some(t) = token {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body.to_string())).unwrap())
-        .await
-        .unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let method = method.parse().expect("a method");
+    let a = regstack_core::testing::oneshot(app, method, path, token, Some(&body)).await;
+    (a.status, a.json)
 }
 
 async fn signed_in(app: &Router) -> String {

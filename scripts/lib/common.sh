@@ -31,3 +31,12 @@ py_venv() {
   fi
   echo "$venv"
 }
+
+# openapi-spec-validator from PyPI (in a cached venv), for the conformance scenario that checks
+# GET {api_prefix}/openapi.json against the OpenAPI 3.1 schema.
+install_openapi_validator() {
+  local venv
+  venv=$(py_venv py-openapi-spec-validator-0.9.0 openapi_spec_validator 'openapi-spec-validator==0.9.0') || return 1
+  export REGSTACK_TEST_OPENAPI_PYTHON="$venv/bin/python"
+}
+

@@ -36,6 +36,28 @@ build_worker() {
   (cd edge && worker-build --release)
 }
 
+# start_wrangler PORT STATE LOG [ARGS...]: `wrangler dev` on 127.0.0.1:PORT with local D1 and
+# Durable Object state under STATE, in its own process group (so the whole tree stops with
+# `stop_wrangler`), waiting until /healthz answers. Sets WRANGLER_PID. The one launcher the
+# scripts use; the conformance harness starts its own from Rust (tests/src/lib.rs).
+start_wrangler() {
+  local port=$1 state=$2 log=$3
+  shift 3
+  setsid node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
+    --persist-to "$state" --show-interactive-dev-session=false "$@" >"$log" 2>&1 </dev/null &
+  WRANGLER_PID=$!
+  for _ in $(seq 240); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && return 0; sleep 0.5; done
+  echo "wrangler dev did not answer on port $port; its log:"; tail -40 "$log"
+  return 1
+}
+
+stop_wrangler() {
+  [ -n "${WRANGLER_PID:-}" ] || return 0
+  kill -TERM -- "-$WRANGLER_PID" 2>/dev/null || true
+  wait "$WRANGLER_PID" 2>/dev/null || true
+  WRANGLER_PID=
+}
+
 # Local-only settings for `wrangler dev`, in the git-ignored .dev.vars (each added only if
 # missing): a random JWT secret, so a fresh checkout runs with zero config and sessions survive
 # a reload, and console delivery that prints links and codes to scrape.

@@ -4,8 +4,7 @@ fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn a_relay_url_is_https_unless_it_stays_on_this_machine() {
     let with = |url: &str| {
         let e = env(&[
@@ -43,8 +42,7 @@ fn a_relay_url_is_https_unless_it_stays_on_this_machine() {
     }
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn placeholder_secrets_are_refused() {
     for secret in [
         "change-me-to-64-random-characters-change-me-to-64-random-characters",
@@ -74,8 +72,7 @@ fn placeholder_secrets_are_refused() {
     assert!(relay.validate().is_err());
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn smtp_credentials_never_travel_in_clear_text_off_this_machine() {
     let smtp = |host: &str, port: u16, starttls: bool, user: Option<&str>| {
         let mut c = Config::default();
@@ -102,8 +99,7 @@ fn smtp_credentials_never_travel_in_clear_text_off_this_machine() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn debug_output_redacts_secrets() {
     let mut config = Config {
         jwt_secret: "q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE8uJf".into(),
@@ -126,8 +122,7 @@ fn debug_output_redacts_secrets() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn defaults_match_the_contract() {
     let c = load(Sources::default()).unwrap().config;
     assert_eq!(c.app_name, "RegStack");
@@ -140,8 +135,7 @@ fn defaults_match_the_contract() {
     assert_eq!(c.password_hash_memory_kib, 19_456);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn precedence_is_toml_then_secrets_then_env_then_overrides() {
     let toml = "app_name = \"FromToml\"\njwt_ttl_seconds = 100\nbase_url = \"http://toml\"\n[email]\nbackend = \"smtp\"\nsmtp_host = \"mail\"\n";
     let secrets = "# comment\nREGSTACK_JWT_TTL_SECONDS='200'\nREGSTACK_APP_NAME=\"FromSecrets\"\n";
@@ -175,8 +169,7 @@ fn precedence_is_toml_then_secrets_then_env_then_overrides() {
     assert_eq!(c.app_name, "FromEnv");
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn arrays_unknown_keys_and_booleans() {
     let toml = "extra_template_dirs = [\"a\", \"b\"]\ncookie_domain = \"x\"\nlogin_max_per_minute = 3\n";
     let e = env(&[("REGSTACK_ENABLE_ADMIN_ROUTER", "yes"), ("REGSTACK_NOPE", "1")]);
@@ -200,8 +193,7 @@ fn arrays_unknown_keys_and_booleans() {
     assert_eq!(c.extra_template_dirs, vec!["/x"]);
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn bad_values_are_named() {
     let cases: &[(&str, &str, &str)] = &[
         ("REGSTACK_JWT_SECRET", "short", "jwt_secret"),
@@ -232,8 +224,7 @@ fn bad_values_are_named() {
     ));
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn database_urls() {
     assert_eq!(
         database_kind("sqlite+aiosqlite:///./regstack.db").unwrap(),
@@ -257,8 +248,7 @@ fn database_urls() {
     ));
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn links_follow_prefix_and_templates() {
     let mut c = Config {
         base_url: "http://h:1/".into(),
@@ -278,8 +268,7 @@ fn links_follow_prefix_and_templates() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn keys_that_do_nothing_yet_are_named_in_warnings() {
     let loaded = load(Sources {
         toml: Some("enable_admin_router = true\nbrand_tagline = \"Hi\"\n[oauth]\ngoogle_client_id = \"x\"\n"),
@@ -306,8 +295,7 @@ fn keys_that_do_nothing_yet_are_named_in_warnings() {
     );
 }
 
-#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[regstack_macros::dual_test]
 fn typed_values_refuse_unknown_names_listing_the_accepted_ones() {
     for (name, value, field, listed) in [
         (

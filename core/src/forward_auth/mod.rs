@@ -140,8 +140,7 @@ mod tests {
         }
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn targets_keep_path_and_query_and_know_what_is_protected() {
         let c = config();
         assert_eq!(
@@ -173,8 +172,7 @@ mod tests {
         assert_eq!(target(&Config::default(), "/blog", None), Target::NotFound);
     }
 
-    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
-    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    #[regstack_macros::dual_test]
     fn client_headers_that_only_the_edge_may_set_are_replaced() {
         let mut h = HeaderMap::new();
         for (name, value) in [

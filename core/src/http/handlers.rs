@@ -264,3 +264,8 @@ pub async fn relay(State(engine): State<Arc<Engine>>, req: axum::extract::Reques
     .await?;
     message(StatusCode::ACCEPTED, "Accepted for delivery.")
 }
+
+/// `GET /openapi.json`: this instance's OpenAPI 3.1 document (only what is mounted).
+pub async fn openapi(State(engine): State<Arc<Engine>>) -> Reply {
+    ok(StatusCode::OK, crate::openapi::document(&engine.config))
+}

@@ -6,7 +6,6 @@ use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use regstack::RegStack;
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 /// A database the test can stop and start again.
 pub trait Switch {
@@ -17,10 +16,8 @@ pub trait Switch {
 }
 
 async fn call(app: &axum::Router, req: Request<Body>) -> (StatusCode, Value) {
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status();
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let a = regstack_core::testing::oneshot_request(app, req).await;
+    (a.status, a.json)
 }
 
 fn post(path: &str, body: Value) -> Request<Body> {

@@ -153,7 +153,10 @@ fn scratch_dir() -> String {
 }
 
 #[tokio::test]
-async fn aws_ses_delivers_the_verification_email_and_its_link_verifies() {
+async fn ses_delivers_the_verification_email_and_its_link_verifies() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::NativeSqlite) {
+        return;
+    }
     verify_sender_domain().await;
     let dir = scratch_dir();
     let s = start(ses_env(&dir, &format!("accounts@{VERIFIED_DOMAIN}"))).await;
@@ -184,7 +187,10 @@ async fn aws_ses_delivers_the_verification_email_and_its_link_verifies() {
 }
 
 #[tokio::test]
-async fn aws_ses_with_explicit_keys_delivers_a_password_reset_link_that_works() {
+async fn ses_with_explicit_keys_delivers_a_password_reset_link_that_works() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::NativeSqlite) {
+        return;
+    }
     verify_sender_domain().await;
     let dir = scratch_dir();
     let mut env = ses_env(&dir, &format!("reset@{VERIFIED_DOMAIN}"));
@@ -217,7 +223,10 @@ async fn aws_ses_with_explicit_keys_delivers_a_password_reset_link_that_works() 
 }
 
 #[tokio::test]
-async fn aws_an_ses_refusal_is_logged_for_the_operator_and_the_route_answers_as_usual() {
+async fn an_ses_refusal_is_logged_for_the_operator_and_the_route_answers_as_usual() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::NativeSqlite) {
+        return;
+    }
     let dir = scratch_dir();
     let s = start(ses_env(&dir, "accounts@never-verified.example.net")).await;
     let email = unique_email("ses-refused");
@@ -244,7 +253,10 @@ async fn aws_an_ses_refusal_is_logged_for_the_operator_and_the_route_answers_as_
 }
 
 #[tokio::test]
-async fn aws_a_named_ses_profile_is_used_instead_of_the_default_chain() {
+async fn a_named_ses_profile_is_used_instead_of_the_default_chain() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::NativeSqlite) {
+        return;
+    }
     verify_sender_domain().await;
     let dir = scratch_dir();
     std::fs::write(
@@ -280,7 +292,10 @@ async fn aws_a_named_ses_profile_is_used_instead_of_the_default_chain() {
 }
 
 #[tokio::test]
-async fn aws_ses_keys_and_a_profile_together_stop_the_server_at_start() {
+async fn ses_keys_and_a_profile_together_stop_the_server_at_start() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::NativeSqlite) {
+        return;
+    }
     let dir = scratch_dir();
     let bin = regstack_conformance::binary_path();
     let mut env = ses_env(&dir, &format!("x@{VERIFIED_DOMAIN}"));
@@ -310,7 +325,10 @@ fn unique_phone() -> String {
 }
 
 #[tokio::test]
-async fn aws_sns_carries_the_whole_sms_second_factor() {
+async fn sns_carries_the_whole_sms_second_factor() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::NativeSqlite) {
+        return;
+    }
     let dir = scratch_dir();
     let mut env = aws_env(&dir);
     env.extend(

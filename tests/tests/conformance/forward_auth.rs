@@ -91,7 +91,10 @@ async fn edge_in_front_of(origin: &Origin) -> Server {
 }
 
 #[tokio::test]
-async fn edge_anonymous_access_to_a_protected_path_is_refused_before_the_origin() {
+async fn anonymous_access_to_a_protected_path_is_refused_before_the_origin() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::Edge) {
+        return;
+    }
     let origin = start_origin().await;
     let s = edge_in_front_of(&origin).await;
     let r = s.get_root("/app/whoami").await;
@@ -108,7 +111,10 @@ async fn edge_anonymous_access_to_a_protected_path_is_refused_before_the_origin(
 }
 
 #[tokio::test]
-async fn edge_a_valid_session_reaches_the_origin_with_verified_identity() {
+async fn a_valid_session_reaches_the_origin_with_verified_identity() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::Edge) {
+        return;
+    }
     let origin = start_origin().await;
     let s = edge_in_front_of(&origin).await;
     let (email, token) = s.new_session("forward").await;
@@ -145,7 +151,10 @@ async fn edge_a_valid_session_reaches_the_origin_with_verified_identity() {
 }
 
 #[tokio::test]
-async fn edge_forwarding_headers_come_from_the_edge_not_the_client() {
+async fn forwarding_headers_come_from_the_edge_not_the_client() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::Edge) {
+        return;
+    }
     let origin = start_origin().await;
     let s = edge_in_front_of(&origin).await;
     let r = s
@@ -170,7 +179,10 @@ async fn edge_forwarding_headers_come_from_the_edge_not_the_client() {
 }
 
 #[tokio::test]
-async fn edge_other_spellings_of_a_protected_path_are_refused_too() {
+async fn other_spellings_of_a_protected_path_are_refused_too() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::Edge) {
+        return;
+    }
     let origin = start_origin().await;
     let s = edge_in_front_of(&origin).await;
     for path in ["/App/whoami", "//app/whoami", "/%61pp/whoami", "/app;x/whoami", "/APP"] {
@@ -180,7 +192,10 @@ async fn edge_other_spellings_of_a_protected_path_are_refused_too() {
 }
 
 #[tokio::test]
-async fn edge_client_sent_identity_headers_are_stripped() {
+async fn client_sent_identity_headers_are_stripped() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::Edge) {
+        return;
+    }
     let origin = start_origin().await;
     let s = edge_in_front_of(&origin).await;
     let forged = |rb: reqwest::RequestBuilder| {
@@ -219,7 +234,10 @@ async fn edge_client_sent_identity_headers_are_stripped() {
 }
 
 #[tokio::test]
-async fn edge_a_revoked_session_is_refused() {
+async fn a_revoked_session_is_refused() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::Edge) {
+        return;
+    }
     let origin = start_origin().await;
     let s = edge_in_front_of(&origin).await;
     let (_, token) = s.new_session("revoked").await;
@@ -230,7 +248,10 @@ async fn edge_a_revoked_session_is_refused() {
 }
 
 #[tokio::test]
-async fn edge_the_origin_refuses_identity_headers_that_did_not_come_from_the_edge() {
+async fn the_origin_refuses_identity_headers_that_did_not_come_from_the_edge() {
+    if !regstack_conformance::runs_here(regstack_conformance::Only::Edge) {
+        return;
+    }
     let origin = start_origin().await;
     let client = reqwest::Client::new();
     let r = client

@@ -76,3 +76,55 @@ async fn trailing_slash_redirects_307() {
         "Location:\n{r}"
     );
 }
+
+/// `GET {api_prefix}/openapi.json` serves an OpenAPI 3.1 document of what is mounted, and it
+/// validates against the OpenAPI schema (openapi-spec-validator from PyPI, which
+/// `scripts/test` installs and names in `REGSTACK_TEST_OPENAPI_PYTHON`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_openapi_document_covers_what_is_mounted_and_validates() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let s = Server::start(&[("REGSTACK_ENABLE_SMS_2FA", "true")]).await;
+    let r = s.get("/openapi.json").await;
+    r.assert_status(200);
+    let doc = &r.json;
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/register", "post"),
+        ("/login", "post"),
+        ("/me", "get"),
+        ("/me", "patch"),
+        ("/phone/start", "post"),
+        ("/openapi.json", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} missing");
+    }
+    assert!(
+        doc["paths"]["/relay"].is_null(),
+        "the relay endpoint is not mounted here"
+    );
+    let python = std::env::var("REGSTACK_TEST_OPENAPI_PYTHON")
+        .expect("REGSTACK_TEST_OPENAPI_PYTHON names a python with openapi-spec-validator (scripts/test sets it)");
+    let mut child = Command::new(python)
+        .args([
+            "-c",
+            "import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))",
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the validator starts");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(doc.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the document is not valid OpenAPI 3.1:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
