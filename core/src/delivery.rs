@@ -1,4 +1,4 @@
-//! Sending after the response: [`Deferred`] wraps any mailer or SMS sender and hands each send
+//! Sending off the request path: [`Deferred`] wraps any mailer or SMS sender and hands each send
 //! to a [`Spawner`] instead of awaiting it, so a route answers in the same time whether or not
 //! it sent anything (nothing in its timing tells whether an account exists), and a slow
 //! provider never holds a request. A failed send is logged for the operator without the

@@ -28,7 +28,8 @@ pub fn document(config: &Config) -> Value {
             op.insert(
                 "requestBody".into(),
                 json!({
-                    "required": fields.iter().any(|f| f.required),
+                    // An empty body is a 422 `missing` on every route that reads one.
+                    "required": true,
                     "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema_name}") } } }
                 }),
             );
@@ -60,6 +61,10 @@ pub fn document(config: &Config) -> Value {
         }
         if route.rate.is_some() {
             errors.push(429);
+        }
+        if contract.body.is_some() {
+            // Bytes that are not UTF-8, and bodies over `max_request_body_bytes`.
+            errors.extend([400, 413]);
         }
         if endpoint != Endpoint::OpenApi {
             errors.push(503);
@@ -126,7 +131,8 @@ fn request_schema(fields: &[crate::routes::Field]) -> Value {
     let mut properties = Map::new();
     for f in fields {
         let schema = match f.ty {
-            FieldType::Email => json!({ "type": "string", "format": "email" }),
+            // Internationalised addresses are accepted, so the format is the IDN one.
+            FieldType::Email => json!({ "type": "string", "format": "idn-email" }),
             FieldType::Text { min, max } => {
                 let mut s = json!({ "type": "string" });
                 if min > 0 {
@@ -147,7 +153,7 @@ fn request_schema(fields: &[crate::routes::Field]) -> Value {
 
 fn error_response(status: u16) -> Value {
     let description = match status {
-        400 => "Refused (see the detail)",
+        400 => "Refused (see the detail), or a body that is not UTF-8",
         401 => "Not authenticated, or the credentials are wrong",
         403 => "Not allowed",
         404 => "Switched off",

@@ -215,8 +215,9 @@ pub trait SmsSender: Send + Sync {
 /// Work handed to a [`Spawner`]: it owns what it needs and outlives the request.
 pub type Job = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>;
 
-/// Runs work after the response, off the request path (a tokio task natively, `waitUntil` at
-/// the edge), so a route answers in the same time whether or not it sent anything.
+/// Runs work off the request path (a tokio task natively, started at once beside the response;
+/// `waitUntil` at the edge, after it), so a route answers in the same time whether or not it
+/// sent anything.
 pub trait Spawner: Send + Sync {
     /// Starts `job`, or answers `false` and drops it when the runtime's queue is full.
     fn spawn(&self, job: Job) -> bool;

@@ -548,6 +548,231 @@ pub fn delete_codes(user_id: &str) -> Statement {
     Statement::new("DELETE FROM mfa_codes WHERE user_id = ?1", vec![text(user_id)])
 }
 
+/// What a SQLite driver does for the stores: run the shared statements. The native sqlx pool
+/// and the edge's D1 binding implement it; every store decision around the statements is
+/// written once, in [`SqlStore`].
+#[async_trait::async_trait]
+pub trait Executor: Send + Sync {
+    /// Every row `st` answers, column by column.
+    async fn rows(&self, st: Statement) -> Result<Vec<Map<String, Json>>, StoreError>;
+    /// Runs a write; how many rows it changed.
+    async fn run(&self, st: Statement) -> Result<u64, StoreError>;
+    /// Runs statements as one transaction; how many rows each changed.
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError>;
+
+    /// Judges one guess at a code and records it, atomically. The default reads, judges, and
+    /// writes only if the row is still exactly what was judged (same id, same attempt count,
+    /// same code), judging again when another guess landed in between: every guess is counted
+    /// once and at most one consumes the code. A driver with interactive transactions may
+    /// lock instead.
+    async fn check_code(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError> {
+        for _ in 0..32 {
+            let Some(row) = self.rows(code_of(user_id, kind)).await?.into_iter().next() else {
+                return Ok(CodeCheck::Missing);
+            };
+            let (id, stored) = code_from(&row, user_id, kind)?;
+            let outcome = stored.judge(code_hash, now);
+            if self.run(record_check(outcome, id, &stored)).await? == 1 {
+                return Ok(outcome);
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the code is being checked too often at once".into(),
+        ))
+    }
+}
+
+/// Every storage port over one [`Executor`]: the SQLite dialect's store decisions (what a
+/// changed-row count means, which conflict is the email's, how a reservation is counted).
+#[derive(Clone, Debug)]
+pub struct SqlStore<E>(pub E);
+
+impl<E: Executor> SqlStore<E> {
+    async fn first(&self, st: Statement) -> Result<Option<Map<String, Json>>, StoreError> {
+        Ok(self.0.rows(st).await?.into_iter().next())
+    }
+
+    /// Up to 500 rows a table without an `email_key`, keyed in one batch per table.
+    async fn key_emails(&self) -> Result<(), StoreError> {
+        for table in KEYED_TABLES {
+            let mut updates = Vec::new();
+            for row in self.0.rows(unkeyed_rows(table)).await? {
+                if let (Some(id), Some(email)) = (row.text("id")?, row.text("email")?) {
+                    updates.push(set_email_key(table, &id, &email));
+                }
+            }
+            if !updates.is_empty() {
+                self.0.batch(updates).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A unique violation on `users` is the email's (the id is random and never collides).
+fn email_conflict(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Conflict(_) => StoreError::Conflict("email".into()),
+        other => other,
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::UserStore for SqlStore<E> {
+    async fn create(&self, u: &User) -> Result<User, StoreError> {
+        if self.0.run(create_user(u)).await.map_err(email_conflict)? == 0 {
+            return Err(StoreError::Conflict("email".into()));
+        }
+        Ok(u.clone())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.first(user_by_id(id)).await?.as_ref().map(user_from).transpose()
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.first(user_by_email(email))
+            .await?
+            .as_ref()
+            .map(user_from)
+            .transpose()
+    }
+
+    async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError> {
+        match self.first(update_user(id, patch, now)).await.map_err(email_conflict)? {
+            Some(row) => user_from(&row),
+            None if patch.email.is_some() && self.get(id).await?.is_some() => Err(StoreError::Conflict("email".into())),
+            None => Err(StoreError::NotFound),
+        }
+    }
+
+    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
+        let changed = self.0.batch(delete_user(user)).await?;
+        Ok(changed.first().is_some_and(|&n| n > 0))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.rows(ping()).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::PendingStore for SqlStore<E> {
+    async fn put(&self, p: &PendingRegistration) -> Result<(), StoreError> {
+        self.0.batch(put_pending(p)).await.map(|_| ())
+    }
+
+    async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        self.first(take_pending_by_token(token_hash))
+            .await?
+            .as_ref()
+            .map(pending_from)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        self.first(pending_by_email(email))
+            .await?
+            .as_ref()
+            .map(pending_from)
+            .transpose()
+    }
+
+    async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
+        self.first(take_pending_by_email(email))
+            .await?
+            .as_ref()
+            .map(pending_from)
+            .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::RevocationStore for SqlStore<E> {
+    async fn revoke(&self, jti: &str, exp: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.0.run(revoke(jti, exp)).await? == 1)
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(self.first(revoked(jti)).await?.is_some())
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::AttemptStore for SqlStore<E> {
+    async fn try_reserve(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        now: Timestamp,
+        since: Timestamp,
+        threshold: u64,
+    ) -> Result<crate::ports::Reservation, StoreError> {
+        let Some(row) = self.first(reserve_attempt(email, ip, now, since, threshold)).await? else {
+            return Ok(crate::ports::Reservation::Locked);
+        };
+        let id = row.int("id")?;
+        let counted = self.first(attempts_through(email, since, id)).await?;
+        let failures = counted.as_ref().map(|r| r.int("n")).transpose()?.unwrap_or(1);
+        Ok(crate::ports::Reservation::Reserved {
+            id,
+            failures: failures.max(1) as u64,
+        })
+    }
+
+    async fn release(&self, id: i64) -> Result<(), StoreError> {
+        self.0.run(release_attempt(id)).await.map(|_| ())
+    }
+
+    async fn clear(&self, email: &str) -> Result<(), StoreError> {
+        self.0.run(clear_attempts(email)).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::MfaCodeStore for SqlStore<E> {
+    async fn put(&self, c: &MfaCode) -> Result<(), StoreError> {
+        self.0.run(put_code(c)).await.map(|_| ())
+    }
+
+    async fn check(
+        &self,
+        user_id: &str,
+        kind: CodeKind,
+        code_hash: &str,
+        now: Timestamp,
+    ) -> Result<CodeCheck, StoreError> {
+        self.0.check_code(user_id, kind, code_hash, now).await
+    }
+
+    async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
+        self.0.run(delete_codes(user_id)).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::Sweeper for SqlStore<E> {
+    /// The purge first, as one batch; then it finishes keying addresses SQL could not key
+    /// (the edge has no start-up step). A keying failure is logged: the next sweep tries again.
+    async fn purge_expired(
+        &self,
+        now: Timestamp,
+        attempts_before: Timestamp,
+    ) -> Result<crate::ports::Purged, StoreError> {
+        let changes = self.0.batch(purge_expired(now, attempts_before).to_vec()).await?;
+        if let Err(e) = self.key_emails().await {
+            tracing::warn!(target: "regstack.housekeeping", error = %e, "keying addresses failed; the next sweep tries again");
+        }
+        Ok(purged(&changes))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,10 @@ pub const PATH: &str = "/__regstack/contract";
 /// Runs the suite on a fresh D1 database and answers `ok`.
 pub async fn run(env: Env) -> Response {
     std::panic::set_hook(Box::new(|info| worker::console_error!("contract suite: {info}")));
-    let stores = Stores::from_one(D1Store::new(env.clone()), Arc::new(DurableCounter::new(env)));
+    let stores = Stores::from_one(
+        regstack_core::sqlite::SqlStore(D1Store::new(env.clone())),
+        Arc::new(DurableCounter::new(env)),
+    );
     // Around the real time: the counter's alarms fire on the platform clock.
     regstack_core::testing::contract_at(stores, 8, WorkerClock.now()).await;
     "ok".into_response()

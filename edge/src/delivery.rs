@@ -21,8 +21,10 @@ thread_local! {
     static QUEUE: RefCell<Vec<Job>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The most sends one isolate holds for `waitUntil` at once; past it the core's `Deferred`
-/// drops a message and logs it.
+/// The most sends one isolate holds between a route queueing them and the response handing
+/// them to `waitUntil`; past it the core's `Deferred` drops a message and logs it. (A route
+/// queues at most two, so this only guards against a bug; once handed over, sends run under
+/// the platform's own limits for `waitUntil`. `delivery_queue_limit` is the native bound.)
 const QUEUE_LIMIT: usize = 1000;
 
 /// Takes every queued send; the fetch handler passes them to `waitUntil`. The queue belongs to

@@ -35,6 +35,7 @@ use regstack_core::http::{ApiError, BodyLimit, ClientIp};
 use regstack_core::password::{HashParams, InlineHasher};
 use regstack_core::ports::{Clock, EventSink, Mailer, Ports, Random, SmsSender};
 use regstack_core::render::Renderer;
+use regstack_core::sqlite::SqlStore;
 use tower::ServiceExt;
 use worker::{event, Context, Env, HttpRequest};
 
@@ -141,8 +142,10 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
         SmsBackend::Relay => Arc::new(Deferred::<dyn SmsSender>::new(relay, Arc::new(AfterResponse))),
         other => return Err(unavailable("sms.backend", other.as_str(), "null or relay")),
     };
-    let stores =
-        regstack_core::ports::Stores::from_one(D1Store::new(env.clone()), Arc::new(DurableCounter::new(env.clone())));
+    let stores = regstack_core::ports::Stores::from_one(
+        SqlStore(D1Store::new(env.clone())),
+        Arc::new(DurableCounter::new(env.clone())),
+    );
     let hasher = Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone()));
     let ports = Ports::new(stores, mailer, sms, hasher, Arc::new(EventLog), clock, random);
     let engine = Arc::new(

@@ -183,7 +183,9 @@ impl Builder {
         dirs.extend(config.extra_template_dirs.iter().cloned());
         let renderer = Renderer::new(read_template_dirs(&dirs)?);
         let hooks = Hooks::default();
-        let spawner: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
+        // One queue per channel: a backlog of emails must never crowd out sign-in codes.
+        let mail_queue: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
+        let sms_queue: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
         let hasher = Arc::new(BlockingHasher::new(
             HashParams::from_config(&config),
             random.clone(),
@@ -191,8 +193,8 @@ impl Builder {
         ));
         let ports = Ports::new(
             stores,
-            Arc::new(Deferred::<dyn Mailer>::new(mailer, spawner.clone())),
-            Arc::new(Deferred::<dyn SmsSender>::new(sms, spawner)),
+            Arc::new(Deferred::<dyn Mailer>::new(mailer, mail_queue)),
+            Arc::new(Deferred::<dyn SmsSender>::new(sms, sms_queue)),
             hasher,
             Arc::new(hooks.clone()),
             Arc::new(SystemClock),

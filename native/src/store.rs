@@ -48,7 +48,10 @@ pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
         DatabaseKind::Sqlite(path) => {
             let store = sqlite::SqliteStore::open(&path, config.database_pool_size).await?;
             // One SQLite file serves one process, so its rate limits count in memory.
-            Ok(Stores::from_one(store, Arc::new(MemoryCounter::default())))
+            Ok(Stores::from_one(
+                regstack_core::sqlite::SqlStore(store),
+                Arc::new(MemoryCounter::default()),
+            ))
         }
         #[cfg(not(feature = "sqlite"))]
         DatabaseKind::Sqlite(_) => Err(StoreOpenError::NotBuilt("SQLite", "sqlite")),

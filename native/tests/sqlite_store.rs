@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 fn stores(s: SqliteStore) -> Stores {
-    Stores::from_one(s, Arc::new(MemoryCounter::default()))
+    Stores::from_one(regstack_core::sqlite::SqlStore(s), Arc::new(MemoryCounter::default()))
 }
 
 fn temp_db(name: &str) -> std::path::PathBuf {

@@ -26,8 +26,8 @@ py_venv() {
   local venv="$HOME/.cache/regstack-tools/$1"
   if ! "$venv/bin/python" -c "import $2" 2>/dev/null; then
     rm -rf "$venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install -q "$3" >&2
+    # A failed install must fail the caller's step, not a test much later.
+    python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q "$3" >&2 || { rm -rf "$venv"; return 1; }
   fi
   echo "$venv"
 }

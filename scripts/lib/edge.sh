@@ -46,7 +46,11 @@ start_wrangler() {
   setsid node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
     --persist-to "$state" --show-interactive-dev-session=false "$@" >"$log" 2>&1 </dev/null &
   WRANGLER_PID=$!
-  for _ in $(seq 240); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && return 0; sleep 0.5; done
+  for _ in $(seq 240); do
+    curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && return 0
+    kill -0 "$WRANGLER_PID" 2>/dev/null || break
+    sleep 0.5
+  done
   echo "wrangler dev did not answer on port $port; its log:"; tail -40 "$log"
   return 1
 }

@@ -4,7 +4,7 @@
 
 start_mongo() {
   local venv
-  venv=$(py_venv py-secantusdb-0.7.0b3 secantus 'SecantusDB==0.7.0b3')
+  venv=$(py_venv py-secantusdb-0.7.0b3 secantus 'SecantusDB==0.7.0b3') || return 1
   MONGO_TEST_DIR=$(mktemp -d /tmp/regstack-mongo.XXXXXX)
   MONGO_TEST_PORT=$(free_port)
   "$venv/bin/python" scripts/lib/run_secantus.py "$MONGO_TEST_PORT" >"$MONGO_TEST_DIR/server.log" 2>&1 &

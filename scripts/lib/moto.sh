@@ -6,7 +6,7 @@
 
 start_moto() {
   local venv
-  venv=$(py_venv py-moto-5.2.5 moto.server 'moto[server]==5.2.5')
+  venv=$(py_venv py-moto-5.2.5 moto.server 'moto[server]==5.2.5') || return 1
   MOTO_TEST_DIR=$(mktemp -d /tmp/regstack-moto.XXXXXX)
   MOTO_TEST_PORT=$(free_port)
   (cd "$MOTO_TEST_DIR" && MOTO_ENABLE_RECORDING=True exec "$venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_TEST_PORT") >"$MOTO_TEST_DIR/server.log" 2>&1 &

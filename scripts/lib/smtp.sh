@@ -6,7 +6,7 @@
 
 start_smtp_sink() {
   local venv
-  venv=$(py_venv py-aiosmtpd-1.4.6 aiosmtpd 'aiosmtpd==1.4.6')
+  venv=$(py_venv py-aiosmtpd-1.4.6 aiosmtpd 'aiosmtpd==1.4.6') || return 1
   SMTP_TEST_DIR=$(mktemp -d /tmp/regstack-smtp.XXXXXX)
   REGSTACK_TEST_SMTP_PORT=$(free_port)
   REGSTACK_TEST_MAILDIR="$SMTP_TEST_DIR/maildir"

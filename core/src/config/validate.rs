@@ -40,7 +40,12 @@ impl Config {
             ("brand_logo_url", self.brand_logo_url.is_some(), pages),
             ("brand_tagline", self.brand_tagline.is_some(), pages),
             ("theme_css_url", self.theme_css_url.is_some(), pages),
-            ("static_prefix", self.static_prefix != defaults.static_prefix, pages),
+            (
+                "static_prefix",
+                // At the edge it already keeps those paths from the origin.
+                self.static_prefix != defaults.static_prefix && self.origin_url.is_none(),
+                pages,
+            ),
             ("extra_static_dirs", !self.extra_static_dirs.is_empty(), pages),
         ];
         checks

@@ -1,4 +1,6 @@
-//! SQLite storage on sqlx, over the schema of `migrations/sqlite` (shared with the edge's D1).
+//! SQLite storage on sqlx, over the schema of `migrations/sqlite` (shared with the edge's D1):
+//! an [`Executor`] of the shared statements, made into every store port by the core's
+//! `SqlStore` ([`open`](SqliteStore::open) gives the executor; wrap it).
 //!
 //! Every check-then-write step is a single write statement (or a transaction that starts with
 //! a write), because SQLite takes the write lock at the start of such a statement: that is what
@@ -8,17 +10,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::ports::{
-    AttemptStore, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper, UserStore,
-};
-use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
-use regstack_core::sqlite::{self, code_from, pending_from, user_from, Statement, Value};
+use regstack_core::ports::StoreError;
+use regstack_core::records::{CodeCheck, CodeKind};
+use regstack_core::sqlite::{self, code_from, Executor, Statement, Value};
 use regstack_core::time::Timestamp;
+use serde_json::{Map, Value as Json};
 use sqlx::query::Query;
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, SqlitePool};
+use sqlx::{Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
 /// The bundled forward-only migrations, in order.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -74,23 +75,6 @@ fn query(st: &Statement) -> Query<'_, Sqlite, SqliteArguments<'_>> {
         Value::Int(i) => q.bind(*i),
         Value::Bool(b) => q.bind(*b),
     })
-}
-
-/// A sqlx row, read through the shared row readers.
-struct Read<'r>(&'r SqliteRow);
-
-impl sqlite::Row for Read<'_> {
-    fn text(&self, column: &str) -> Result<Option<String>, StoreError> {
-        self.0.try_get(column).map_err(map_err)
-    }
-
-    fn int(&self, column: &str) -> Result<i64, StoreError> {
-        self.0.try_get(column).map_err(map_err)
-    }
-
-    fn flag(&self, column: &str) -> Result<bool, StoreError> {
-        self.0.try_get(column).map_err(map_err)
-    }
 }
 
 /// Why the database cannot be opened or migrated.
@@ -259,154 +243,52 @@ pub enum MigrateError {
     OldRevision(String),
 }
 
-#[async_trait]
-impl UserStore for SqliteStore {
-    async fn create(&self, u: &User) -> Result<User, StoreError> {
-        let done = query(&sqlite::create_user(u))
-            .execute(&self.pool)
-            .await
-            .map_err(|e| match map_err(e) {
-                StoreError::Conflict(c) if c.contains("email") || c == "unique" => StoreError::Conflict("email".into()),
-                other => other,
-            })?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::Conflict("email".into()));
-        }
-        Ok(u.clone())
+/// A sqlx row as the shared readers take it: column name → JSON value, by SQLite's own type of
+/// each cell.
+fn to_map(row: &SqliteRow) -> Result<Map<String, Json>, StoreError> {
+    let mut map = Map::new();
+    for (i, column) in row.columns().iter().enumerate() {
+        let raw = row.try_get_raw(i).map_err(map_err)?;
+        let value = if raw.is_null() {
+            Json::Null
+        } else {
+            match raw.type_info().name() {
+                "INTEGER" | "BOOLEAN" => Json::from(row.try_get::<i64, _>(i).map_err(map_err)?),
+                "REAL" => Json::from(row.try_get::<f64, _>(i).map_err(map_err)?),
+                _ => Json::from(row.try_get::<String, _>(i).map_err(map_err)?),
+            }
+        };
+        map.insert(column.name().to_string(), value);
     }
-
-    async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
-        self.one(&sqlite::user_by_id(id), |r| user_from(r)).await
-    }
-
-    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.one(&sqlite::user_by_email(email), |r| user_from(r)).await
-    }
-
-    async fn update(&self, id: &str, patch: &UserPatch, now: Timestamp) -> Result<User, StoreError> {
-        match self.one(&sqlite::update_user(id, patch, now), |r| user_from(r)).await? {
-            Some(user) => Ok(user),
-            None if patch.email.is_some() && self.get(id).await?.is_some() => Err(StoreError::Conflict("email".into())),
-            None => Err(StoreError::NotFound),
-        }
-    }
-
-    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
-        let changed = self.transaction(&sqlite::delete_user(user)).await?;
-        Ok(changed.first().is_some_and(|&n| n > 0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.run(&sqlite::ping()).await.map(|_| ())
-    }
+    Ok(map)
 }
 
-impl SqliteStore {
-    /// The first row of `st`, read by `read`.
-    async fn one<T>(
-        &self,
-        st: &Statement,
-        read: impl FnOnce(&Read<'_>) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
-        let row = query(st).fetch_optional(&self.pool).await.map_err(map_err)?;
-        row.as_ref().map(|r| read(&Read(r))).transpose()
+/// sqlx runs the shared statements; the store decisions are the core's `SqlStore`.
+#[async_trait]
+impl Executor for SqliteStore {
+    async fn rows(&self, st: Statement) -> Result<Vec<Map<String, Json>>, StoreError> {
+        let rows = query(&st).fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter().map(to_map).collect()
     }
 
-    /// Runs a write and answers how many rows it changed.
-    async fn run(&self, st: &Statement) -> Result<u64, StoreError> {
-        Ok(query(st).execute(&self.pool).await.map_err(map_err)?.rows_affected())
+    async fn run(&self, st: Statement) -> Result<u64, StoreError> {
+        Ok(query(&st).execute(&self.pool).await.map_err(map_err)?.rows_affected())
     }
 
-    /// Runs statements as one transaction; answers how many rows each changed.
-    async fn transaction(&self, statements: &[Statement]) -> Result<Vec<u64>, StoreError> {
+    async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<u64>, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let mut changed = Vec::with_capacity(statements.len());
-        for st in statements {
+        for st in &statements {
             changed.push(query(st).execute(&mut *tx).await.map_err(map_err)?.rows_affected());
         }
         tx.commit().await.map_err(map_err)?;
         Ok(changed)
     }
-}
 
-#[async_trait]
-impl PendingStore for SqliteStore {
-    async fn put(&self, p: &PendingRegistration) -> Result<(), StoreError> {
-        self.transaction(&sqlite::put_pending(p)).await.map(|_| ())
-    }
-
-    async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        self.one(&sqlite::take_pending_by_token(token_hash), |r| pending_from(r))
-            .await
-    }
-
-    async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        self.one(&sqlite::pending_by_email(email), |r| pending_from(r)).await
-    }
-
-    async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        self.one(&sqlite::take_pending_by_email(email), |r| pending_from(r))
-            .await
-    }
-}
-
-#[async_trait]
-impl RevocationStore for SqliteStore {
-    async fn revoke(&self, jti: &str, exp: Timestamp) -> Result<bool, StoreError> {
-        Ok(self.run(&sqlite::revoke(jti, exp)).await? == 1)
-    }
-
-    async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(self.one(&sqlite::revoked(jti), |_| Ok(())).await?.is_some())
-    }
-}
-
-#[async_trait]
-impl AttemptStore for SqliteStore {
-    async fn try_reserve(
-        &self,
-        email: &str,
-        ip: Option<&str>,
-        now: Timestamp,
-        since: Timestamp,
-        threshold: u64,
-    ) -> Result<Reservation, StoreError> {
-        let reserved = self
-            .one(&sqlite::reserve_attempt(email, ip, now, since, threshold), |r| {
-                sqlite::Row::int(r, "id")
-            })
-            .await?;
-        let Some(id) = reserved else {
-            return Ok(Reservation::Locked);
-        };
-        let failures = self
-            .one(&sqlite::attempts_through(email, since, id), |r| {
-                sqlite::Row::int(r, "n")
-            })
-            .await?
-            .unwrap_or(1);
-        Ok(Reservation::Reserved {
-            id,
-            failures: failures.max(1) as u64,
-        })
-    }
-
-    async fn release(&self, id: i64) -> Result<(), StoreError> {
-        self.run(&sqlite::release_attempt(id)).await.map(|_| ())
-    }
-
-    async fn clear(&self, email: &str) -> Result<(), StoreError> {
-        self.run(&sqlite::clear_attempts(email)).await.map(|_| ())
-    }
-}
-
-#[async_trait]
-impl MfaCodeStore for SqliteStore {
-    async fn put(&self, c: &MfaCode) -> Result<(), StoreError> {
-        self.run(&sqlite::put_code(c)).await.map(|_| ())
-    }
-
-    async fn check(
+    /// SQLite has interactive transactions: a write first takes its write lock, so concurrent
+    /// checks of one code run one after another and every guess is counted without retries
+    /// (the shared write's condition then always holds).
+    async fn check_code(
         &self,
         user_id: &str,
         kind: CodeKind,
@@ -414,9 +296,6 @@ impl MfaCodeStore for SqliteStore {
         now: Timestamp,
     ) -> Result<CodeCheck, StoreError> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // A write first takes SQLite's write lock, so concurrent checks of one code run one
-        // after another and every guess is counted (the shared write's attempt-count condition
-        // then always holds).
         sqlx::query("UPDATE mfa_codes SET attempts = attempts WHERE user_id = ?1 AND kind = ?2")
             .bind(user_id)
             .bind(kind.as_str())
@@ -430,7 +309,7 @@ impl MfaCodeStore for SqliteStore {
         let Some(row) = row else {
             return Ok(CodeCheck::Missing);
         };
-        let (id, stored) = code_from(&Read(&row), user_id, kind)?;
+        let (id, stored) = code_from(&to_map(&row)?, user_id, kind)?;
         let outcome = stored.judge(code_hash, now);
         query(&sqlite::record_check(outcome, id, &stored))
             .execute(&mut *tx)
@@ -438,21 +317,5 @@ impl MfaCodeStore for SqliteStore {
             .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(outcome)
-    }
-
-    async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
-        self.run(&sqlite::delete_codes(user_id)).await.map(|_| ())
-    }
-}
-
-#[async_trait]
-impl Sweeper for SqliteStore {
-    async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
-        // One statement at a time: each is a short write, so no request waits behind a sweep.
-        let mut changes = Vec::new();
-        for st in sqlite::purge_expired(now, attempts_before) {
-            changes.push(self.run(&st).await?);
-        }
-        Ok(sqlite::purged(&changes))
     }
 }
