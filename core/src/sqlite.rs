@@ -598,6 +598,10 @@ impl<E: Executor> SqlStore<E> {
         Ok(self.0.rows(st).await?.into_iter().next())
     }
 
+    async fn pending(&self, st: Statement) -> Result<Option<PendingRegistration>, StoreError> {
+        self.first(st).await?.as_ref().map(pending_from).transpose()
+    }
+
     /// Up to 500 rows a table without an `email_key`, keyed in one batch per table.
     async fn key_emails(&self) -> Result<(), StoreError> {
         for table in KEYED_TABLES {
@@ -669,27 +673,15 @@ impl<E: Executor> crate::ports::PendingStore for SqlStore<E> {
     }
 
     async fn take_by_token_hash(&self, token_hash: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        self.first(take_pending_by_token(token_hash))
-            .await?
-            .as_ref()
-            .map(pending_from)
-            .transpose()
+        self.pending(take_pending_by_token(token_hash)).await
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        self.first(pending_by_email(email))
-            .await?
-            .as_ref()
-            .map(pending_from)
-            .transpose()
+        self.pending(pending_by_email(email)).await
     }
 
     async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
-        self.first(take_pending_by_email(email))
-            .await?
-            .as_ref()
-            .map(pending_from)
-            .transpose()
+        self.pending(take_pending_by_email(email)).await
     }
 }
 

@@ -142,20 +142,26 @@ async fn login(s: &Server, email: &str) -> Resp {
         .await
 }
 
-/// Registers `email`, enrols `phone` for SMS sign-in, and answers the session.
-async fn enrol(s: &Server, email: &str, phone: &str) -> String {
-    s.register_verified(email, PASSWORD).await;
-    let session = s.login_ok(email, PASSWORD).await;
+/// `/phone/start` for `phone`, asserting the 202; answers the pending token and the code texted.
+async fn start_phone(s: &Server, session: &str, phone: &str) -> (String, String) {
     let r = s
         .post_json_auth(
             "/phone/start",
-            &session,
+            session,
             &json!({"phone_number": phone, "current_password": PASSWORD}),
         )
         .await;
     r.assert_status(202);
     let pending = r.str("pending_token");
     let (_, code) = s.wait_for_sms_code(SmsKind::PhoneSetup).await;
+    (pending, code)
+}
+
+/// Registers `email`, enrols `phone` for SMS sign-in, and answers the session.
+async fn enrol(s: &Server, email: &str, phone: &str) -> String {
+    s.register_verified(email, PASSWORD).await;
+    let session = s.login_ok(email, PASSWORD).await;
+    let (pending, code) = start_phone(s, &session, phone).await;
     s.post_json("/phone/confirm", &json!({"pending_token": pending, "code": code}))
         .await
         .assert_status(200);
@@ -316,16 +322,7 @@ async fn one_time_tokens_die_with_a_password_reset() {
 async fn a_phone_setup_step_dies_with_a_password_change() {
     let s = Server::start(&SMS_ON).await;
     let (_, session) = s.new_session("cutoff-phone").await;
-    let r = s
-        .post_json_auth(
-            "/phone/start",
-            &session,
-            &json!({"phone_number": "+15555550144", "current_password": PASSWORD}),
-        )
-        .await;
-    r.assert_status(202);
-    let pending = r.str("pending_token");
-    let (_, code) = s.wait_for_sms_code(SmsKind::PhoneSetup).await;
+    let (pending, code) = start_phone(&s, &session, "+15555550144").await;
     s.post_json_auth(
         "/change-password",
         &session,
@@ -466,16 +463,7 @@ async fn moving_the_second_factor_to_another_number_sends_a_notice() {
     let s = Server::start(&SMS_ON).await;
     let email = unique_email("notice-moved");
     let session = enrol(&s, &email, "+15555550145").await;
-    let r = s
-        .post_json_auth(
-            "/phone/start",
-            &session,
-            &json!({"phone_number": "+15555550187", "current_password": PASSWORD}),
-        )
-        .await;
-    r.assert_status(202);
-    let pending = r.str("pending_token");
-    let (_, code) = s.wait_for_sms_code(SmsKind::PhoneSetup).await;
+    let (pending, code) = start_phone(&s, &session, "+15555550187").await;
     s.post_json("/phone/confirm", &json!({"pending_token": pending, "code": code}))
         .await
         .assert_status(200);
