@@ -373,4 +373,71 @@ mod tests {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
     }
+
+    /// Each channel has its own send queue: a backlog of emails that fills the email queue
+    /// never crowds out a sign-in code.
+    #[tokio::test]
+    async fn an_email_backlog_leaves_sms_alone() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        use async_trait::async_trait;
+        use regstack_core::ports::{DeliveryError, EmailMessage, Mailer, SmsMessage, SmsSender};
+
+        use crate::RegStack;
+
+        /// Never finishes a send.
+        struct Stuck;
+        #[async_trait]
+        impl Mailer for Stuck {
+            async fn send(&self, _: &EmailMessage) -> Result<(), DeliveryError> {
+                std::future::pending().await
+            }
+        }
+        struct Counted(Arc<AtomicUsize>);
+        #[async_trait]
+        impl SmsSender for Counted {
+            async fn send(&self, _: &SmsMessage) -> Result<(), DeliveryError> {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+
+        let config = regstack_core::config::Config {
+            database_url: "sqlite+aiosqlite:///:memory:".into(),
+            delivery_queue_limit: 1,
+            password_hash_memory_kib: 64,
+            password_hash_iterations: 1,
+            ..Default::default()
+        };
+        let sent = Arc::new(AtomicUsize::new(0));
+        let rs = RegStack::builder(config)
+            .mailer(Arc::new(Stuck))
+            .sms_sender(Arc::new(Counted(sent.clone())))
+            .build()
+            .await
+            .unwrap();
+        let ports = &rs.engine().ports;
+        let email = EmailMessage {
+            to: "a@example.com".into(),
+            from: "R <r@example.com>".into(),
+            subject: "s".into(),
+            text: "t".into(),
+            html: "h".into(),
+        };
+        ports.mailer.send(&email).await.expect("the first email is queued");
+        assert!(ports.mailer.send(&email).await.is_err(), "the email queue is full");
+        let sms = SmsMessage {
+            to: "+15555550100".into(),
+            body: "code".into(),
+        };
+        ports.sms.send(&sms).await.expect("SMS has its own queue");
+        for _ in 0..100 {
+            if sent.load(Ordering::SeqCst) == 1 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the SMS was not sent while the email queue was full");
+    }
 }
