@@ -17,6 +17,13 @@ pub struct EmailError(pub &'static str);
 /// Domains that email-validator refuses as special-use or reserved (RFC 6761 and friends).
 const SPECIAL_USE: &[&str] = &["arpa", "invalid", "local", "localhost", "onion", "test"];
 
+/// The one form addresses are compared in, everywhere: lower-cased as input is (Unicode, so
+/// `Ä` folds to `ä`, and no further, so `ſ` stays `ſ`). Lookups (the stored `email_key`),
+/// uniqueness, the lockout and per-recipient limits all key by it.
+pub fn key(address: &str) -> String {
+    address.to_lowercase()
+}
+
 impl Email {
     /// Validates and normalises an address.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
@@ -36,7 +43,7 @@ impl Email {
         if s.chars().count() > 254 {
             return Err(EmailError("The email address is too long."));
         }
-        Ok(Self(s.to_lowercase()))
+        Ok(Self(key(s)))
     }
 
     /// Wraps a stored address without validating it (adopted rows may predate our rules).

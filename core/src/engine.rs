@@ -100,13 +100,7 @@ impl Engine {
             .as_deref()
             .and_then(crate::password::work_of_params)
             .unwrap_or(0);
-        let code_key = {
-            use hmac::{Hmac, Mac};
-            let mut mac =
-                <Hmac<sha2::Sha256> as Mac>::new_from_slice(config.jwt_secret.as_bytes()).expect("any key length");
-            mac.update(b"sms_code");
-            mac.finalize().into_bytes().into()
-        };
+        let code_key = crate::jwt::derive(&config.jwt_secret, "sms_code");
         let jwt = JwtCodec::new(&config.jwt_secret, config.jwt_algorithm, config.jwt_audience.clone());
         let lockout = Lockout {
             threshold: config.login_lockout_threshold as u64,

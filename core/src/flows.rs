@@ -148,7 +148,7 @@ pub(crate) async fn send_link(
 /// a stranger flooding an inbox without telling them whether the address has an account.
 /// The count is by the address submitted, whether or not an account has it.
 pub(crate) async fn mail_allowed(engine: &Engine, address: &str) -> FlowResult<bool> {
-    let subject = &crate::token::hash_secret(&address.to_lowercase())[..32];
+    let subject = &crate::token::hash_secret(&crate::email::key(address))[..32];
     match limits::count_against(engine, &engine.email_limits, "email_to", subject).await {
         Ok(()) => Ok(true),
         Err(FlowError::RateLimited { limit, .. }) => {

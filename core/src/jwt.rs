@@ -173,9 +173,16 @@ macro_rules! mac {
 
 /// `HMAC-SHA256(key = secret, msg = purpose)`: the per-purpose signing key.
 pub fn derive_key(secret: &str, purpose: Purpose) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac takes any key length");
-    mac.update(purpose.as_str().as_bytes());
-    mac.finalize().into_bytes().into()
+    derive(secret, purpose.as_str())
+}
+
+/// `HMAC-SHA256(key = secret, msg = label)`: a key of its own for each use of `jwt_secret`
+/// (the JWT purposes, and `sms_code` for SMS codes at rest).
+pub fn derive(secret: &str, label: &str) -> [u8; 32] {
+    mac!(Sha256, secret.as_bytes(), label.as_bytes())
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
 impl JwtCodec {

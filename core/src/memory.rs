@@ -43,7 +43,7 @@ impl MemoryStore {
 }
 
 fn same_email(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+    crate::email::key(a) == crate::email::key(b)
 }
 
 #[async_trait]

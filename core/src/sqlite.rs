@@ -9,6 +9,7 @@
 
 use serde_json::{Map, Value as Json};
 
+use crate::email::key as email_key;
 use crate::ports::StoreError;
 use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::{from_sql_text, to_sql_text, Timestamp};
@@ -162,12 +163,6 @@ pub fn pending_from(row: &impl Row) -> Result<PendingRegistration, StoreError> {
 /// A cheap statement that proves the database answers.
 pub fn ping() -> Statement {
     Statement::new("SELECT 1 AS one", vec![])
-}
-
-/// The `email_key` of an address: lower-cased as the core lower-cases input (Unicode), the one
-/// form lookups, uniqueness and the lockout agree on.
-pub fn email_key(email: &str) -> String {
-    email.to_lowercase()
 }
 
 /// `email` in any case, against a row's `email_key` (or, for a row no key was written for

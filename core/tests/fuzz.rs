@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::http::{header, Request};
+use axum::http::{header, Method, Request};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
@@ -28,11 +28,10 @@ use regstack_core::jwt::{JwtCodec, Purpose};
 use regstack_core::rate_limit::RateLimit;
 use regstack_core::render::Renderer;
 use regstack_core::routes::{Access, Endpoint};
-use regstack_core::testing::test_ports;
+use regstack_core::testing::{oneshot, oneshot_request, test_ports};
 use regstack_core::time::from_micros;
 use regstack_core::{forward_auth, relay, Engine};
 use serde_json::{json, Value};
-use tower::ServiceExt;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -327,16 +326,8 @@ fn every_route_answers_any_body_without_a_5xx() {
             .unwrap();
         let app = regstack_core::http::router(Arc::new(engine));
         let body = json!({"email": "fuzz@example.com", "password": "correct horse"});
-        let call = |path: &str, body: &Value| {
-            Request::post(path)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap()
-        };
-        app.clone().oneshot(call("/register", &body)).await.unwrap();
-        let resp = app.clone().oneshot(call("/login", &body)).await.unwrap();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        let login: Value = serde_json::from_slice(&bytes).unwrap();
+        oneshot(&app, Method::POST, "/register", None, Some(&body)).await;
+        let login = oneshot(&app, Method::POST, "/login", None, Some(&body)).await.json;
         (app, login["access_token"].as_str().unwrap().to_string())
     });
     let endpoints: Vec<Endpoint> = Endpoint::ALL
@@ -375,21 +366,15 @@ fn every_route_answers_any_body_without_a_5xx() {
         }
         let mut req = req.body(Body::from(body.clone())).unwrap();
         req.extensions_mut().insert(ClientIp("203.0.113.9".into()));
-        let (status, bytes) = rt.block_on(async {
-            let resp = app.clone().oneshot(req).await.unwrap();
-            let status = resp.status();
-            (
-                status,
-                axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap(),
-            )
-        });
+        let answer = rt.block_on(oneshot_request(&app, req));
         assert!(
-            status.is_success() || status.is_client_error(),
-            "{endpoint:?} answered {status}: {}",
-            String::from_utf8_lossy(&bytes)
+            answer.status.is_success() || answer.status.is_client_error(),
+            "{endpoint:?} answered {}: {}",
+            answer.status,
+            answer.text
         );
         assert!(
-            serde_json::from_slice::<Value>(&bytes).is_ok(),
+            serde_json::from_str::<Value>(&answer.text).is_ok(),
             "{endpoint:?} answered a body that is not JSON"
         );
     });

@@ -1,8 +1,9 @@
 //! `GET /me`, `PATCH /me`, `POST /change-password`, `DELETE /account`.
 
+use crate::email::key as lockout_key;
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::flows::guess::{lockout_key, Guess};
+use crate::flows::guess::Guess;
 use crate::flows::session::Session;
 use crate::records::{User, UserPatch};
 

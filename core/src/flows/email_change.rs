@@ -1,10 +1,10 @@
 //! `POST /change-email`, `POST /confirm-email-change`.
 
+use crate::email::key as lockout_key;
 use crate::email::Email;
 use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::account::check_current_password;
-use crate::flows::guess::lockout_key;
 use crate::flows::register::conflict_as;
 use crate::flows::session::{issued_before_cutoff, Session};
 use crate::jwt::Purpose;
@@ -23,7 +23,7 @@ pub async fn request_change(
     current_password: &str,
 ) -> FlowResult<()> {
     let user = &session.user;
-    if user.email.to_lowercase() == new_email.as_str() {
+    if crate::email::key(&user.email) == new_email.as_str() {
         return Err(FlowError::SameEmail);
     }
     check_current_password(engine, user, current_password).await?;

@@ -12,12 +12,6 @@ use crate::ports::Reservation;
 
 use super::{FlowError, FlowResult};
 
-/// The form an address takes as a lockout key: lower-cased (Unicode), so an adopted
-/// mixed-case account and its lower-case spelling share one counter.
-pub(crate) fn lockout_key(email: &str) -> String {
-    email.to_lowercase()
-}
-
 /// One reserved guess. Dropping it without [`Guess::right`] leaves it counted as a failure.
 #[derive(Debug)]
 #[must_use = "a guess is counted as a failure unless it is given back with `right`"]
@@ -28,10 +22,10 @@ pub(crate) struct Guess {
 impl Guess {
     /// Reserves one failure slot for `email`, or refuses with the lockout's 429 when the
     /// window is full. With lockout off (`rate_limit_disabled`) nothing is counted. The key is
-    /// the address lower-cased ([`lockout_key`]), the one form every backend stores and
-    /// clears.
+    /// the address in its one compared form ([`crate::email::key`]), which every backend stores
+    /// and clears.
     pub(crate) async fn reserve(engine: &Engine, email: &str, ip: Option<&str>) -> FlowResult<Guess> {
-        let email = &lockout_key(email);
+        let email = &crate::email::key(email);
         let lockout = engine.lockout;
         if lockout.disabled {
             return Ok(Guess { slot: None });

@@ -1,9 +1,10 @@
 //! `POST /login`, `POST /logout`.
 
+use crate::email::key as lockout_key;
 use crate::email::Email;
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::flows::guess::{lockout_key, Guess};
+use crate::flows::guess::Guess;
 use crate::flows::session::Session;
 use crate::jwt::Purpose;
 use crate::records::{User, UserPatch};

@@ -176,9 +176,7 @@ fn pending_from(d: &Document) -> Result<PendingRegistration, StoreError> {
 /// account many spellings. Documents without it (written by regstack 0.9.3) get it at start-up.
 const EMAIL_KEY: &str = "email_key";
 
-fn email_key(email: &str) -> String {
-    email.to_lowercase()
-}
+use regstack_core::email::key as email_key;
 
 /// Matches an email in any case: the stored key, or the exact address for a document written
 /// since start-up by a writer that does not set the key.

@@ -244,10 +244,7 @@ fn t(v: Timestamp) -> Timestamp {
     truncate_micros(v)
 }
 
-/// The `email_key` of an address (see `regstack_core::sqlite::email_key`).
-fn key(email: &str) -> String {
-    regstack_core::sqlite::email_key(email)
-}
+use regstack_core::email::key;
 
 /// An address in any case against a row's `email_key`, or `lower(email)` for a row not keyed
 /// yet: `$k` is the key's placeholder, `$e` the address's.
