@@ -17,6 +17,19 @@ use crate::js::js;
 /// The Durable Object binding's name in `wrangler.toml`.
 pub const BINDING: &str = "COUNTERS";
 
+/// The object's table: one row per key while its window is open.
+const CREATE_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, n INTEGER NOT NULL, expires_at INTEGER NOT NULL)";
+
+/// Counts one hit at `?2` (µs) for key `?1`: a window that has ended starts again at 1 with
+/// the new end `?3`; an open one counts up and keeps its end. One statement, so nothing can
+/// interleave with it.
+const INCREMENT: &str = "INSERT INTO counters (key, n, expires_at) VALUES (?1, 1, ?3) \
+     ON CONFLICT (key) DO UPDATE SET \
+       n = CASE WHEN counters.expires_at <= ?2 THEN 1 ELSE counters.n + 1 END, \
+       expires_at = CASE WHEN counters.expires_at <= ?2 THEN excluded.expires_at ELSE counters.expires_at END \
+     RETURNING n AS count";
+
 #[derive(Serialize, Deserialize)]
 struct Increment {
     key: String,
@@ -37,7 +50,7 @@ mod object {
     use regstack_core::time::from_micros;
     use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-    use super::{Count, Increment};
+    use super::{Count, Increment, CREATE_TABLE, INCREMENT};
 
     /// The Durable Object class that holds the counters (`RateCounter` in `wrangler.toml`).
     #[durable_object]
@@ -50,10 +63,7 @@ mod object {
             state
                 .storage()
                 .sql()
-                .exec(
-                    "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, n INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
-                    None,
-                )
+                .exec(CREATE_TABLE, None)
                 .expect("creating the counters table");
             Self { state }
         }
@@ -66,11 +76,7 @@ mod object {
                 .storage()
                 .sql()
                 .exec(
-                    "INSERT INTO counters (key, n, expires_at) VALUES (?1, 1, ?3) \
-                     ON CONFLICT (key) DO UPDATE SET \
-                       n = CASE WHEN counters.expires_at <= ?2 THEN 1 ELSE counters.n + 1 END, \
-                       expires_at = CASE WHEN counters.expires_at <= ?2 THEN excluded.expires_at ELSE counters.expires_at END \
-                     RETURNING n AS count",
+                    INCREMENT,
                     vec![key.into(), (now as f64).into(), (expires_at as f64).into()],
                 )?
                 .one()?;
@@ -138,5 +144,59 @@ impl Counter for DurableCounter {
             Ok(count.count)
         })
         .await
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    //! The object's statements on SQLite, the engine Durable Object storage runs.
+
+    use super::{CREATE_TABLE, INCREMENT};
+
+    fn hit(db: &rusqlite::Connection, key: &str, now: i64, expires_at: i64) -> (i64, i64) {
+        let n = db
+            .query_row(INCREMENT, rusqlite::params![key, now, expires_at], |row| row.get(0))
+            .expect("incrementing");
+        let end = db
+            .query_row("SELECT expires_at FROM counters WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .expect("reading the window");
+        (n, end)
+    }
+
+    fn object() -> rusqlite::Connection {
+        let db = rusqlite::Connection::open_in_memory().expect("opening SQLite");
+        db.execute(CREATE_TABLE, []).expect("creating the table");
+        // The object runs it on every start: it must be idempotent.
+        db.execute(CREATE_TABLE, []).expect("creating the table again");
+        db
+    }
+
+    #[test]
+    fn hits_in_one_window_count_up_and_keep_its_end() {
+        let db = object();
+        assert_eq!(hit(&db, "ip:login", 0, 100), (1, 100));
+        assert_eq!(hit(&db, "ip:login", 10, 110), (2, 100));
+        assert_eq!(hit(&db, "ip:login", 99, 199), (3, 100));
+    }
+
+    #[test]
+    fn the_first_hit_after_a_window_ends_starts_a_new_one() {
+        let db = object();
+        hit(&db, "k", 0, 100);
+        hit(&db, "k", 50, 150);
+        // The end itself belongs to the next window, as in the core's own counters.
+        assert_eq!(hit(&db, "k", 100, 200), (1, 200));
+        assert_eq!(hit(&db, "k", 150, 250), (2, 200));
+    }
+
+    #[test]
+    fn keys_count_apart() {
+        let db = object();
+        hit(&db, "a", 0, 100);
+        hit(&db, "a", 1, 101);
+        assert_eq!(hit(&db, "b", 2, 102), (1, 102));
+        assert_eq!(hit(&db, "a", 3, 103), (3, 100));
     }
 }

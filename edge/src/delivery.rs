@@ -120,3 +120,25 @@ impl SmsSender for Relay {
         self.post(Relayed::from(m)).await
     }
 }
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use regstack_core::ports::Spawner;
+
+    use super::{take_queued, AfterResponse, QUEUE_LIMIT};
+
+    #[test]
+    fn sends_wait_for_the_response_and_the_queue_is_bounded() {
+        assert!(take_queued().is_empty());
+        for _ in 0..QUEUE_LIMIT {
+            assert!(AfterResponse.spawn(Box::pin(async {})));
+        }
+        // Full: refused (the core's Deferred logs and drops it), not grown.
+        assert!(!AfterResponse.spawn(Box::pin(async {})));
+        assert_eq!(take_queued().len(), QUEUE_LIMIT);
+        // Handing over empties it, so the next request queues again.
+        assert!(take_queued().is_empty());
+        assert!(AfterResponse.spawn(Box::pin(async {})));
+        assert_eq!(take_queued().len(), 1);
+    }
+}

@@ -178,19 +178,23 @@ fn app(engine: Arc<Engine>) -> Router {
 
 /// The client IP is the one Cloudflare saw (`CF-Connecting-IP`); no other header is trusted.
 async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, next: Next) -> Response {
-    let ip = req
-        .headers()
-        .get("cf-connecting-ip")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|ip| !ip.is_empty())
-        .map(str::to_string);
-    if let Some(ip) = ip {
+    if let Some(ip) = cloudflare_client_ip(req.headers()) {
         req.extensions_mut().insert(ClientIp(ip));
     }
     req.extensions_mut()
         .insert(BodyLimit(engine.config.max_request_body_bytes));
     next.run(req).await
+}
+
+/// The address in `CF-Connecting-IP`, which Cloudflare sets and a client cannot forge; the
+/// headers a client can set (`X-Forwarded-For`, `X-Real-IP`) are never read.
+fn cloudflare_client_ip(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get("cf-connecting-ip")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|ip| !ip.is_empty())
+        .map(str::to_string)
 }
 
 #[event(fetch)]
@@ -238,5 +242,30 @@ async fn scheduled(event: worker::ScheduledEvent, env: Env, _ctx: worker::Schedu
             }
         }
         Err(Misconfigured(why)) => worker::console_error!("regstack cannot start: {why}"),
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use http::HeaderMap;
+
+    use super::cloudflare_client_ip;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn the_client_ip_is_cloudflares_alone() {
+        assert_eq!(
+            cloudflare_client_ip(&headers(&[("cf-connecting-ip", " 203.0.113.9 ")])).as_deref(),
+            Some("203.0.113.9")
+        );
+        let spoofed = headers(&[("x-forwarded-for", "198.51.100.1"), ("x-real-ip", "198.51.100.2")]);
+        assert_eq!(cloudflare_client_ip(&spoofed), None);
+        assert_eq!(cloudflare_client_ip(&headers(&[("cf-connecting-ip", "  ")])), None);
     }
 }

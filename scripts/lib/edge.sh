@@ -38,13 +38,12 @@ build_worker() {
 
 # start_wrangler PORT STATE LOG [ARGS...]: `wrangler dev` on 127.0.0.1:PORT with local D1 and
 # Durable Object state under STATE, in its own process group (so the whole tree stops with
-# `stop_wrangler`), waiting until /healthz answers. Sets WRANGLER_PID. The one launcher the
-# scripts use; the conformance harness starts its own from Rust (tests/src/lib.rs).
+# `stop_wrangler`), waiting until /healthz answers. Sets WRANGLER_PID. It runs
+# scripts/wrangler-dev, the launcher the conformance harness uses too.
 start_wrangler() {
   local port=$1 state=$2 log=$3
   shift 3
-  setsid node_modules/.bin/wrangler dev --local --ip 127.0.0.1 --port "$port" --inspector-port "$(free_port)" \
-    --persist-to "$state" --show-interactive-dev-session=false "$@" >"$log" 2>&1 </dev/null &
+  setsid scripts/wrangler-dev "$port" "$state" "$@" >"$log" 2>&1 </dev/null &
   WRANGLER_PID=$!
   for _ in $(seq 240); do
     curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && return 0

@@ -451,25 +451,16 @@ fn edge_command(edge: &Edge, dir: &Path, port: u16, env: &[(&str, &str)]) -> Com
     let vars: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
     let env_file = dir.join("edge.env");
     std::fs::write(&env_file, vars).expect("writing the worker's vars");
-    let bin_dir = edge.root.join("node_modules/.bin");
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
-    let mut cmd = Command::new(bin_dir.join("wrangler"));
-    cmd.arg("dev")
+    // scripts/wrangler-dev is the one launcher: the scripts start the worker with it too.
+    let mut cmd = Command::new(edge.root.join("scripts/wrangler-dev"));
+    cmd.arg(port.to_string())
+        .arg(&state)
         .arg("--config")
         .arg(edge.root.join("wrangler.toml"))
-        .args(["--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--inspector-port", &free_port().to_string()])
-        .arg("--persist-to")
-        .arg(&state)
         .arg("--env-file")
         .arg(&env_file)
-        .arg("--show-interactive-dev-session=false")
         // Serves /__scheduled, which fires the Cron Trigger (the sweep) on demand.
-        .arg("--test-scheduled")
-        .env("PATH", path)
-        .env("WRANGLER_SEND_METRICS", "false")
-        // wrangler runs the build command from its working directory.
-        .current_dir(&edge.root);
+        .arg("--test-scheduled");
     cmd
 }
 
