@@ -156,6 +156,14 @@ impl Engine {
         crate::time::truncate_micros(self.ports.clock.now())
     }
 
+    /// A new account for `email`, made now, with a fresh id and the configured
+    /// `default_user_role`; the caller sets the flags.
+    pub fn new_user(&self, email: String, hashed_password: Option<String>) -> crate::records::User {
+        let mut user = crate::records::User::new(self.new_id(), email, hashed_password, self.now());
+        user.role = self.config.default_user_role.clone();
+        user
+    }
+
     /// A fresh 32-hex uuid4.
     pub fn new_id(&self) -> String {
         let mut b = [0u8; 16];

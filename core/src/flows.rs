@@ -2,6 +2,7 @@
 //! No HTTP types appear here; `crate::http` maps [`FlowError`] to the wire.
 
 pub mod account;
+pub mod admin;
 pub mod email_change;
 mod guess;
 pub mod housekeeping;
@@ -90,6 +91,22 @@ pub enum FlowError {
     ResetInvalid,
     #[error("reset token user inactive")]
     ResetUserInactive,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("user already verified")]
+    AlreadyVerified,
+    #[error("user has no password to verify with")]
+    NoPasswordToVerify,
+    #[error("no pending registration for {0}")]
+    NoPendingRegistration(String),
+    #[error("a user with email {0} exists")]
+    UserExists(String),
+    #[error("the last superuser cannot give up the flag")]
+    LastSuperuser,
+    #[error("invalid email address: {0}")]
+    InvalidEmail(String),
+    #[error("password must be 8 to 128 characters")]
+    PasswordLength,
     #[error("rate limited")]
     RateLimited { limit: RateLimit, retry_after: u64 },
     #[error(transparent)]

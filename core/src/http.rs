@@ -53,6 +53,13 @@ fn handler(endpoint: Endpoint) -> MethodRouter<Arc<Engine>> {
         Endpoint::PhoneDisable => on(filter, handlers::phone_disable),
         Endpoint::Relay => on(filter, handlers::relay),
         Endpoint::OpenApi => on(filter, handlers::openapi),
+        Endpoint::AdminStats => on(filter, handlers::admin_stats),
+        Endpoint::AdminListUsers => on(filter, handlers::admin_list_users),
+        Endpoint::AdminGetUser => on(filter, handlers::admin_get_user),
+        Endpoint::AdminPatchUser => on(filter, handlers::admin_patch_user),
+        Endpoint::AdminDeleteUser => on(filter, handlers::admin_delete_user),
+        Endpoint::AdminResendVerification => on(filter, handlers::admin_resend_verification),
+        Endpoint::AdminPromotePending => on(filter, handlers::admin_promote_pending),
     }
 }
 
@@ -104,7 +111,8 @@ async fn guard(State((engine, endpoint)): State<(Arc<Engine>, Endpoint)>, mut re
 /// Unknown paths: 307 to the slash-less path when that is a route, else 404.
 async fn fallback(paths: Vec<&'static str>, OriginalUri(original): OriginalUri, req: Request) -> Response {
     let inner = req.uri().path();
-    if inner.len() > 1 && inner.ends_with('/') && paths.contains(&inner.trim_end_matches('/')) {
+    let slashless = inner.trim_end_matches('/');
+    if inner.len() > 1 && inner.ends_with('/') && paths.iter().any(|p| matches_template(p, slashless)) {
         // A relative Location: the client stays on the scheme and host it used, so a password
         // sent over https is never re-sent in clear text or to whatever `Host` claimed. Leading
         // slashes are collapsed, so the target can never read as `//other-host/...`.
@@ -118,6 +126,16 @@ async fn fallback(paths: Vec<&'static str>, OriginalUri(original): OriginalUri, 
         return resp;
     }
     ApiError::not_found().into_response()
+}
+
+/// Whether `path` is an instance of the table path `template` (`{name}` matches one
+/// non-empty segment).
+fn matches_template(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}') && !p.is_empty()))
 }
 
 /// axum answers a wrong method with an empty 405; the contract wants a JSON body.

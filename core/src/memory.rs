@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::ports::{
     AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
-    UserStore,
+    UserCounts, UserStore,
 };
 use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::Timestamp;
@@ -98,6 +98,26 @@ impl UserStore for MemoryStore {
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    async fn list(&self, skip: u64, limit: u64) -> Result<Vec<User>, StoreError> {
+        let mut users = self.lock().users.clone();
+        users.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(users.into_iter().skip(skip).take(limit).collect())
+    }
+
+    async fn counts(&self) -> Result<UserCounts, StoreError> {
+        let t = self.lock();
+        let count = |f: fn(&User) -> bool| t.users.iter().filter(|u| f(u)).count() as u64;
+        Ok(UserCounts {
+            total: t.users.len() as u64,
+            active: count(|u| u.is_active),
+            verified: count(|u| u.is_verified),
+            superusers: count(|u| u.is_superuser),
+            active_superusers: count(|u| u.is_superuser && u.is_active),
+        })
+    }
 }
 
 #[async_trait]
@@ -131,6 +151,10 @@ impl PendingStore for MemoryStore {
         let mut t = self.lock();
         let pos = t.pending.iter().position(|p| same_email(&p.email, email));
         Ok(pos.map(|i| t.pending.remove(i)))
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        Ok(self.lock().pending.iter().filter(|p| p.expires_at > now).count() as u64)
     }
 }
 

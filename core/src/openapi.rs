@@ -34,6 +34,22 @@ pub fn document(config: &Config) -> Value {
                 }),
             );
         }
+        let mut parameters: Vec<Value> = route
+            .path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        for q in contract.query {
+            let mut schema = json!({ "type": "integer", "minimum": q.min, "default": q.default });
+            if let Some(max) = q.max {
+                schema["maximum"] = json!(max);
+            }
+            parameters.push(json!({ "name": q.name, "in": "query", "required": false, "schema": schema }));
+        }
+        if !parameters.is_empty() {
+            op.insert("parameters".into(), Value::Array(parameters));
+        }
         if endpoint == Endpoint::Relay {
             op.insert("parameters".into(), relay_headers());
             op.insert(
@@ -74,7 +90,7 @@ pub fn document(config: &Config) -> Value {
         for status in errors {
             responses.insert(status.to_string(), error_response(status));
         }
-        if contract.body.is_some() {
+        if contract.body.is_some() || !contract.query.is_empty() {
             responses.insert(
                 "422".into(),
                 json!({ "description": "Validation error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/ValidationError" } } } }),
@@ -144,6 +160,10 @@ fn request_schema(fields: &[crate::routes::Field]) -> Value {
                 s
             }
             FieldType::NullableText { max } => json!({ "type": ["string", "null"], "maxLength": max }),
+            FieldType::NullableBool => json!({ "type": ["boolean", "null"] }),
+            FieldType::NullableRole => {
+                json!({ "type": ["string", "null"], "pattern": crate::records::ROLE_PATTERN })
+            }
         };
         properties.insert(f.name.into(), schema);
     }
@@ -186,7 +206,7 @@ fn components() -> Map<String, Value> {
         "UserPublic": {
             "type": "object",
             "required": ["id", "email", "is_active", "is_verified", "is_superuser", "full_name", "phone_number",
-                "is_mfa_enabled", "created_at", "updated_at", "last_login", "tokens_invalidated_after"],
+                "is_mfa_enabled", "created_at", "updated_at", "last_login", "tokens_invalidated_after", "role"],
             "properties": {
                 "id": { "type": "string" },
                 "email": { "type": "string" },
@@ -199,7 +219,29 @@ fn components() -> Map<String, Value> {
                 "created_at": datetime,
                 "updated_at": datetime,
                 "last_login": nullable_datetime,
-                "tokens_invalidated_after": nullable_datetime
+                "tokens_invalidated_after": nullable_datetime,
+                "role": { "type": "string", "description": "Added by regstack (seed 004's roles)" }
+            }
+        },
+        "AdminStats": {
+            "type": "object",
+            "required": ["total_users", "active_users", "verified_users", "superusers", "pending_registrations"],
+            "properties": {
+                "total_users": { "type": "integer" },
+                "active_users": { "type": "integer" },
+                "verified_users": { "type": "integer" },
+                "superusers": { "type": "integer" },
+                "pending_registrations": { "type": "integer", "description": "Not expired" }
+            }
+        },
+        "UserList": {
+            "type": "object",
+            "required": ["items", "total", "skip", "limit"],
+            "properties": {
+                "items": { "type": "array", "items": { "$ref": "#/components/schemas/UserPublic" } },
+                "total": { "type": "integer" },
+                "skip": { "type": "integer" },
+                "limit": { "type": "integer" }
             }
         },
         "PendingRegistration": {
@@ -289,6 +331,7 @@ mod tests {
     fn every_mounted_endpoint_is_in_the_document_and_only_those() {
         let mut everything = Config {
             enable_sms_2fa: true,
+            enable_admin_router: true,
             relay_secret: Some("relay-secret-q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE".into()),
             ..Config::default()
         };

@@ -49,6 +49,28 @@ pub trait UserStore: Send + Sync {
     async fn delete(&self, user: &User) -> Result<bool, StoreError>;
     /// Checks the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Up to `limit` users after the first `skip`, newest first: by `created_at` descending,
+    /// then by id descending, so pages are stable even when accounts share a creation time.
+    /// Backed by an index, so a page costs the same at any size of table (plus `skip`).
+    async fn list(&self, skip: u64, limit: u64) -> Result<Vec<User>, StoreError>;
+    /// How many users there are in all and with each flag (for `/admin/stats`, and to keep the
+    /// last superuser).
+    async fn counts(&self) -> Result<UserCounts, StoreError>;
+}
+
+/// The user counts of [`UserStore::counts`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserCounts {
+    /// Every user.
+    pub total: u64,
+    /// `is_active`.
+    pub active: u64,
+    /// `is_verified`.
+    pub verified: u64,
+    /// `is_superuser`.
+    pub superusers: u64,
+    /// `is_superuser` and `is_active`: the administrators who can sign in.
+    pub active_superusers: u64,
 }
 
 /// Registrations awaiting email verification.
@@ -63,6 +85,8 @@ pub trait PendingStore: Send + Sync {
     async fn find_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError>;
     /// Atomically removes and returns the row for this email.
     async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError>;
+    /// How many rows have not expired at `now` (`expires_at > now`).
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// Per-token revocation (the `token_blacklist`).

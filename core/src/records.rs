@@ -33,7 +33,25 @@ pub struct User {
     pub last_login: Option<Timestamp>,
     /// Bulk revocation cutoff: tokens with `iat <= cutoff` are dead.
     pub tokens_invalidated_after: Option<Timestamp>,
+    /// The account's role, for the host's own authorisation (`default_user_role` when made;
+    /// `"user"` on rows written by regstack 0.9.3). regstack itself only knows superusers.
+    pub role: String,
 }
+
+/// The role of accounts that predate roles (the column's default).
+pub const DEFAULT_ROLE: &str = "user";
+
+/// Whether `role` is a well-formed role name: 1 to 64 characters from `A-Z a-z 0-9 _ . : -`,
+/// starting with a letter or digit, so that it is safe in a header, a log line or a URL.
+pub fn valid_role(role: &str) -> bool {
+    let mut chars = role.chars();
+    role.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'))
+}
+
+/// [`valid_role`] as a regular expression, for 422 messages and the OpenAPI document.
+pub const ROLE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$";
 
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,6 +69,7 @@ impl std::fmt::Debug for User {
             .field("updated_at", &self.updated_at)
             .field("last_login", &self.last_login)
             .field("tokens_invalidated_after", &self.tokens_invalidated_after)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -72,6 +91,7 @@ impl User {
             updated_at: now,
             last_login: None,
             tokens_invalidated_after: None,
+            role: DEFAULT_ROLE.to_string(),
         }
     }
 
@@ -90,6 +110,7 @@ impl User {
             "updated_at": to_pydantic(self.updated_at),
             "last_login": self.last_login.map(to_pydantic),
             "tokens_invalidated_after": self.tokens_invalidated_after.map(to_pydantic),
+            "role": self.role,
         })
     }
 }
@@ -118,6 +139,8 @@ pub struct UserPatch {
     pub last_login: Option<Timestamp>,
     /// Bulk revocation cutoff.
     pub tokens_invalidated_after: Option<Timestamp>,
+    /// Role.
+    pub role: Option<String>,
 }
 
 impl UserPatch {
@@ -152,6 +175,9 @@ impl UserPatch {
         }
         if let Some(v) = self.tokens_invalidated_after {
             user.tokens_invalidated_after = Some(v);
+        }
+        if let Some(v) = &self.role {
+            user.role = v.clone();
         }
         user.updated_at = now;
     }

@@ -31,6 +31,8 @@ pub enum Group {
     Sms,
     /// `relay_secret` set on an instance that sends for itself (not one that relays).
     Relay,
+    /// `enable_admin_router`.
+    Admin,
 }
 
 impl Group {
@@ -45,6 +47,7 @@ impl Group {
                     && config.email.backend != EmailBackend::Relay
                     && config.sms.backend != SmsBackend::Relay
             }
+            Group::Admin => config.enable_admin_router,
         }
     }
 }
@@ -87,6 +90,13 @@ pub enum Endpoint {
     PhoneDisable,
     Relay,
     OpenApi,
+    AdminStats,
+    AdminListUsers,
+    AdminGetUser,
+    AdminPatchUser,
+    AdminDeleteUser,
+    AdminResendVerification,
+    AdminPromotePending,
 }
 
 impl Endpoint {
@@ -111,6 +121,13 @@ impl Endpoint {
         Endpoint::PhoneDisable,
         Endpoint::Relay,
         Endpoint::OpenApi,
+        Endpoint::AdminStats,
+        Endpoint::AdminListUsers,
+        Endpoint::AdminGetUser,
+        Endpoint::AdminPatchUser,
+        Endpoint::AdminDeleteUser,
+        Endpoint::AdminResendVerification,
+        Endpoint::AdminPromotePending,
     ];
 
     /// This endpoint's row.
@@ -186,6 +203,37 @@ impl Endpoint {
             Endpoint::PhoneDisable => (Method::DELETE, "/phone", Bearer, Some(RateClass::PhoneDisable), Sms),
             Endpoint::Relay => (Method::POST, "/relay", Public, None, Relay),
             Endpoint::OpenApi => (Method::GET, "/openapi.json", Public, None, Core),
+            Endpoint::AdminStats => (Method::GET, "/admin/stats", Access::Admin, None, Group::Admin),
+            Endpoint::AdminListUsers => (Method::GET, "/admin/users", Access::Admin, None, Group::Admin),
+            Endpoint::AdminGetUser => (Method::GET, "/admin/users/{user_id}", Access::Admin, None, Group::Admin),
+            Endpoint::AdminPatchUser => (
+                Method::PATCH,
+                "/admin/users/{user_id}",
+                Access::Admin,
+                None,
+                Group::Admin,
+            ),
+            Endpoint::AdminDeleteUser => (
+                Method::DELETE,
+                "/admin/users/{user_id}",
+                Access::Admin,
+                None,
+                Group::Admin,
+            ),
+            Endpoint::AdminResendVerification => (
+                Method::POST,
+                "/admin/users/{user_id}/resend-verification",
+                Access::Admin,
+                None,
+                Group::Admin,
+            ),
+            Endpoint::AdminPromotePending => (
+                Method::POST,
+                "/admin/pending/{email}/promote",
+                Access::Admin,
+                None,
+                Group::Admin,
+            ),
         };
         Route {
             method,
@@ -220,6 +268,23 @@ pub enum FieldType {
     },
     /// An email address, validated and lower-cased.
     Email,
+    /// `true`, `false` (or pydantic's lax spellings of them), or `null` to leave it alone.
+    NullableBool,
+    /// A role name matching `records::ROLE_PATTERN`, or `null` to leave it alone.
+    NullableRole,
+}
+
+/// One integer query parameter (pydantic's `Query(ge=…, le=…)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryParam {
+    /// Its name.
+    pub name: &'static str,
+    /// The value when absent.
+    pub default: u64,
+    /// Smallest accepted.
+    pub min: u64,
+    /// Largest accepted (`None`: no bound).
+    pub max: Option<u64>,
 }
 
 /// One field of a request body.
@@ -252,6 +317,8 @@ pub struct Contract {
     pub summary: &'static str,
     /// The JSON body's fields; `None` when the route reads no JSON body.
     pub body: Option<&'static [Field]>,
+    /// Query parameters (path parameters follow from the path's `{name}` segments).
+    pub query: &'static [QueryParam],
     /// The success answer.
     pub ok: Success,
     /// Statuses this route answers with `{"detail": ...}` for its own reasons.
@@ -283,6 +350,22 @@ const NEW_PASSWORD: Field = text("new_password", 8, Some(128));
 const CURRENT_PASSWORD: Field = text("current_password", 0, None);
 const CODE: Field = text("code", 4, Some(10));
 
+/// `skip` and `limit` of the admin user list (docs/wire.md, "Admin").
+pub const PAGE: &[QueryParam] = &[
+    QueryParam {
+        name: "skip",
+        default: 0,
+        min: 0,
+        max: None,
+    },
+    QueryParam {
+        name: "limit",
+        default: 50,
+        min: 1,
+        max: Some(crate::flows::admin::PAGE_LIMIT_MAX),
+    },
+];
+
 const fn ok(status: u16, bodies: &'static [&'static str]) -> Success {
     Success { status, bodies }
 }
@@ -293,6 +376,7 @@ impl Endpoint {
         let c = |summary, body, ok, errors| Contract {
             summary,
             body,
+            query: &[],
             ok,
             errors,
         };
@@ -313,6 +397,24 @@ impl Endpoint {
         const BODY_13: &[Field] = &[text("phone_number", 4, Some(20)), CURRENT_PASSWORD];
         const BODY_14: &[Field] = &[text("pending_token", 0, None), CODE];
         const BODY_15: &[Field] = &[CURRENT_PASSWORD];
+        const ADMIN_PATCH: &[Field] = &[
+            Field {
+                name: "is_active",
+                ty: FieldType::NullableBool,
+                required: false,
+            },
+            Field {
+                name: "is_superuser",
+                ty: FieldType::NullableBool,
+                required: false,
+            },
+            FULL_NAME,
+            Field {
+                name: "role",
+                ty: FieldType::NullableRole,
+                required: false,
+            },
+        ];
         match self {
             Endpoint::Register => c(
                 "Register an account (a pending registration when email verification is on)",
@@ -413,6 +515,46 @@ impl Endpoint {
                 &[401, 413],
             ),
             Endpoint::OpenApi => c("This document", None, ok(200, &["OpenApi"]), &[]),
+            Endpoint::AdminStats => c(
+                "Counts of users and pending registrations",
+                None,
+                ok(200, &["AdminStats"]),
+                &[],
+            ),
+            Endpoint::AdminListUsers => Contract {
+                query: PAGE,
+                ..c(
+                    "Users, newest first, a page at a time",
+                    None,
+                    ok(200, &["UserList"]),
+                    &[],
+                )
+            },
+            Endpoint::AdminGetUser => c("One user", None, ok(200, USER), &[404]),
+            Endpoint::AdminPatchUser => c(
+                "Change a user's flags, name or role (null leaves a field alone; is_active=false signs them out)",
+                Some(ADMIN_PATCH),
+                ok(200, USER),
+                &[404, 409],
+            ),
+            Endpoint::AdminDeleteUser => c(
+                "Delete a user and what hangs off the account",
+                None,
+                ok(200, MESSAGE),
+                &[404],
+            ),
+            Endpoint::AdminResendVerification => c(
+                "Email an unverified user a new verification link",
+                None,
+                ok(202, MESSAGE),
+                &[400, 404, 429],
+            ),
+            Endpoint::AdminPromotePending => c(
+                "Turn a pending registration into a verified user without its link",
+                None,
+                ok(201, USER),
+                &[404, 409],
+            ),
         }
     }
 }
@@ -432,9 +574,17 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(
             Endpoint::mounted(&c).count(),
-            Endpoint::ALL.len() - 4,
-            "sms routes and the relay endpoint are off by default"
+            Endpoint::ALL.len() - 11,
+            "sms routes, the relay endpoint and the admin API are off by default"
         );
+        c.enable_admin_router = true;
+        assert_eq!(
+            Endpoint::mounted(&c)
+                .filter(|e| e.route().access == Access::Admin)
+                .count(),
+            7
+        );
+        c.enable_admin_router = false;
         c.relay_secret = Some("r".repeat(32));
         assert!(Endpoint::mounted(&c).any(|e| e == Endpoint::Relay));
         c.email.backend = EmailBackend::Relay;

@@ -123,7 +123,7 @@ fn json_column<'r>(row: &'r Map<String, Json>, column: &str) -> Result<&'r Json,
 
 /// The `users` columns every user statement selects, in [`user_from`]'s terms.
 pub const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, \
-     phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after";
+     phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after, role";
 
 /// The `pending_registrations` columns, in [`pending_from`]'s terms.
 pub const PENDING_COLUMNS: &str = "id, email, hashed_password, full_name, token_hash, created_at, expires_at";
@@ -144,6 +144,9 @@ pub fn user_from(row: &impl Row) -> Result<User, StoreError> {
         updated_at: read_time(row, "updated_at")?,
         last_login: read_opt_time(row, "last_login")?,
         tokens_invalidated_after: read_opt_time(row, "tokens_invalidated_after")?,
+        role: row
+            .text("role")?
+            .unwrap_or_else(|| crate::records::DEFAULT_ROLE.to_string()),
     })
 }
 
@@ -178,9 +181,9 @@ pub fn create_user(u: &User) -> Statement {
     Statement::new(
         format!(
             "INSERT INTO users ({USER_COLUMNS}, email_key) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14 \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15 \
              WHERE NOT EXISTS (SELECT 1 FROM users WHERE {})",
-            matches_email("?14", "?2")
+            matches_email("?15", "?2")
         ),
         vec![
             text(&u.id),
@@ -196,6 +199,7 @@ pub fn create_user(u: &User) -> Statement {
             time(u.updated_at),
             opt_time(u.last_login),
             opt_time(u.tokens_invalidated_after),
+            text(&u.role),
             text(&email_key(&u.email)),
         ],
     )
@@ -249,6 +253,10 @@ pub fn update_user(id: &str, patch: &UserPatch, now: Timestamp) -> Statement {
             params.push(Value::Bool(v));
         }
     }
+    if let Some(v) = &patch.role {
+        sets.push("role = ?");
+        params.push(text(v));
+    }
     for (set, v) in [
         ("full_name = ?", &patch.full_name),
         ("phone_number = ?", &patch.phone_number),
@@ -280,6 +288,34 @@ pub fn update_user(id: &str, patch: &UserPatch, now: Timestamp) -> Statement {
     }
     sql.push_str(&format!(" RETURNING {USER_COLUMNS}"));
     Statement::new(sql, params)
+}
+
+/// A page of users, newest first (the `ix_users_created_at` index serves the order). Both
+/// numbers are capped at 2^53 - 1, which D1 carries exactly as a JavaScript number.
+pub fn list_users(skip: u64, limit: u64) -> Statement {
+    let int = |n: u64| Value::Int(n.min((1 << 53) - 1) as i64);
+    Statement::new(
+        format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"),
+        vec![int(limit), int(skip)],
+    )
+}
+
+/// The user counts, in columns `total`, `active`, `verified` and `superusers`.
+pub fn user_counts() -> Statement {
+    Statement::new(
+        "SELECT COUNT(*) AS total, COALESCE(SUM(is_active), 0) AS active, COALESCE(SUM(is_verified), 0) AS verified, \
+         COALESCE(SUM(is_superuser), 0) AS superusers, \
+         COALESCE(SUM(CASE WHEN is_superuser AND is_active THEN 1 ELSE 0 END), 0) AS active_superusers FROM users",
+        vec![],
+    )
+}
+
+/// How many pending registrations are live at `now` (column `n`), through the expiry index.
+pub fn count_live_pending(now: Timestamp) -> Statement {
+    Statement::new(
+        "SELECT COUNT(*) AS n FROM pending_registrations WHERE expires_at > ?1",
+        vec![time(now)],
+    )
 }
 
 /// Deletes a user and everything keyed to them, to run as one transaction. The first
@@ -659,6 +695,30 @@ impl<E: Executor> crate::ports::UserStore for SqlStore<E> {
     async fn ping(&self) -> Result<(), StoreError> {
         self.0.rows(ping()).await.map(|_| ())
     }
+
+    async fn list(&self, skip: u64, limit: u64) -> Result<Vec<User>, StoreError> {
+        self.0
+            .rows(list_users(skip, limit))
+            .await?
+            .iter()
+            .map(user_from)
+            .collect()
+    }
+
+    async fn counts(&self) -> Result<crate::ports::UserCounts, StoreError> {
+        let row = self
+            .first(user_counts())
+            .await?
+            .ok_or_else(|| StoreError::Backend("COUNT answered no row".into()))?;
+        let n = |c: &str| row.int(c).map(|v| u64::try_from(v).unwrap_or(0));
+        Ok(crate::ports::UserCounts {
+            total: n("total")?,
+            active: n("active")?,
+            verified: n("verified")?,
+            superusers: n("superusers")?,
+            active_superusers: n("active_superusers")?,
+        })
+    }
 }
 
 #[async_trait::async_trait]
@@ -677,6 +737,14 @@ impl<E: Executor> crate::ports::PendingStore for SqlStore<E> {
 
     async fn take_by_email(&self, email: &str) -> Result<Option<PendingRegistration>, StoreError> {
         self.pending(take_pending_by_email(email)).await
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let row = self.first(count_live_pending(now)).await?;
+        Ok(row
+            .map(|r| r.int("n"))
+            .transpose()?
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 }
 
@@ -799,6 +867,7 @@ mod tests {
             updated_at: t,
             last_login: None,
             tokens_invalidated_after: Some(t),
+            role: "editor".into(),
         }
     }
 

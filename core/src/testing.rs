@@ -241,8 +241,9 @@ pub async fn contract_at(stores: Stores, parallelism: usize, now: Timestamp) {
 
 /// The named cases of the port contract, in the order [`contract_at`] runs them (the sweep
 /// last: it deletes what the others left expired).
-pub const CONTRACT_CASES: [&str; 7] = [
+pub const CONTRACT_CASES: [&str; 8] = [
     "users",
+    "listing",
     "pending",
     "revocations",
     "attempts",
@@ -257,6 +258,7 @@ pub async fn contract_case(case: &str, stores: &Stores, parallelism: usize, now:
     let run = async {
         match case {
             "users" => users_contract(stores, now).await,
+            "listing" => listing_contract(stores, now).await,
             "pending" => pending_contract(stores, now, parallelism).await,
             "revocations" => revocation_contract(stores, now, parallelism).await,
             "attempts" => attempts_contract(stores, now, parallelism).await,
@@ -491,6 +493,100 @@ async fn users_contract(s: &Stores, now: Timestamp) {
         Err(StoreError::Conflict("email".into())),
         "uniqueness ignores non-ASCII case too"
     );
+}
+
+/// Roles, the admin list and the counts. Other cases leave rows behind, so counts are compared
+/// before and after, and the listed users are made newer than anything else.
+async fn listing_contract(s: &Stores, now: Timestamp) {
+    let before = s.users.counts().await.unwrap();
+    let live_before = s.pending.count_live(now).await.unwrap();
+    let mut made = Vec::new();
+    for i in 0..5 {
+        // Two share a creation time: the order between them must still be stable.
+        let created = plus_seconds(now, 1_000_000 + [0, 1, 1, 2, 3][i]);
+        let mut u = user(
+            &format!("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa{i:02}"),
+            &format!("listed{i}@example.com"),
+            created,
+        );
+        u.is_active = i != 0;
+        u.is_verified = i >= 3;
+        u.is_superuser = i == 4;
+        u.role = if i == 2 { "editor".into() } else { "user".into() };
+        made.push(s.users.create(&u).await.unwrap());
+    }
+    assert_eq!(
+        s.users.get(&made[2].id).await.unwrap().map(|u| u.role),
+        Some("editor".to_string()),
+        "the role is stored"
+    );
+    let promoted = s
+        .users
+        .update(
+            &made[2].id,
+            &UserPatch {
+                role: Some("admin:billing".into()),
+                ..UserPatch::default()
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(promoted.role, "admin:billing", "the role can be changed");
+    let after = s.users.counts().await.unwrap();
+    assert_eq!(
+        (
+            after.total - before.total,
+            after.active - before.active,
+            after.verified - before.verified,
+            after.superusers - before.superusers,
+            after.active_superusers - before.active_superusers
+        ),
+        (5, 4, 2, 1, 1),
+        "counts by flag"
+    );
+    let ids = |page: Vec<User>| page.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let all = ids(s.users.list(0, 5).await.unwrap());
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0], made[4].id, "newest first");
+    assert_eq!(all[1], made[3].id);
+    assert_eq!(all[4], made[0].id, "oldest of these last");
+    let mut tied = [made[1].id.clone(), made[2].id.clone()];
+    tied.sort();
+    tied.reverse();
+    assert_eq!(all[2..4], tied[..], "ties go by id, descending");
+    let mut paged = ids(s.users.list(0, 2).await.unwrap());
+    paged.extend(ids(s.users.list(2, 2).await.unwrap()));
+    paged.extend(ids(s.users.list(4, 1).await.unwrap()));
+    assert_eq!(paged, all, "pages neither repeat nor skip");
+    assert!(
+        s.users.list(u64::MAX / 2, 10).await.unwrap().is_empty(),
+        "past the end: empty"
+    );
+    assert_eq!(s.users.list(0, 0).await.unwrap(), Vec::new());
+
+    s.pending
+        .put(&pending(
+            "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb01",
+            "live@example.com",
+            "h-live",
+            now,
+        ))
+        .await
+        .unwrap();
+    let mut stale = pending("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb02", "stale@example.com", "h-stale", now);
+    stale.expires_at = now;
+    s.pending.put(&stale).await.unwrap();
+    assert_eq!(
+        s.pending.count_live(now).await.unwrap() - live_before,
+        1,
+        "a row expiring now is not live"
+    );
+    s.pending.take_by_email("live@example.com").await.unwrap();
+    s.pending.take_by_email("stale@example.com").await.unwrap();
+    for u in &made {
+        s.users.delete(u).await.unwrap();
+    }
 }
 
 /// A pending row without its id, which backends may assign themselves (Mongo's ObjectId).

@@ -108,7 +108,7 @@ router_test!(lifecycle_register_verify_login_me_logout, {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(user["is_verified"], true);
     assert_eq!(user["full_name"], "Ann");
-    assert_eq!(user.as_object().unwrap().len(), 12);
+    assert_eq!(user.as_object().unwrap().len(), 13, "0.9.3's twelve keys and the role");
     assert!(user.get("hashed_password").is_none());
     let (s, _, b) = h.post("/verify", json!({"token": token})).await;
     assert_eq!(

@@ -289,6 +289,30 @@ impl RegStack {
         }
     }
 
+    /// Makes `email` a superuser: creates the account (active, verified, with `password`) when
+    /// none has the address, else sets the flag on the existing one and keeps its password.
+    /// Idempotent; the answer says which it did. What `regstack create-admin` runs.
+    pub async fn bootstrap_admin(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<
+        (regstack_core::flows::admin::Bootstrapped, regstack_core::records::User),
+        regstack_core::flows::FlowError,
+    > {
+        regstack_core::flows::admin::bootstrap_admin(&self.engine, email, password).await
+    }
+
+    /// Turns the pending registration for `email` into an active, verified user without its
+    /// emailed link (as `POST {api_prefix}/admin/pending/{email}/promote` does); fires
+    /// `user_verified`.
+    pub async fn promote_pending(
+        &self,
+        email: &str,
+    ) -> Result<regstack_core::records::User, regstack_core::flows::FlowError> {
+        regstack_core::flows::admin::promote_pending(&self.engine, email).await
+    }
+
     /// Whether the database answers.
     pub async fn ready(&self) -> bool {
         self.engine.ports.users.ping().await.is_ok()

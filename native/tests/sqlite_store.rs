@@ -69,6 +69,7 @@ async fn migrations_are_recorded_and_run_once() {
             "ix_pending_email_key",
             "ix_pending_email_lower",
             "ix_pending_expires_at",
+            "ix_users_created_at",
             "ix_users_email_key",
             "ix_users_email_lower",
             "login_attempts",

@@ -107,7 +107,7 @@ pub fn now_secs() -> f64 {
 }
 
 /// The twelve keys of `UserPublic` (docs/wire.md, "Response shapes"), in order.
-pub const USER_PUBLIC_KEYS: [&str; 12] = [
+pub const USER_PUBLIC_KEYS: [&str; 13] = [
     "id",
     "email",
     "is_active",
@@ -120,9 +120,11 @@ pub const USER_PUBLIC_KEYS: [&str; 12] = [
     "updated_at",
     "last_login",
     "tokens_invalidated_after",
+    // Added by regstack (seed 004's roles); regstack 0.9.3 clients ignore it.
+    "role",
 ];
 
-/// Asserts `v` is a well-formed `UserPublic`: exactly the twelve keys, the right JSON types,
+/// Asserts `v` is a well-formed `UserPublic`: exactly 0.9.3's twelve keys plus `role`, the right JSON types,
 /// an id that is 32 hex (SQL) or 24 hex (Mongo), and pydantic-style UTC datetimes.
 #[track_caller]
 pub fn assert_user_public(v: &Value) {
@@ -150,6 +152,10 @@ pub fn assert_user_public(v: &Value) {
     for k in ["full_name", "phone_number"] {
         assert!(obj[k].is_null() || obj[k].is_string(), "{k} is not string|null: {v}");
     }
+    assert!(
+        obj["role"].as_str().is_some_and(|r| !r.is_empty()),
+        "role is not a non-empty string: {v}"
+    );
     for k in ["created_at", "updated_at"] {
         let s = obj[k].as_str().unwrap_or_else(|| panic!("{k} is not a string: {v}"));
         assert!(

@@ -85,3 +85,8 @@ pub fn wrong_code(n: u32) -> String {
 pub const NOT_FOUND: &str = "Not Found";
 /// The body of a wrong method.
 pub const METHOD_NOT_ALLOWED: &str = "Method Not Allowed";
+
+/// 403 for an authenticated caller who is not a superuser.
+pub const ADMIN_REQUIRED: &str = "Administrator privileges required.";
+/// 409 when a change would leave no active superuser.
+pub const LAST_SUPERUSER: &str = "This is the only active superuser. Make another user a superuser first.";

@@ -348,6 +348,81 @@ impl Server {
         let token = self.login_ok(&email, PASSWORD).await;
         (email, token)
     }
+
+    /// A fresh superuser made the way an operator makes one, signed in: `(email, token)`.
+    /// Natively that is `regstack create-admin` against the server's database. The edge runs
+    /// no CLI: the account is registered through the API and flagged with `wrangler d1
+    /// execute` on the worker's local D1, as docs/admin.md tells operators to do.
+    pub async fn new_admin_session(&self, tag: &str) -> (String, String) {
+        let email = unique_email(tag);
+        if self.native || !on_edge() {
+            let out = self
+                .cli(&["create-admin", "--email", &email, "--password", PASSWORD])
+                .await;
+            assert!(out.contains("Created superuser"), "create-admin said: {out}");
+        } else {
+            self.register_verified(&email, PASSWORD).await;
+            let edge = edge().expect("the edge pass");
+            let sql = format!(
+                "UPDATE users SET is_superuser = 1 WHERE email = '{}'",
+                email.replace('\'', "''")
+            );
+            let out = Command::new(edge.root.join("node_modules/.bin/wrangler"))
+                .args(["d1", "execute", "regstack", "--local", "--persist-to"])
+                .arg(self.dir.0.join("edge-state"))
+                .arg("--config")
+                .arg(edge.root.join("wrangler.toml"))
+                .args(["--command", &sql])
+                .env("WRANGLER_SEND_METRICS", "false")
+                .current_dir(&edge.root)
+                .output()
+                .await
+                .expect("running wrangler d1 execute");
+            assert!(
+                out.status.success(),
+                "wrangler d1 execute failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let token = self.login_ok(&email, PASSWORD).await;
+        (email, token)
+    }
+
+    /// Runs a `regstack` operator command against this server's database and config (its
+    /// environment, without a port); answers stdout and stderr. Panics when it fails.
+    pub async fn cli(&self, args: &[&str]) -> String {
+        let out = self.cli_status(args).await;
+        assert!(out.0, "regstack {args:?} failed:\n{}", out.1);
+        out.1
+    }
+
+    /// [`Server::cli`] that returns whether the command succeeded, and its output.
+    pub async fn cli_status(&self, args: &[&str]) -> (bool, String) {
+        let mut cmd = Command::new(binary_path());
+        cmd.args(args).current_dir(&self.dir.0).stdin(Stdio::null());
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.to_ascii_uppercase().starts_with("REGSTACK_") {
+                cmd.env_remove(&k);
+            }
+        }
+        cmd.env("REGSTACK_DATABASE_URL", &self.database_url)
+            .env("REGSTACK_JWT_SECRET", JWT_SECRET)
+            .env("REGSTACK_PASSWORD_HASH_MEMORY_KIB", "1024")
+            .env("REGSTACK_PASSWORD_HASH_ITERATIONS", "1")
+            .env("RUST_LOG", "warn");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().await.expect("running the regstack binary");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
 }
 
 impl Drop for Server {

@@ -30,6 +30,10 @@ pub struct Loaded {
 
 const SUB_MODELS: &[&str] = &["email", "sms", "oauth"];
 
+/// Other names for top-level fields (seed 004's, docs/wire.md "Decision 13"): read as the field
+/// they stand for, from every source.
+const ALIASES: &[(&str, &str)] = &[("enable_registration", "allow_registration")];
+
 /// Every environment name starts with this (matched without regard to case).
 pub const ENV_PREFIX: &str = "REGSTACK_";
 
@@ -47,6 +51,9 @@ pub fn env_names() -> Vec<String> {
     let mut names = Vec::new();
     for (key, value) in schema.as_object().into_iter().flatten() {
         names.push(env_name(&[key]));
+        for (alias, _) in ALIASES.iter().filter(|(_, field)| field == key) {
+            names.push(env_name(&[alias]));
+        }
         if SUB_MODELS.contains(&key.as_str()) {
             for sub in value.as_object().into_iter().flatten().map(|(k, _)| k) {
                 names.push(env_name(&[key, sub]));
@@ -194,6 +201,11 @@ fn set_path(
         return Ok(());
     };
     let Some(first) = path.first() else { return Ok(()) };
+    // Only top-level aliases exist: a sub-model's schema has no `allow_registration`.
+    let first = &ALIASES
+        .iter()
+        .find(|(alias, _)| alias == first && schema_obj.contains_key("allow_registration"))
+        .map_or_else(|| first.clone(), |(_, field)| field.to_string());
     let Some(field_schema) = schema_obj.get(first) else {
         warnings.push(format!("ignoring unknown config key `{dotted}` from {source}"));
         return Ok(());

@@ -196,6 +196,11 @@ pub struct Config {
     // Additive (native): how often `regstack serve` sweeps expired rows, in seconds (0: never;
     // a host embedding regstack calls `RegStack::purge_expired` itself).
     pub purge_interval_seconds: u64,
+    // Seed 004 (docs/wire.md, "Decision 13"): the role stored on each new account.
+    pub default_user_role: String,
+    // Seed 004: shown on the pages for users who need help (`mailto:` and a link).
+    pub admin_contact_email: Option<String>,
+    pub admin_contact_url: Option<String>,
 }
 
 /// `[email]` (docs/wire.md, "Fields and defaults").
@@ -335,6 +340,9 @@ impl Default for Config {
             email_rate_limit: Some("5/15 minutes".into()),
             password_hash_queue_limit: 64,
             delivery_queue_limit: 1000,
+            default_user_role: crate::records::DEFAULT_ROLE.into(),
+            admin_contact_email: None,
+            admin_contact_url: None,
             purge_interval_seconds: 3600,
             password_verify_floor: None,
         }

@@ -181,8 +181,8 @@ fn arrays_unknown_keys_and_booleans() {
     .unwrap();
     assert_eq!(loaded.config.extra_template_dirs, vec!["a", "b"]);
     assert!(loaded.config.enable_admin_router);
-    // Three unknown keys, and `enable_admin_router`, which does nothing yet.
-    assert_eq!(loaded.warnings.len(), 4, "{:?}", loaded.warnings);
+    // Three unknown keys; `enable_admin_router` does something now.
+    assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
     let e = env(&[("REGSTACK_EXTRA_TEMPLATE_DIRS", "[\"/x\"]")]);
     let c = load(Sources {
         env: &e,
@@ -271,7 +271,7 @@ fn links_follow_prefix_and_templates() {
 #[regstack_macros::dual_test]
 fn keys_that_do_nothing_yet_are_named_in_warnings() {
     let loaded = load(Sources {
-        toml: Some("enable_admin_router = true\nbrand_tagline = \"Hi\"\n[oauth]\ngoogle_client_id = \"x\"\n"),
+        toml: Some("enable_admin_router = true\nbrand_tagline = \"Hi\"\nadmin_contact_url = \"https://x\"\n[oauth]\ngoogle_client_id = \"x\"\n"),
         ..Default::default()
     })
     .unwrap();
@@ -281,7 +281,12 @@ fn keys_that_do_nothing_yet_are_named_in_warnings() {
             .iter()
             .any(|w| w.contains(&format!("`{key}`")) && w.contains("no effect yet"))
     };
-    assert!(named("enable_admin_router"), "{:?}", loaded.warnings);
+    assert!(
+        !named("enable_admin_router"),
+        "the admin API is built: {:?}",
+        loaded.warnings
+    );
+    assert!(named("admin_contact_url"), "{:?}", loaded.warnings);
     assert!(named("brand_tagline"), "{:?}", loaded.warnings);
     assert!(named("[oauth]"), "{:?}", loaded.warnings);
     assert!(
@@ -333,4 +338,40 @@ fn typed_values_refuse_unknown_names_listing_the_accepted_ones() {
     }
     assert_eq!(env_name(&["email", "smtp_password"]), "REGSTACK_EMAIL__SMTP_PASSWORD");
     assert!(env_names().contains(&"REGSTACK_JWT_SECRET".to_string()));
+}
+
+#[regstack_macros::dual_test]
+fn seed_004_registration_switch_and_default_role() {
+    let e = env(&[
+        ("REGSTACK_ENABLE_REGISTRATION", "false"),
+        ("REGSTACK_DEFAULT_USER_ROLE", "member"),
+    ]);
+    let loaded = load(Sources {
+        env: &e,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        !loaded.config.allow_registration,
+        "enable_registration is allow_registration"
+    );
+    assert_eq!(loaded.config.default_user_role, "member");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(crate::config::env_names().contains(&"REGSTACK_ENABLE_REGISTRATION".to_string()));
+    let from_toml = load(Sources {
+        toml: Some("enable_registration = false\n"),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(!from_toml.config.allow_registration);
+    for bad in ["", "has space", "-lead", &"x".repeat(65), "rôle"] {
+        let e = env(&[("REGSTACK_DEFAULT_USER_ROLE", bad)]);
+        let err = load(Sources {
+            env: &e,
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("default_user_role"), "{bad:?}: {err}");
+    }
 }

@@ -11,12 +11,7 @@ impl Config {
     pub fn inert_settings(&self) -> Vec<String> {
         let defaults = Config::default();
         let pages = "the server-rendered pages are not built yet";
-        let checks: [(&str, bool, &str); 10] = [
-            (
-                "enable_admin_router",
-                self.enable_admin_router,
-                "the admin API is not built yet",
-            ),
+        let checks: [(&str, bool, &str); 11] = [
             (
                 "enable_oauth",
                 self.enable_oauth,
@@ -47,6 +42,8 @@ impl Config {
                 pages,
             ),
             ("extra_static_dirs", !self.extra_static_dirs.is_empty(), pages),
+            ("admin_contact_email", self.admin_contact_email.is_some(), pages),
+            ("admin_contact_url", self.admin_contact_url.is_some(), pages),
         ];
         checks
             .into_iter()
@@ -69,6 +66,15 @@ impl Config {
             return Err(invalid("base_url", "must be an http:// or https:// URL"));
         }
         database_kind(&self.database_url)?;
+        if !crate::records::valid_role(&self.default_user_role) {
+            return Err(invalid(
+                "default_user_role",
+                format!(
+                    "must match {} (letters, digits, `_ . : -`, at most 64)",
+                    crate::records::ROLE_PATTERN
+                ),
+            ));
+        }
         if !self.jwt_secret.is_empty() && self.jwt_secret.chars().count() < 32 {
             return Err(invalid(
                 "jwt_secret",

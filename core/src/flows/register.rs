@@ -35,9 +35,8 @@ pub async fn register(
         return Err(FlowError::EmailTaken);
     }
     let hashed = engine.ports.hasher.hash(password).await?;
-    let now = engine.now();
     if !config.require_verification {
-        let mut user = User::new(engine.new_id(), email.into_string(), Some(hashed), now);
+        let mut user = engine.new_user(email.into_string(), Some(hashed));
         user.is_verified = true;
         user.full_name = full_name;
         let user = engine
@@ -151,7 +150,7 @@ pub(crate) async fn promote(engine: &Engine, pending: PendingRegistration) -> Fl
             .await;
         return Ok(user);
     }
-    let mut user = User::new(engine.new_id(), pending.email, Some(pending.hashed_password), now);
+    let mut user = engine.new_user(pending.email, Some(pending.hashed_password));
     user.is_verified = true;
     user.full_name = pending.full_name;
     let user = engine

@@ -222,6 +222,68 @@ impl Fields {
         }
     }
 
+    /// An optional boolean that may be `null`, read as pydantic's lax mode reads one: JSON
+    /// booleans, 0 and 1, and the strings `true/false`, `yes/no`, `on/off`, `t/f`, `y/n`, `1/0`
+    /// in any case. `None` for absent or `null` (both leave the value alone).
+    pub fn nullable_bool(&mut self, name: &'static str) -> Option<bool> {
+        self.known.push(name);
+        let value = self.map.get(name).cloned()?;
+        let lax = match &value {
+            Value::Null => return None,
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) if n.as_f64() == Some(0.0) => Some(false),
+            Value::Number(n) if n.as_f64() == Some(1.0) => Some(true),
+            // pydantic reads other whole numbers as numbers it cannot interpret, and
+            // fractions as not booleans at all.
+            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+                self.error(
+                    "bool_parsing",
+                    name,
+                    "Input should be a valid boolean, unable to interpret input".into(),
+                    value.clone(),
+                    None,
+                );
+                return None;
+            }
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "t" | "y" | "1" => Some(true),
+                "false" | "no" | "off" | "f" | "n" | "0" => Some(false),
+                _ => {
+                    self.error(
+                        "bool_parsing",
+                        name,
+                        "Input should be a valid boolean, unable to interpret input".into(),
+                        value.clone(),
+                        None,
+                    );
+                    return None;
+                }
+            },
+            _ => None,
+        };
+        if lax.is_none() {
+            self.error("bool_type", name, "Input should be a valid boolean".into(), value, None);
+        }
+        lax
+    }
+
+    /// An optional role name (`records::ROLE_PATTERN`); `None` for absent or `null`.
+    pub fn nullable_role(&mut self, name: &'static str) -> Option<String> {
+        let role = self.nullable_string(name, Some(64))??;
+        if crate::records::valid_role(&role) {
+            return Some(role);
+        }
+        let pattern = crate::records::ROLE_PATTERN;
+        self.error(
+            "string_pattern_mismatch",
+            name,
+            format!("String should match pattern '{pattern}'"),
+            Value::String(role),
+            Some(json!({ "pattern": pattern })),
+        );
+        None
+    }
+
     /// A required email address (email-validator rules; lower-cased).
     pub fn email(&mut self, name: &'static str) -> Option<Email> {
         let raw = self.string(name, 0, None)?;
@@ -264,4 +326,75 @@ impl Fields {
 /// Unwraps a field after [`Fields::finish`] succeeded; a required field is then always present.
 pub fn take<T>(v: Option<T>) -> Result<T, ApiError> {
     v.ok_or_else(|| ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"))
+}
+
+/// An integer as pydantic reads one from a string: surrounding whitespace, a leading `+`,
+/// underscores between digits and a zero fraction (`5.0`) are allowed.
+fn lax_int(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let t = t.strip_prefix('+').unwrap_or(t);
+    let t = match t.split_once('.') {
+        Some((whole, frac)) if !frac.is_empty() && frac.bytes().all(|b| b == b'0') => whole,
+        Some(_) => return None,
+        None => t,
+    };
+    let (sign, digits) = match t.strip_prefix('-') {
+        Some(rest) => (-1, rest),
+        None => (1, t),
+    };
+    let ok = !digits.is_empty()
+        && !digits.starts_with('_')
+        && !digits.ends_with('_')
+        && !digits.contains("__")
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if !ok {
+        return None;
+    }
+    digits.replace('_', "").parse::<i128>().ok().map(|n| sign * n)
+}
+
+/// Reads the integer query parameters of `params` from a raw query string the way FastAPI
+/// does (the last occurrence wins, an absent one takes its default), with pydantic's 422 list
+/// for a value that is not an integer or out of bounds. Other parameters are ignored.
+pub fn query_ints(raw: Option<&str>, params: &[crate::routes::QueryParam]) -> Result<Vec<u64>, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut values = Vec::with_capacity(params.len());
+    let mut errors = Vec::new();
+    for p in params {
+        let Some((_, text)) = pairs.iter().rev().find(|(k, _)| k == p.name) else {
+            values.push(p.default);
+            continue;
+        };
+        let loc = json!(["query", p.name]);
+        let Some(n) = lax_int(text) else {
+            errors.push(json!({
+                "type": "int_parsing", "loc": loc,
+                "msg": "Input should be a valid integer, unable to parse string as an integer", "input": text,
+            }));
+            continue;
+        };
+        if n < i128::from(p.min) {
+            errors.push(json!({
+                "type": "greater_than_equal", "loc": loc,
+                "msg": format!("Input should be greater than or equal to {}", p.min), "input": text,
+                "ctx": {"ge": p.min},
+            }));
+        } else if let Some(max) = p.max.filter(|&m| n > i128::from(m)) {
+            errors.push(json!({
+                "type": "less_than_equal", "loc": loc,
+                "msg": format!("Input should be less than or equal to {max}"), "input": text,
+                "ctx": {"le": max},
+            }));
+        } else {
+            // Past u64 there is nothing to skip to: the page is empty either way.
+            values.push(u64::try_from(n).unwrap_or(u64::MAX));
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }

@@ -56,6 +56,19 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::detail(StatusCode::NOT_FOUND, "Not Found")
     }
+
+    /// The message a client would read, for callers outside HTTP (the CLI): the `detail`
+    /// text, or the validation messages joined.
+    pub fn detail_text(&self) -> String {
+        match self {
+            ApiError::Detail { detail, .. } => detail.clone(),
+            ApiError::Validation(errors) => errors
+                .iter()
+                .filter_map(|e| e["msg"].as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
 }
 
 fn bad_request(detail: &str) -> ApiError {
@@ -77,6 +90,21 @@ impl From<FlowError> for ApiError {
                 "Session was invalidated; please sign in again.",
             ),
             NotAdmin => ApiError::detail(StatusCode::FORBIDDEN, "Administrator privileges required."),
+            UserNotFound => ApiError::detail(StatusCode::NOT_FOUND, "User not found."),
+            AlreadyVerified => bad_request("User is already verified."),
+            NoPasswordToVerify => bad_request(
+                "User has no password (OAuth-only). Verify them directly via the user record instead of resending verification email.",
+            ),
+            NoPendingRegistration(email) => {
+                ApiError::detail(StatusCode::NOT_FOUND, format!("No pending registration for {email}."))
+            }
+            UserExists(email) => ApiError::detail(StatusCode::CONFLICT, format!("A user with email {email} already exists.")),
+            LastSuperuser => ApiError::detail(
+                StatusCode::CONFLICT,
+                "This is the only active superuser. Make another user a superuser first.",
+            ),
+            InvalidEmail(reason) => bad_request(&format!("The email address is not valid: {reason}")),
+            PasswordLength => bad_request("The password must be 8 to 128 characters."),
             RelayRefused => ApiError::detail(StatusCode::UNAUTHORIZED, "Relay request refused."),
             RegistrationDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Registration is disabled."),
             EmailTaken => ApiError::detail(StatusCode::CONFLICT, "An account with that email already exists."),

@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
 
-use super::body::{take, Fields, JsonBody};
+use super::body::{query_ints, take, Fields, JsonBody};
 use super::error::ApiError;
 use super::ClientIp;
 use crate::engine::Engine;
+use crate::flows::admin::{self, AdminPatch};
 use crate::flows::login::LoginOutcome;
 use crate::flows::register::Registered;
 use crate::flows::session::Session;
@@ -268,4 +269,108 @@ pub async fn relay(State(engine): State<Arc<Engine>>, req: axum::extract::Reques
 /// `GET /openapi.json`: this instance's OpenAPI 3.1 document (only what is mounted).
 pub async fn openapi(State(engine): State<Arc<Engine>>) -> Reply {
     ok(StatusCode::OK, crate::openapi::document(&engine.config))
+}
+
+/// A path parameter; one that is not valid UTF-8 after percent-decoding names nothing.
+type PathParam = Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>;
+
+/// What a path parameter that cannot be read is answered as: the route's own 404.
+enum Missing {
+    User,
+    Pending,
+}
+
+fn path_param(p: PathParam, missing: Missing) -> Result<String, ApiError> {
+    // NUL names nothing any backend can store (PostgreSQL refuses it outright).
+    match p {
+        Ok(axum::extract::Path(v)) if !v.contains('\0') => Ok(v),
+        _ => Err(match missing {
+            Missing::User => crate::flows::FlowError::UserNotFound.into(),
+            Missing::Pending => ApiError::not_found(),
+        }),
+    }
+}
+
+/// `GET /admin/stats`
+pub async fn admin_stats(State(engine): State<Arc<Engine>>) -> Reply {
+    let s = admin::stats(&engine).await?;
+    ok(
+        StatusCode::OK,
+        json!({
+            "total_users": s.users.total,
+            "active_users": s.users.active,
+            "verified_users": s.users.verified,
+            "superusers": s.users.superusers,
+            "pending_registrations": s.pending_registrations,
+        }),
+    )
+}
+
+/// `GET /admin/users?skip=&limit=`
+pub async fn admin_list_users(
+    State(engine): State<Arc<Engine>>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Reply {
+    let values = query_ints(query.as_deref(), crate::routes::PAGE)?;
+    let (skip, limit) = (values[0], values[1]);
+    let page = admin::list_users(&engine, skip, limit).await?;
+    ok(
+        StatusCode::OK,
+        json!({
+            "items": page.items.iter().map(crate::records::User::public).collect::<Vec<_>>(),
+            "total": page.total,
+            "skip": page.skip,
+            "limit": page.limit,
+        }),
+    )
+}
+
+/// `GET /admin/users/{user_id}`
+pub async fn admin_get_user(State(engine): State<Arc<Engine>>, id: PathParam) -> Reply {
+    let id = path_param(id, Missing::User)?;
+    ok(StatusCode::OK, admin::get_user(&engine, &id).await?.public())
+}
+
+/// `PATCH /admin/users/{user_id}`
+pub async fn admin_patch_user(State(engine): State<Arc<Engine>>, id: PathParam, JsonBody(body): JsonBody) -> Reply {
+    let id = path_param(id, Missing::User)?;
+    let mut f = Fields::new(body)?;
+    let is_active = f.nullable_bool("is_active");
+    let is_superuser = f.nullable_bool("is_superuser");
+    let full_name = f.nullable_string("full_name", Some(200)).flatten();
+    let role = f.nullable_role("role");
+    f.finish()?;
+    let change = AdminPatch {
+        is_active,
+        is_superuser,
+        full_name,
+        role,
+    };
+    ok(StatusCode::OK, admin::update_user(&engine, &id, change).await?.public())
+}
+
+/// `DELETE /admin/users/{user_id}`
+pub async fn admin_delete_user(State(engine): State<Arc<Engine>>, id: PathParam) -> Reply {
+    let id = path_param(id, Missing::User)?;
+    let user = admin::delete_user(&engine, &id).await?;
+    message(StatusCode::OK, &format!("User {} deleted.", user.email))
+}
+
+/// `POST /admin/users/{user_id}/resend-verification`
+pub async fn admin_resend_verification(State(engine): State<Arc<Engine>>, id: PathParam) -> Reply {
+    let id = path_param(id, Missing::User)?;
+    let user = admin::resend_verification(&engine, &id).await?;
+    message(
+        StatusCode::ACCEPTED,
+        &format!("Verification email sent to {}.", user.email),
+    )
+}
+
+/// `POST /admin/pending/{email}/promote`
+pub async fn admin_promote_pending(State(engine): State<Arc<Engine>>, email: PathParam) -> Reply {
+    let email = path_param(email, Missing::Pending)?;
+    ok(
+        StatusCode::CREATED,
+        admin::promote_pending(&engine, &email).await?.public(),
+    )
 }

@@ -17,7 +17,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use regstack_core::config::Config;
 use regstack_core::ports::{
     AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
-    UserStore,
+    UserCounts, UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::time::{from_micros, to_micros, Timestamp};
@@ -154,6 +154,8 @@ fn user_from(d: &Document) -> Result<User, StoreError> {
         updated_at: date(d, "updated_at")?,
         last_login: opt_date(d, "last_login"),
         tokens_invalidated_after: opt_date(d, "tokens_invalidated_after"),
+        // Documents written by regstack 0.9.3 have no role: the default role of the SQL column.
+        role: opt_str(d, "role").unwrap_or_else(|| regstack_core::records::DEFAULT_ROLE.to_string()),
     })
 }
 
@@ -269,6 +271,15 @@ impl MongoStore {
         // `Bob@x` and `bob@x` as two accounts.
         index(&self.users, doc! {EMAIL_KEY: 1}, "email_key", false, None).await?;
         index(&self.pending, doc! {EMAIL_KEY: 1}, "pending_email_key", false, None).await?;
+        // The admin user list, newest first (additive).
+        index(
+            &self.users,
+            doc! {"created_at": -1, "_id": -1},
+            "created_at_listing",
+            false,
+            None,
+        )
+        .await?;
         for collection in [&self.users, &self.pending] {
             backfill_email_keys(collection).await?;
         }
@@ -402,6 +413,7 @@ impl UserStore for MongoStore {
             "is_mfa_enabled": u.is_mfa_enabled,
             "created_at": bson_date(u.created_at),
             "updated_at": bson_date(u.updated_at),
+            "role": &u.role,
         };
         // Null fields are omitted, as the original inserts them.
         for (k, v) in [
@@ -464,6 +476,9 @@ impl UserStore for MongoStore {
         if let Some(e) = &patch.email {
             set.insert("email", e);
             set.insert(EMAIL_KEY, email_key(e));
+        }
+        if let Some(role) = &patch.role {
+            set.insert("role", role);
         }
         for (k, v) in [
             ("is_active", patch.is_active),
@@ -531,6 +546,39 @@ impl UserStore for MongoStore {
         self.db.run_command(doc! { "ping": 1 }).await.map_err(map_err)?;
         Ok(())
     }
+
+    async fn list(&self, skip: u64, limit: u64) -> Result<Vec<User>, StoreError> {
+        // Mongo reads a limit of 0 as "no limit".
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let docs: Vec<Document> = self
+            .users
+            .find(doc! {})
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            // The server reads skip as a signed 64-bit number.
+            .skip(skip.min(i64::MAX as u64))
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        docs.iter().map(user_from).collect()
+    }
+
+    async fn counts(&self) -> Result<UserCounts, StoreError> {
+        // A flag missing from a document reads as its default (`is_active` true), as in
+        // `user_from`.
+        let count = |filter: Document| async move { self.users.count_documents(filter).await.map_err(map_err) };
+        Ok(UserCounts {
+            total: count(doc! {}).await?,
+            active: count(doc! { "is_active": { "$ne": false } }).await?,
+            verified: count(doc! { "is_verified": true }).await?,
+            superusers: count(doc! { "is_superuser": true }).await?,
+            active_superusers: count(doc! { "is_superuser": true, "is_active": { "$ne": false } }).await?,
+        })
+    }
 }
 
 #[async_trait]
@@ -581,6 +629,13 @@ impl PendingStore for MongoStore {
             .await
             .map_err(map_err)?;
         found.as_ref().map(pending_from).transpose()
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.pending
+            .count_documents(doc! { "expires_at": { "$gt": bson_date(now) } })
+            .await
+            .map_err(map_err)
     }
 }
 

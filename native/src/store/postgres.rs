@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use regstack_core::ports::{
     AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
-    UserStore,
+    UserCounts, UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::time::{truncate_micros, Timestamp};
@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "email_key",
         include_str!("../../../migrations/postgres/0005_email_key.sql"),
+    ),
+    (
+        6,
+        "roles_and_user_listing",
+        include_str!("../../../migrations/postgres/0006_roles_and_user_listing.sql"),
     ),
 ];
 
@@ -222,6 +227,7 @@ fn user_from(row: &PgRow) -> Result<User, StoreError> {
         updated_at: row.try_get("updated_at").map_err(map_err)?,
         last_login: row.try_get("last_login").map_err(map_err)?,
         tokens_invalidated_after: row.try_get("tokens_invalidated_after").map_err(map_err)?,
+        role: row.try_get("role").map_err(map_err)?,
     })
 }
 
@@ -237,7 +243,7 @@ fn pending_from(row: &PgRow) -> Result<PendingRegistration, StoreError> {
     })
 }
 
-const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after";
+const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after, role";
 const PENDING_COLUMNS: &str = "id, email, hashed_password, full_name, token_hash, created_at, expires_at";
 
 fn t(v: Timestamp) -> Timestamp {
@@ -257,9 +263,9 @@ impl UserStore for PgStore {
     async fn create(&self, u: &User) -> Result<User, StoreError> {
         let done = sqlx::query(&format!(
             "INSERT INTO users ({USER_COLUMNS}, email_key) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15 \
              WHERE NOT EXISTS (SELECT 1 FROM users WHERE {})",
-            matches_email("$14", "$2")
+            matches_email("$15", "$2")
         ))
         .bind(&u.id)
         .bind(&u.email)
@@ -274,6 +280,7 @@ impl UserStore for PgStore {
         .bind(t(u.updated_at))
         .bind(u.last_login.map(t))
         .bind(u.tokens_invalidated_after.map(t))
+        .bind(&u.role)
         .bind(key(&u.email))
         .execute(&self.pool)
         .await
@@ -335,6 +342,9 @@ impl UserStore for PgStore {
         }
         if let Some(v) = &patch.phone_number {
             qb.push(", phone_number = ").push_bind(v.clone());
+        }
+        if let Some(v) = &patch.role {
+            qb.push(", role = ").push_bind(v.clone());
         }
         if let Some(v) = patch.last_login {
             qb.push(", last_login = ").push_bind(t(v));
@@ -408,6 +418,38 @@ impl UserStore for PgStore {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
         Ok(())
     }
+
+    async fn list(&self, skip: u64, limit: u64) -> Result<Vec<User>, StoreError> {
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let rows = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY created_at DESC, id DESC LIMIT $1 OFFSET $2"
+        ))
+        .bind(int(limit))
+        .bind(int(skip))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(user_from).collect()
+    }
+
+    async fn counts(&self) -> Result<UserCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE is_active) AS active, \
+             COUNT(*) FILTER (WHERE is_verified) AS verified, COUNT(*) FILTER (WHERE is_superuser) AS superusers, \
+             COUNT(*) FILTER (WHERE is_superuser AND is_active) AS active_superusers FROM users",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let n = |c: &str| row.try_get::<i64, _>(c).map(|v| v.max(0) as u64).map_err(map_err);
+        Ok(UserCounts {
+            total: n("total")?,
+            active: n("active")?,
+            verified: n("verified")?,
+            superusers: n("superusers")?,
+            active_superusers: n("active_superusers")?,
+        })
+    }
 }
 
 #[async_trait]
@@ -479,6 +521,15 @@ impl PendingStore for PgStore {
         .await
         .map_err(map_err)?;
         row.as_ref().map(pending_from).transpose()
+    }
+
+    async fn count_live(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_registrations WHERE expires_at > $1")
+            .bind(t(now))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(n.max(0) as u64)
     }
 }
 

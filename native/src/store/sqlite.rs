@@ -43,6 +43,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "email_key",
         include_str!("../../../migrations/sqlite/0004_email_key.sql"),
     ),
+    (
+        5,
+        "roles_and_user_listing",
+        include_str!("../../../migrations/sqlite/0005_roles_and_user_listing.sql"),
+    ),
 ];
 
 /// Every store on one SQLite pool.

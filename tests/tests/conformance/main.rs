@@ -4,6 +4,7 @@
 //! `--test conformance` under the same feature set as the rest of the workspace.
 
 mod account;
+mod admin;
 mod auth;
 mod bad_input;
 mod concurrency;
