@@ -14,7 +14,8 @@
 //! - secrets and their checks: [`password`] (Argon2), [`jwt`], [`token`] (one-time tokens,
 //!   SMS codes), [`hex`], [`lockout`] and [`rate_limit`] (the maths of both);
 //! - what happens: [`flows`] (one module per route group), [`events`], [`render`]
-//!   (templates), [`relay`] (signed hand-over of messages to a sending server),
+//!   (templates), [`relay`] (signed hand-over of messages to a sending server), [`webhook`]
+//!   (signed outbound events),
 //!   [`forward_auth`] (the edge's policy for an origin app);
 //! - the outside: [`ports`] (every trait a runtime implements), [`memory`], [`sqlite`] (the
 //!   SQL both SQLite runtimes bind), [`console`] (log-only delivery), [`delivery`] (sending after the response);
@@ -51,6 +52,7 @@ pub mod routes;
 pub mod sqlite;
 pub mod time;
 pub mod token;
+pub mod webhook;
 
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;

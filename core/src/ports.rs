@@ -247,6 +247,38 @@ pub trait Spawner: Send + Sync {
     fn spawn(&self, job: Job) -> bool;
 }
 
+/// A network failure of an outbound request (no status to show for it).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NetError(pub String);
+
+/// One outbound POST (a webhook delivery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboundRequest {
+    /// Where.
+    pub url: String,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+    /// How long the whole exchange may take.
+    pub timeout: std::time::Duration,
+}
+
+/// POSTs over the network, never following a redirect (a 3xx is the answer).
+#[async_trait]
+pub trait HttpPoster: Send + Sync {
+    /// Sends `req`; the answer's status, or why there was none.
+    async fn post(&self, req: OutboundRequest) -> Result<u16, NetError>;
+}
+
+/// Waits.
+#[async_trait]
+pub trait Timer: Send + Sync {
+    /// Returns after `duration`.
+    async fn sleep(&self, duration: std::time::Duration);
+}
+
 /// Runs Argon2 somewhere appropriate (a blocking pool natively, inline at the edge).
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {

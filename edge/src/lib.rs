@@ -17,6 +17,7 @@ mod log;
 mod origin;
 mod store;
 mod system;
+mod webhook;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -88,13 +89,14 @@ fn env_sources(env: &Env) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Events have no host hooks at the edge; their names go to the log for the operator.
+/// Events have no host hooks at the edge: each is logged at INFO (its name and user id, never
+/// a link), and sent as a webhook when `webhook_url` is set.
 struct EventLog;
 
 #[async_trait]
 impl EventSink for EventLog {
     async fn emit(&self, event: &Event) {
-        tracing::debug!(target: "regstack.events", "{}", event.name());
+        tracing::info!(target: "regstack.events", event = event.name(), user_id = event.user().map(|u| u.id.as_str()), "event");
     }
 }
 
@@ -114,6 +116,9 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
         tracing::warn!(target: "regstack.config", "{warning}");
     }
     let config = loaded.config;
+    if let Some(why) = not_at_the_edge(&config) {
+        return Err(Misconfigured(why));
+    }
     let random: Arc<dyn Random> = Arc::new(WorkerRandom);
     let clock: Arc<dyn Clock> = Arc::new(WorkerClock);
     let relay = Arc::new(Relay::new(
@@ -147,7 +152,24 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
         Arc::new(DurableCounter::new(env.clone())),
     );
     let hasher = Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone()));
-    let ports = Ports::new(stores, mailer, sms, hasher, Arc::new(EventLog), clock, random);
+    let mut events: Arc<dyn EventSink> = Arc::new(EventLog);
+    use regstack_core::webhook::{RetryPolicy, Target};
+    if let Some(target) = Target::from_config(&config, RetryPolicy::EDGE) {
+        let net = regstack_core::webhook::Network {
+            http: Arc::new(webhook::FetchPoster),
+            timer: Arc::new(webhook::WorkerTimer),
+            clock: clock.clone(),
+        };
+        let outbox = regstack_core::webhook::SpawnedOutbox::new(target, net, Arc::new(AfterResponse));
+        let sink = regstack_core::webhook::WebhookSink::new(
+            config.webhook_include_links,
+            clock.clone(),
+            random.clone(),
+            Arc::new(outbox),
+        );
+        events = Arc::new(regstack_core::webhook::Fanout(vec![events, Arc::new(sink)]));
+    }
+    let ports = Ports::new(stores, mailer, sms, hasher, events, clock, random);
     let engine = Arc::new(
         Engine::new(config, ports, Renderer::new(HashMap::new()))
             .await
@@ -186,6 +208,16 @@ async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, nex
     next.run(req).await
 }
 
+/// Settings a Worker cannot honour, refused rather than silently ignored: it has no file
+/// system to read template overrides from.
+fn not_at_the_edge(config: &regstack_core::config::Config) -> Option<String> {
+    (!config.extra_template_dirs.is_empty()).then(|| {
+        "extra_template_dirs is not available at the edge (a Worker has no file system); the worker \
+         renders the bundled email and SMS templates, so unset it here"
+            .to_string()
+    })
+}
+
 /// The address in `CF-Connecting-IP`, which Cloudflare sets and a client cannot forge; the
 /// headers a client can set (`X-Forwarded-For`, `X-Real-IP`) are never read.
 fn cloudflare_client_ip(headers: &http::HeaderMap) -> Option<String> {
@@ -220,10 +252,10 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Respo
     // Relayed sends run after the response, kept alive by waitUntil.
     let queued = delivery::take_queued();
     if !queued.is_empty() {
+        // Together, not one after another: a webhook receiver that times out must not use
+        // up waitUntil's time before a relayed email gets its turn.
         ctx.wait_until(async move {
-            for job in queued {
-                job.await;
-            }
+            futures_util::future::join_all(queued).await;
         });
     }
     Ok(resp)
@@ -256,6 +288,14 @@ mod tests {
             .iter()
             .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn template_overrides_are_refused_not_ignored() {
+        let mut c = regstack_core::config::Config::default();
+        assert_eq!(super::not_at_the_edge(&c), None);
+        c.extra_template_dirs = vec!["/srv/templates".into()];
+        assert!(super::not_at_the_edge(&c).is_some_and(|why| why.contains("extra_template_dirs")));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Forward-auth of the origin app: every path outside the api, ui and static prefixes is
+//! Forward-auth of the origin app: every path outside the API prefix is
 //! proxied to `origin_url`. What happens to the request (where it goes, which headers are
 //! stripped or set, whether a session is needed) is `regstack_core::forward_auth`'s decision;
 //! this file applies it and makes the fetch.

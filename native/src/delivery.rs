@@ -9,11 +9,46 @@ pub mod smtp;
 #[cfg(feature = "twilio")]
 pub mod twilio;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use async_trait::async_trait;
 pub use regstack_core::console::{ConsoleMailer, NullSms};
-use regstack_core::ports::{Job, Spawner};
+use regstack_core::ports::{DeliveryError, EmailMessage, Job, Mailer, SmsMessage, SmsSender, Spawner};
 use tokio::sync::Semaphore;
+
+/// A mailer or SMS sender that the host can replace on a running instance
+/// (`RegStack::set_mailer`, `RegStack::set_sms_sender`); each send uses whichever is current.
+pub struct Swappable<T: ?Sized>(RwLock<Arc<T>>);
+
+impl<T: ?Sized> Swappable<T> {
+    /// Starts with `inner`.
+    pub fn new(inner: Arc<T>) -> Self {
+        Self(RwLock::new(inner))
+    }
+
+    /// Replaces the current one.
+    pub fn replace(&self, inner: Arc<T>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = inner;
+    }
+
+    fn current(&self) -> Arc<T> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl Mailer for Swappable<dyn Mailer> {
+    async fn send(&self, message: &EmailMessage) -> Result<(), DeliveryError> {
+        self.current().send(message).await
+    }
+}
+
+#[async_trait]
+impl SmsSender for Swappable<dyn SmsSender> {
+    async fn send(&self, message: &SmsMessage) -> Result<(), DeliveryError> {
+        self.current().send(message).await
+    }
+}
 
 /// Runs sends as tokio tasks, at most `limit` waiting or in flight (`delivery_queue_limit`),
 /// so a slow provider under a flood cannot grow memory without end.

@@ -29,7 +29,7 @@
 //! [`delivery`] (mail and SMS backends and the bounded background sender), [`extract`] (auth
 //! extractors for host routes), [`hooks`] (host event handlers), [`hasher`] (Argon2 on a
 //! bounded blocking pool), [`system`] (the OS clock and randomness), [`settings`] (reading
-//! the config files and environment).
+//! the config files and environment), [`webhook`] (signed outbound events and their verifier).
 
 pub mod delivery;
 pub mod extract;
@@ -39,6 +39,7 @@ pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod system;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -86,6 +87,19 @@ pub enum StartError {
 pub struct RegStack {
     engine: Arc<Engine>,
     hooks: Hooks,
+    mailer: Arc<delivery::Swappable<dyn Mailer>>,
+    sms: Arc<delivery::Swappable<dyn SmsSender>>,
+}
+
+/// Where the stores come from: `database_url`, or a pool or database the host already owns.
+enum StoreSource {
+    Config,
+    #[cfg(feature = "sqlite")]
+    Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    #[cfg(feature = "mongo")]
+    Mongo(mongodb::Database),
 }
 
 impl std::fmt::Debug for RegStack {
@@ -102,6 +116,7 @@ pub struct Builder {
     mailer: Option<Arc<dyn Mailer>>,
     sms: Option<Arc<dyn SmsSender>>,
     template_dirs: Vec<String>,
+    stores: StoreSource,
 }
 
 impl Builder {
@@ -117,6 +132,28 @@ impl Builder {
         self
     }
 
+    /// Stores on the host's own SQLite pool (migrated at build) instead of `database_url`.
+    #[cfg(feature = "sqlite")]
+    pub fn sqlite_pool(mut self, pool: sqlx::SqlitePool) -> Self {
+        self.stores = StoreSource::Sqlite(pool);
+        self
+    }
+
+    /// Stores on the host's own PostgreSQL pool (migrated at build) instead of `database_url`.
+    #[cfg(feature = "postgres")]
+    pub fn pg_pool(mut self, pool: sqlx::PgPool) -> Self {
+        self.stores = StoreSource::Postgres(pool);
+        self
+    }
+
+    /// Stores in the host's own MongoDB database (indexes installed at build) instead of
+    /// `database_url`; the collection names come from the config.
+    #[cfg(feature = "mongo")]
+    pub fn mongo_database(mut self, db: mongodb::Database) -> Self {
+        self.stores = StoreSource::Mongo(db);
+        self
+    }
+
     /// Searches `dir` for template overrides before `extra_template_dirs` and the bundled ones.
     pub fn template_dir(mut self, dir: impl Into<String>) -> Self {
         self.template_dirs.push(dir.into());
@@ -126,7 +163,15 @@ impl Builder {
     /// Opens storage, builds the engine, and returns the instance.
     pub async fn build(self) -> Result<RegStack, StartError> {
         let config = self.config;
-        let stores = store::open(&config).await?;
+        let stores = match self.stores {
+            StoreSource::Config => store::open(&config).await?,
+            #[cfg(feature = "sqlite")]
+            StoreSource::Sqlite(pool) => store::on_sqlite(pool).await?,
+            #[cfg(feature = "postgres")]
+            StoreSource::Postgres(pool) => store::on_postgres(pool).await?,
+            #[cfg(feature = "mongo")]
+            StoreSource::Mongo(db) => store::on_mongo(&config, db).await?,
+        };
         let random: Arc<dyn regstack_core::ports::Random> = Arc::new(OsRandom);
         let mailer: Arc<dyn Mailer> = match self.mailer {
             Some(m) => m,
@@ -182,7 +227,24 @@ impl Builder {
         let mut dirs = self.template_dirs;
         dirs.extend(config.extra_template_dirs.iter().cloned());
         let renderer = Renderer::new(read_template_dirs(&dirs)?);
-        let hooks = Hooks::default();
+        let hooks = Hooks::new(config.delivery_queue_limit);
+        let mut events: Arc<dyn regstack_core::ports::EventSink> = Arc::new(hooks.clone());
+        use regstack_core::webhook::{RetryPolicy, Target};
+        if let Some(target) = Target::from_config(&config, RetryPolicy::NATIVE) {
+            let net = regstack_core::webhook::Network {
+                http: Arc::new(webhook::ReqwestPoster::new().map_err(StartError::Delivery)?),
+                timer: Arc::new(webhook::TokioTimer),
+                clock: Arc::new(SystemClock),
+            };
+            let outbox = webhook::BacklogOutbox::start(target, net, config.webhook_queue_limit, 4);
+            let sink = regstack_core::webhook::WebhookSink::new(
+                config.webhook_include_links,
+                Arc::new(SystemClock),
+                random.clone(),
+                Arc::new(outbox),
+            );
+            events = Arc::new(regstack_core::webhook::Fanout(vec![events, Arc::new(sink)]));
+        }
         // One queue per channel: a backlog of emails must never crowd out sign-in codes.
         let mail_queue: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
         let sms_queue: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
@@ -191,12 +253,15 @@ impl Builder {
             random.clone(),
             config.password_hash_concurrency,
         ));
+        // Swappable, so a host can change providers on a running instance.
+        let mailer = Arc::new(delivery::Swappable::<dyn Mailer>::new(mailer));
+        let sms = Arc::new(delivery::Swappable::<dyn SmsSender>::new(sms));
         let ports = Ports::new(
             stores,
-            Arc::new(Deferred::<dyn Mailer>::new(mailer, mail_queue)),
-            Arc::new(Deferred::<dyn SmsSender>::new(sms, sms_queue)),
+            Arc::new(Deferred::<dyn Mailer>::new(mailer.clone(), mail_queue)),
+            Arc::new(Deferred::<dyn SmsSender>::new(sms.clone(), sms_queue)),
             hasher,
-            Arc::new(hooks.clone()),
+            events,
             Arc::new(SystemClock),
             random,
         );
@@ -204,6 +269,8 @@ impl Builder {
         Ok(RegStack {
             engine: Arc::new(engine),
             hooks,
+            mailer,
+            sms,
         })
     }
 }
@@ -245,6 +312,7 @@ impl RegStack {
             mailer: None,
             sms: None,
             template_dirs: Vec::new(),
+            stores: StoreSource::Config,
         }
     }
 
@@ -287,6 +355,16 @@ impl RegStack {
             Err(regstack_core::flows::FlowError::Store(e)) => Err(e),
             Err(other) => Err(regstack_core::ports::StoreError::Backend(other.to_string())),
         }
+    }
+
+    /// Sends email through `mailer` from now on (sends already queued keep their mailer).
+    pub fn set_mailer(&self, mailer: Arc<dyn Mailer>) {
+        self.mailer.replace(mailer);
+    }
+
+    /// Sends SMS through `sms` from now on (sends already queued keep their sender).
+    pub fn set_sms_sender(&self, sms: Arc<dyn SmsSender>) {
+        self.sms.replace(sms);
     }
 
     /// Makes `email` a superuser: creates the account (active, verified, with `password`) when

@@ -41,6 +41,30 @@ pub enum StoreOpenError {
     Mongo(#[from] mongo::OpenError),
 }
 
+/// Stores on a host's SQLite pool, migrated; rate limits count in this process.
+#[cfg(feature = "sqlite")]
+pub async fn on_sqlite(pool: sqlx::SqlitePool) -> Result<Stores, StoreOpenError> {
+    let store = sqlite::SqliteStore::from_pool(pool).await?;
+    Ok(Stores::from_one(
+        regstack_core::sqlite::SqlStore(store),
+        Arc::new(MemoryCounter::default()),
+    ))
+}
+
+/// Stores on a host's PostgreSQL pool, migrated; rate limits shared through the database.
+#[cfg(feature = "postgres")]
+pub async fn on_postgres(pool: sqlx::PgPool) -> Result<Stores, StoreOpenError> {
+    let store = postgres::PgStore::from_pool(pool).await?;
+    Ok(Stores::from_one(store.clone(), Arc::new(store)))
+}
+
+/// Stores in a host's MongoDB database, indexes installed; rate limits shared through it.
+#[cfg(feature = "mongo")]
+pub async fn on_mongo(config: &Config, db: mongodb::Database) -> Result<Stores, StoreOpenError> {
+    let store = mongo::MongoStore::from_database(config, db).await?;
+    Ok(Stores::from_one(store.clone(), Arc::new(store)))
+}
+
 /// Opens and migrates the backend `config.database_url` selects.
 pub async fn open(config: &Config) -> Result<Stores, StoreOpenError> {
     match database_kind(&config.database_url)? {

@@ -160,3 +160,37 @@ async fn adopts_documents_written_by_regstack_093() {
     let resp = app.oneshot(login("not-the-password")).await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_owned_database_carries_an_instance() {
+    let name = format!("rs_hostdb_{}", std::process::id());
+    let client = mongodb::Client::with_uri_str(server_url()).await.unwrap();
+    let db = client.database(&name);
+    let config = Config {
+        password_hash_memory_kib: 1024,
+        password_hash_iterations: 1,
+        ..config(&name)
+    };
+    let rs = regstack::RegStack::builder(config.clone())
+        .mongo_database(db.clone())
+        .build()
+        .await
+        .unwrap();
+    let (did, _) = rs
+        .bootstrap_admin("boss@example.com", "long-strong-password")
+        .await
+        .unwrap();
+    assert_eq!(did, regstack_core::flows::admin::Bootstrapped::Created);
+    let n = db
+        .collection::<mongodb::bson::Document>("users")
+        .count_documents(mongodb::bson::doc! { "is_superuser": true })
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the instance wrote through the host's database");
+    assert!(
+        index_names(&MongoStore::from_database(&config, db).await.unwrap(), "users")
+            .await
+            .unwrap()
+            .contains(&"created_at_listing".to_string())
+    );
+}

@@ -102,3 +102,29 @@ async fn an_unreachable_server_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_owned_pool_carries_an_instance() {
+    let url = fresh_database("hostpool").await;
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let config = regstack_core::config::Config {
+        password_hash_memory_kib: 1024,
+        password_hash_iterations: 1,
+        ..Default::default()
+    };
+    let rs = regstack::RegStack::builder(config)
+        .pg_pool(pool.clone())
+        .build()
+        .await
+        .unwrap();
+    let (did, _) = rs
+        .bootstrap_admin("boss@example.com", "long-strong-password")
+        .await
+        .unwrap();
+    assert_eq!(did, regstack_core::flows::admin::Bootstrapped::Created);
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_superuser")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the instance migrated and wrote through the host's pool");
+}

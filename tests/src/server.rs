@@ -62,9 +62,21 @@ pub fn binary_path() -> PathBuf {
     bin
 }
 
+/// A loopback port nobody listens on, and that this process has not handed out before. A
+/// server takes a few seconds to bind its port (`wrangler dev` more), so without the memory
+/// two scenarios starting together could both be given the same port, and one of them would
+/// then talk to the other's server.
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
-    l.local_addr().expect("local_addr").port()
+    static GIVEN: StdMutex<Vec<u16>> = StdMutex::new(Vec::new());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
+        let port = l.local_addr().expect("local_addr").port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
@@ -535,7 +547,8 @@ fn edge_command(edge: &Edge, dir: &Path, port: u16, env: &[(&str, &str)]) -> Com
         .arg("--env-file")
         .arg(&env_file)
         // Serves /__scheduled, which fires the Cron Trigger (the sweep) on demand.
-        .arg("--test-scheduled");
+        .arg("--test-scheduled")
+        .env("WRANGLER_INSPECTOR_PORT", free_port().to_string());
     cmd
 }
 

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub use links::redact_token;
 pub use load::{env_name, env_names, load, parse_env_file, Loaded, Sources, ENV_PREFIX};
+pub(crate) use validate::is_loopback_authority;
 pub use validate::is_placeholder_secret;
 
 pub use crate::jwt::JwtAlgorithm;
@@ -201,6 +202,13 @@ pub struct Config {
     // Seed 004: shown on the pages for users who need help (`mailto:` and a link).
     pub admin_contact_email: Option<String>,
     pub admin_contact_url: Option<String>,
+    // Additive (docs/events.md): every event POSTed, signed with `webhook_secret`, to
+    // `webhook_url` (https, or http to loopback). The live link of an event is included only
+    // with `webhook_include_links`; `webhook_queue_limit` bounds the native backlog.
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    pub webhook_include_links: bool,
+    pub webhook_queue_limit: usize,
 }
 
 /// `[email]` (docs/wire.md, "Fields and defaults").
@@ -343,6 +351,10 @@ impl Default for Config {
             default_user_role: crate::records::DEFAULT_ROLE.into(),
             admin_contact_email: None,
             admin_contact_url: None,
+            webhook_url: None,
+            webhook_secret: None,
+            webhook_include_links: false,
+            webhook_queue_limit: 1000,
             purge_interval_seconds: 3600,
             password_verify_floor: None,
         }

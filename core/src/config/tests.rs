@@ -375,3 +375,32 @@ fn seed_004_registration_switch_and_default_role() {
         assert!(err.contains("default_user_role"), "{bad:?}: {err}");
     }
 }
+
+#[regstack_macros::dual_test]
+fn webhooks_need_https_or_loopback_and_a_real_secret() {
+    let secret = "webhook-secret-0123456789-abcdefghijklmnop";
+    let check = |url: &str, secret: Option<&str>| {
+        let mut pairs = vec![("REGSTACK_WEBHOOK_URL", url)];
+        if let Some(s) = secret {
+            pairs.push(("REGSTACK_WEBHOOK_SECRET", s));
+        }
+        let e = env(&pairs);
+        load(Sources {
+            env: &e,
+            ..Default::default()
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(check("https://hooks.example.com/regstack", Some(secret)), Ok(()));
+    assert_eq!(check("http://127.0.0.1:9000/hook", Some(secret)), Ok(()));
+    assert!(check("http://hooks.example.com/", Some(secret))
+        .unwrap_err()
+        .contains("webhook_url"));
+    assert!(check("https://hooks.example.com/", Some("short"))
+        .unwrap_err()
+        .contains("webhook_secret"));
+    assert!(check("https://hooks.example.com/", None)
+        .unwrap_err()
+        .contains("webhook_secret"));
+}

@@ -35,12 +35,7 @@ impl Config {
             ("brand_logo_url", self.brand_logo_url.is_some(), pages),
             ("brand_tagline", self.brand_tagline.is_some(), pages),
             ("theme_css_url", self.theme_css_url.is_some(), pages),
-            (
-                "static_prefix",
-                // At the edge it already keeps those paths from the origin.
-                self.static_prefix != defaults.static_prefix && self.origin_url.is_none(),
-                pages,
-            ),
+            ("static_prefix", self.static_prefix != defaults.static_prefix, pages),
             ("extra_static_dirs", !self.extra_static_dirs.is_empty(), pages),
             ("admin_contact_email", self.admin_contact_email.is_some(), pages),
             ("admin_contact_url", self.admin_contact_url.is_some(), pages),
@@ -81,10 +76,29 @@ impl Config {
                 "must be at least 32 characters; generate one with `openssl rand -base64 48`",
             ));
         }
+        range("webhook_queue_limit", self.webhook_queue_limit as i64, 1, 1_000_000)?;
+        if let Some(url) = &self.webhook_url {
+            if !crate::webhook::allowed_url(url) {
+                return Err(invalid(
+                    "webhook_url",
+                    "must be an https:// URL (http:// only to localhost or a loopback address)",
+                ));
+            }
+            match &self.webhook_secret {
+                Some(s) if s.chars().count() >= 32 => {}
+                _ => {
+                    return Err(invalid(
+                        "webhook_secret",
+                        "must be set, at least 32 characters, when webhook_url is; generate one with `openssl rand -base64 48`",
+                    ))
+                }
+            }
+        }
         for (field, secret) in [
             ("jwt_secret", Some(&self.jwt_secret)),
             ("relay_secret", self.relay_secret.as_ref()),
             ("origin_auth_secret", self.origin_auth_secret.as_ref()),
+            ("webhook_secret", self.webhook_secret.as_ref()),
         ] {
             if secret.is_some_and(|s| is_placeholder_secret(s)) {
                 return Err(invalid(
@@ -318,7 +332,7 @@ pub fn is_placeholder_secret(secret: &str) -> bool {
 
 /// Whether the host of `authority_and_path` (what follows `http://`) is `localhost` or a
 /// loopback address.
-fn is_loopback_authority(authority_and_path: &str) -> bool {
+pub(crate) fn is_loopback_authority(authority_and_path: &str) -> bool {
     // `\` ends the authority too: URL parsers read it as `/` in http URLs.
     let authority = authority_and_path
         .split(['/', '\\', '?', '#'])

@@ -5,13 +5,11 @@ use crate::engine::Engine;
 use crate::events::Event;
 use crate::flows::limits;
 use crate::ports::UserCounts;
-use crate::records::{PendingRegistration, User, UserPatch};
-use crate::render::EmailKind;
-use crate::time::plus_seconds;
-use crate::token::{hash_secret, new_url_token};
+use crate::records::{User, UserPatch};
+use crate::token::hash_secret;
 
-use super::register::conflict_as;
-use super::{send_link, FlowError, FlowResult};
+use super::register::{conflict_as, issue_pending};
+use super::{FlowError, FlowResult};
 
 /// `GET /admin/stats`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,35 +146,7 @@ pub async fn resend_verification(engine: &Engine, id: &str) -> FlowResult<User> 
     };
     let subject = &hash_secret(&crate::email::key(&user.email))[..32];
     limits::count_against(engine, &engine.email_limits, "email_to", subject).await?;
-    let now = engine.now();
-    let token = new_url_token(engine.ports.random.as_ref());
-    let pending = PendingRegistration {
-        id: engine.new_id(),
-        email: user.email.clone(),
-        hashed_password,
-        full_name: user.full_name.clone(),
-        token_hash: hash_secret(&token),
-        created_at: now,
-        expires_at: plus_seconds(now, engine.config.verification_token_ttl_seconds),
-    };
-    engine.ports.pending.put(&pending).await?;
-    let link = send_link(
-        engine,
-        EmailKind::Verification,
-        &user.email,
-        user.full_name.as_deref(),
-        &token,
-        None,
-    )
-    .await?;
-    engine
-        .ports
-        .events
-        .emit(&Event::VerificationRequested {
-            email: user.email.clone(),
-            link,
-        })
-        .await;
+    issue_pending(engine, &user.email, hashed_password, user.full_name.clone(), true).await?;
     Ok(user)
 }
 

@@ -2,8 +2,9 @@
 //! request the edge passes on to `origin_url`, decided here without I/O so it is unit-tested;
 //! the edge only applies it and makes the fetch.
 //!
-//! For every request outside the api, ui and static prefixes:
-//! 1. [`target`] says where it goes (or that it is regstack's own path: the contract's 404);
+//! For every request outside the API prefix (the pages are not built yet, so the ui and static
+//! prefixes go to the origin too, which may serve its own pages there):
+//! 1. [`target`] says where it goes (the contract's 404 without an origin);
 //! 2. [`strip_client_headers`] removes what only the edge may say (regstack's identity
 //!    headers, `Forwarded`, `X-Forwarded-*`, `X-Real-IP` and kin) and sets the forwarding
 //!    headers from what the edge saw;
@@ -28,8 +29,7 @@ use crate::flows::FlowResult;
 /// Where a request outside the API goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// No origin is configured, or the path is under regstack's own ui or static prefix:
-    /// the contract's 404.
+    /// No origin is configured: the contract's 404.
     NotFound,
     /// The origin's URL for this request, and whether the path needs a session.
     Origin {
@@ -45,10 +45,6 @@ pub fn target(config: &Config, path: &str, query: Option<&str>) -> Target {
     let Some(origin) = &config.origin_url else {
         return Target::NotFound;
     };
-    let own = |prefix: &str| path == prefix || path.starts_with(&format!("{prefix}/"));
-    if own(&config.ui_prefix) || own(&config.static_prefix) {
-        return Target::NotFound;
-    }
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     Target::Origin {
         url: format!("{}{path}{query}", origin.trim_end_matches('/')),
@@ -164,11 +160,16 @@ mod tests {
                 protected: true
             }
         );
-        // regstack's own prefixes never reach the origin, nor does anything without one.
-        assert_eq!(target(&c, "/account", None), Target::NotFound);
-        assert_eq!(target(&c, "/account/login", None), Target::NotFound);
-        assert_eq!(target(&c, "/regstack-static/x.css", None), Target::NotFound);
-        assert_ne!(target(&c, "/accounts", None), Target::NotFound);
+        // With no pages served here, the ui and static prefixes are the origin's (a 0.9.3
+        // deployment's links keep reaching whatever served them); without an origin, 404.
+        assert_eq!(
+            target(&c, "/account/reset-password", Some("token=t")),
+            Target::Origin {
+                url: "https://origin.example/account/reset-password?token=t".into(),
+                protected: false
+            }
+        );
+        assert_ne!(target(&c, "/regstack-static/x.css", None), Target::NotFound);
         assert_eq!(target(&Config::default(), "/blog", None), Target::NotFound);
     }
 

@@ -228,43 +228,42 @@ impl Fields {
     pub fn nullable_bool(&mut self, name: &'static str) -> Option<bool> {
         self.known.push(name);
         let value = self.map.get(name).cloned()?;
-        let lax = match &value {
-            Value::Null => return None,
-            Value::Bool(b) => Some(*b),
-            Value::Number(n) if n.as_f64() == Some(0.0) => Some(false),
-            Value::Number(n) if n.as_f64() == Some(1.0) => Some(true),
-            // pydantic reads other whole numbers as numbers it cannot interpret, and
-            // fractions as not booleans at all.
-            Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
-                self.error(
-                    "bool_parsing",
-                    name,
-                    "Input should be a valid boolean, unable to interpret input".into(),
-                    value.clone(),
-                    None,
-                );
-                return None;
-            }
-            Value::String(s) => match s.to_ascii_lowercase().as_str() {
-                "true" | "yes" | "on" | "t" | "y" | "1" => Some(true),
-                "false" | "no" | "off" | "f" | "n" | "0" => Some(false),
-                _ => {
-                    self.error(
-                        "bool_parsing",
-                        name,
-                        "Input should be a valid boolean, unable to interpret input".into(),
-                        value.clone(),
-                        None,
-                    );
-                    return None;
-                }
-            },
-            _ => None,
-        };
-        if lax.is_none() {
-            self.error("bool_type", name, "Input should be a valid boolean".into(), value, None);
+        // pydantic's three outcomes: a boolean, a value of the right kind it cannot interpret
+        // (other whole numbers, other strings), or a value of the wrong kind (fractions,
+        // lists, objects).
+        enum Read {
+            Bool(bool),
+            Uninterpretable,
+            WrongType,
         }
-        lax
+        let read = match &value {
+            Value::Null => return None,
+            Value::Bool(b) => Read::Bool(*b),
+            Value::Number(n) => match n.as_f64() {
+                Some(0.0) => Read::Bool(false),
+                Some(1.0) => Read::Bool(true),
+                Some(f) if f.fract() == 0.0 => Read::Uninterpretable,
+                _ => Read::WrongType,
+            },
+            Value::String(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "t" | "y" | "1" => Read::Bool(true),
+                "false" | "no" | "off" | "f" | "n" | "0" => Read::Bool(false),
+                _ => Read::Uninterpretable,
+            },
+            _ => Read::WrongType,
+        };
+        match read {
+            Read::Bool(b) => return Some(b),
+            Read::Uninterpretable => self.error(
+                "bool_parsing",
+                name,
+                "Input should be a valid boolean, unable to interpret input".into(),
+                value,
+                None,
+            ),
+            Read::WrongType => self.error("bool_type", name, "Input should be a valid boolean".into(), value, None),
+        }
+        None
     }
 
     /// An optional role name (`records::ROLE_PATTERN`); `None` for absent or `null`.

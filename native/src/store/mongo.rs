@@ -230,6 +230,12 @@ impl MongoStore {
         db.run_command(doc! { "ping": 1 })
             .await
             .map_err(|source| OpenError::Connect { hosts, source })?;
+        Self::from_database(config, db).await
+    }
+
+    /// Stores on a database handle the host already owns (its client, its options), with the
+    /// collection names of `config`; installs the indexes first.
+    pub async fn from_database(config: &Config, db: Database) -> Result<Self, OpenError> {
         let store = Self {
             users: db.collection(&config.user_collection),
             pending: db.collection(&config.pending_collection),

@@ -124,6 +124,13 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Stores on a pool the host already owns (its own options and size), migrated first.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, OpenError> {
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
     /// The pool, for host code that wants to share it.
     pub fn pool(&self) -> &PgPool {
         &self.pool

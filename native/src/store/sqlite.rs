@@ -136,6 +136,19 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Stores on a pool the host already owns (its own options and size), migrated first.
+    pub async fn from_pool(pool: SqlitePool) -> Result<Self, OpenError> {
+        let store = Self { pool };
+        store.migrate().await.map_err(|e| match e {
+            MigrateError::Sql(source) => OpenError::Connect {
+                path: "the host's pool".into(),
+                source,
+            },
+            MigrateError::OldRevision(r) => OpenError::OldRevision(r),
+        })?;
+        Ok(store)
+    }
+
     /// The pool, for host code that wants to share it.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool

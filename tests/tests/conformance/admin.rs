@@ -145,8 +145,31 @@ async fn admin_lifecycle() {
         .await
         .assert_detail(403, msg::ADMIN_REQUIRED);
 
-    // The member is the administrator now. A verified user needs no new link.
-    let admin = user;
+    // The member is the administrator now; a password change cuts off their older sessions,
+    // on the admin routes as everywhere (401, not 403).
+    let old = s.login_ok(&user_email, PASSWORD).await;
+    let r = s
+        .post_json_auth(
+            "/change-password",
+            &user,
+            &json!({"current_password": PASSWORD, "new_password": "a brand new passphrase"}),
+        )
+        .await;
+    r.assert_status(200);
+    for token in [&old, &user] {
+        s.get_auth("/admin/stats", token)
+            .await
+            .assert_detail(401, msg::SESSION_INVALIDATED);
+    }
+    s.post_json_auth(
+        "/change-password",
+        &s.login_ok(&user_email, "a brand new passphrase").await,
+        &json!({"current_password": "a brand new passphrase", "new_password": PASSWORD}),
+    )
+    .await
+    .assert_status(200);
+    // A verified user needs no new link.
+    let admin = s.login_ok(&user_email, PASSWORD).await;
     s.post_auth(&format!("/admin/users/{admin_id}/resend-verification"), &admin)
         .await
         .assert_detail(400, "User is already verified.");
@@ -182,6 +205,10 @@ async fn admin_lifecycle() {
         200,
         &json!({"total_users": 2, "active_users": 2, "verified_users": 2, "superusers": 1, "pending_registrations": 0}),
     );
+    // Its rows are gone: the address registers afresh.
+    s.post_json("/register", &json!({"email": admin_email, "password": PASSWORD}))
+        .await
+        .assert_status(201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

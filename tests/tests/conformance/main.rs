@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod concurrency;
 mod delivery;
+mod events;
 mod forward_auth;
 mod hardening;
 mod lifecycle;
