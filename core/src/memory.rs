@@ -107,6 +107,10 @@ impl UserStore for MemoryStore {
         Ok(users.into_iter().skip(skip).take(limit).collect())
     }
 
+    async fn total(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().users.len() as u64)
+    }
+
     async fn counts(&self) -> Result<UserCounts, StoreError> {
         let t = self.lock();
         let count = |f: fn(&User) -> bool| t.users.iter().filter(|u| f(u)).count() as u64;

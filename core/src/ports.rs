@@ -54,8 +54,11 @@ pub trait UserStore: Send + Sync {
     /// Backed by an index, so a page costs the same at any size of table (plus `skip`).
     async fn list(&self, skip: u64, limit: u64) -> Result<Vec<User>, StoreError>;
     /// How many users there are in all and with each flag (for `/admin/stats`, and to keep the
-    /// last superuser).
+    /// last superuser). Reads every row.
     async fn counts(&self) -> Result<UserCounts, StoreError>;
+    /// How many users there are (the admin list's `total`): an index count, cheaper than
+    /// [`UserStore::counts`].
+    async fn total(&self) -> Result<u64, StoreError>;
 }
 
 /// The user counts of [`UserStore::counts`].

@@ -310,6 +310,11 @@ pub fn user_counts() -> Statement {
     )
 }
 
+/// How many users there are (column `n`).
+pub fn user_total() -> Statement {
+    Statement::new("SELECT COUNT(*) AS n FROM users", vec![])
+}
+
 /// How many pending registrations are live at `now` (column `n`), through the expiry index.
 pub fn count_live_pending(now: Timestamp) -> Statement {
     Statement::new(
@@ -703,6 +708,11 @@ impl<E: Executor> crate::ports::UserStore for SqlStore<E> {
             .iter()
             .map(user_from)
             .collect()
+    }
+
+    async fn total(&self) -> Result<u64, StoreError> {
+        let row = self.first(user_total()).await?;
+        Ok(row.map(|r| r.int("n")).transpose()?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
     async fn counts(&self) -> Result<crate::ports::UserCounts, StoreError> {

@@ -535,6 +535,11 @@ async fn listing_contract(s: &Stores, now: Timestamp) {
     assert_eq!(promoted.role, "admin:billing", "the role can be changed");
     let after = s.users.counts().await.unwrap();
     assert_eq!(
+        s.users.total().await.unwrap(),
+        after.total,
+        "the plain count agrees with the counts by flag"
+    );
+    assert_eq!(
         (
             after.total - before.total,
             after.active - before.active,

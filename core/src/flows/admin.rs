@@ -48,7 +48,7 @@ pub const PAGE_LIMIT_MAX: u64 = 200;
 
 /// Users newest first, `limit` at a time after `skip` (validated by the handler).
 pub async fn list_users(engine: &Engine, skip: u64, limit: u64) -> FlowResult<UserPage> {
-    let total = engine.ports.users.counts().await?.total;
+    let total = engine.ports.users.total().await?;
     // Past the end there is nothing to read (and no offset too large for a driver to carry).
     let items = if skip >= total {
         Vec::new()

@@ -573,6 +573,10 @@ impl UserStore for MongoStore {
         docs.iter().map(user_from).collect()
     }
 
+    async fn total(&self) -> Result<u64, StoreError> {
+        self.users.count_documents(doc! {}).await.map_err(map_err)
+    }
+
     async fn counts(&self) -> Result<UserCounts, StoreError> {
         // A flag missing from a document reads as its default (`is_active` true), as in
         // `user_from`.

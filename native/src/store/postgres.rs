@@ -439,6 +439,14 @@ impl UserStore for PgStore {
         rows.iter().map(user_from).collect()
     }
 
+    async fn total(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(n.max(0) as u64)
+    }
+
     async fn counts(&self) -> Result<UserCounts, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS total, COUNT(*) FILTER (WHERE is_active) AS active, \
