@@ -5,7 +5,9 @@
 //! configured parameters, OWASP's minimum by default. These functions are pure CPU work; the
 //! [`crate::ports::PasswordHasher`] port decides where they run.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{
+    Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// The cost parameters for new hashes.
@@ -93,6 +95,98 @@ pub fn verify(password: &str, phc: &str, params: HashParams) -> Verified {
     }
 }
 
+/// One Argon2 block (1 KiB): the unit of memory a hash works in.
+pub use argon2::Block;
+
+/// How many [`Block`]s hashing with `memory_kib` KiB over `parallelism` lanes works in (Argon2
+/// rounds the memory to whole segments); `None` when Argon2 refuses the parameters.
+pub fn blocks_for(memory_kib: u32, parallelism: u32) -> Option<usize> {
+    Params::new(memory_kib, 1, parallelism, None)
+        .ok()
+        .map(|p| p.block_count())
+}
+
+/// [`hash`], computed in `memory` (at least [`blocks_for`] blocks) rather than in memory
+/// allocated for the call, so a pool of hashing threads holds a fixed amount. The string is
+/// the same [`hash`] gives for the same inputs.
+pub fn hash_in(
+    password: &str,
+    salt: &[u8; 16],
+    params: HashParams,
+    memory: &mut [Block],
+) -> Result<String, PasswordError> {
+    let argon = params.argon2()?;
+    let need = argon.params().block_count();
+    let lent = memory.len();
+    let memory = memory
+        .get_mut(..need)
+        .ok_or_else(|| PasswordError::Hash(format!("{need} blocks of memory needed, {lent} lent")))?;
+    let encoded = SaltString::encode_b64(salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let hash = Output::init_with(32, |out| {
+        argon
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    })
+    .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon.params()).map_err(|e| PasswordError::Hash(e.to_string()))?,
+        salt: Some(encoded.as_salt()),
+        hash: Some(hash),
+    };
+    Ok(phc.to_string())
+}
+
+/// The memory checking a password against `phc` takes, in [`Block`]s; `None` when `phc` is
+/// not a PHC Argon2 string with valid parameters (it then matches nothing).
+pub fn blocks_to_verify(phc: &str) -> Option<usize> {
+    let parsed = PasswordHash::new(phc).ok()?;
+    Params::try_from(&parsed).ok().map(|p| p.block_count())
+}
+
+/// [`verify`], computed in `memory` (at least [`blocks_to_verify`] blocks). Too little memory,
+/// like a malformed hash, does not match.
+pub fn verify_in(password: &str, phc: &str, params: HashParams, memory: &mut [Block]) -> Verified {
+    let no = Verified {
+        ok: false,
+        needs_rehash: false,
+    };
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return no;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return no;
+    };
+    let (Ok(algorithm), Ok(argon_params)) = (Algorithm::try_from(parsed.algorithm), Params::try_from(&parsed)) else {
+        return no;
+    };
+    let version = match parsed.version.map(Version::try_from) {
+        None => Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return no,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return no;
+    };
+    let Some(memory) = memory.get_mut(..argon_params.block_count()) else {
+        return no;
+    };
+    let argon = Argon2::new(algorithm, version, argon_params);
+    let computed = Output::init_with(expected.len(), |out| {
+        argon
+            .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut *memory)
+            .map_err(|_| argon2::password_hash::Error::Crypto)
+    });
+    // `Output`'s equality is constant-time.
+    let ok = computed.is_ok_and(|c| c == expected);
+    Verified {
+        ok,
+        needs_rehash: ok && needs_rehash(&parsed, params),
+    }
+}
+
 fn needs_rehash(parsed: &PasswordHash<'_>, params: HashParams) -> bool {
     if parsed.algorithm.as_str() != "argon2id" || parsed.version != Some(0x13) {
         return true;
@@ -148,12 +242,25 @@ pub const MAX_PASSES: u32 = 100;
 pub struct InlineHasher {
     params: HashParams,
     random: std::sync::Arc<dyn crate::ports::Random>,
+    max_blocks: Option<usize>,
 }
 
 impl InlineHasher {
     /// A hasher for new hashes with `params`, salts from `random`.
     pub fn new(params: HashParams, random: std::sync::Arc<dyn crate::ports::Random>) -> Self {
-        Self { params, random }
+        Self {
+            params,
+            random,
+            max_blocks: None,
+        }
+    }
+
+    /// Refuses to check stored hashes that demand more than `max_memory_kib`
+    /// (`password_hash_max_memory_kib`), so one row cannot make a hash outgrow the runtime's
+    /// memory (an edge isolate has 128 MB).
+    pub fn capped(mut self, max_memory_kib: u32) -> Self {
+        self.max_blocks = blocks_for(max_memory_kib.max(self.params.memory_kib), 1);
+        self
     }
 }
 
@@ -166,6 +273,15 @@ impl crate::ports::PasswordHasher for InlineHasher {
     }
 
     async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError> {
+        if let (Some(max), Some(need)) = (self.max_blocks, blocks_to_verify(phc)) {
+            if need > max {
+                tracing::warn!(target: "regstack.password", need_kib = need, "a stored hash demands more memory than password_hash_max_memory_kib allows; it cannot be checked");
+                return Ok(Verified {
+                    ok: false,
+                    needs_rehash: false,
+                });
+            }
+        }
         Ok(verify(password, phc, self.params))
     }
 }
@@ -237,6 +353,57 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
+
+    #[regstack_macros::dual_test]
+    fn hashing_in_lent_memory_gives_the_same_strings() {
+        let salt = [9u8; 16];
+        let blocks = blocks_for(CHEAP.memory_kib, CHEAP.parallelism).unwrap();
+        let mut memory = vec![Block::default(); blocks];
+        let lent = hash_in("correct horse", &salt, CHEAP, &mut memory).unwrap();
+        assert_eq!(lent, hash("correct horse", &salt, CHEAP).unwrap());
+        assert_eq!(blocks_to_verify(&lent), Some(blocks));
+        let v = verify_in("correct horse", &lent, CHEAP, &mut memory);
+        assert!(v.ok && !v.needs_rehash);
+        assert!(!verify_in("wrong horse", &lent, CHEAP, &mut memory).ok);
+        assert!(!verify_in("correct horse", "not a hash", CHEAP, &mut memory).ok);
+        assert!(
+            hash_in("x", &salt, CHEAP, &mut memory[..blocks - 1]).is_err(),
+            "too little memory is an error"
+        );
+        assert!(!verify_in("correct horse", &lent, CHEAP, &mut memory[..blocks - 1]).ok);
+        // Other algorithms and costlier parameters, as an adopted database holds them.
+        let bigger = HashParams {
+            memory_kib: 128,
+            iterations: 2,
+            parallelism: 2,
+        };
+        let adopted = hash("old", &salt, bigger).unwrap().replace("argon2id", "argon2i");
+        let adopted = {
+            let mut m = vec![Block::default(); blocks_to_verify(&adopted).unwrap()];
+            // The same string verify() accepts, computed by Argon2i itself.
+            let argon = Argon2::new(
+                Algorithm::Argon2i,
+                Version::V0x13,
+                Params::new(128, 2, 2, Some(32)).unwrap(),
+            );
+            let out = Output::init_with(32, |o| {
+                argon
+                    .hash_password_into_with_memory(b"old", &salt, o, &mut m)
+                    .map_err(|_| argon2::password_hash::Error::Crypto)
+            })
+            .unwrap();
+            let parsed = PasswordHash::new(&adopted).unwrap();
+            PasswordHash {
+                hash: Some(out),
+                ..parsed
+            }
+            .to_string()
+        };
+        assert!(verify("old", &adopted, CHEAP).ok);
+        let mut big = vec![Block::default(); blocks_to_verify(&adopted).unwrap()];
+        let v = verify_in("old", &adopted, CHEAP, &mut big);
+        assert!(v.ok && v.needs_rehash, "argon2i verifies, and is marked for rehashing");
+    }
 
     #[regstack_macros::dual_test]
     fn hash_then_verify() {

@@ -712,7 +712,10 @@ impl<E: Executor> crate::ports::UserStore for SqlStore<E> {
 
     async fn total(&self) -> Result<u64, StoreError> {
         let row = self.first(user_total()).await?;
-        Ok(row.map(|r| r.int("n")).transpose()?.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
+        Ok(row
+            .map(|r| r.int("n"))
+            .transpose()?
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
     async fn counts(&self) -> Result<crate::ports::UserCounts, StoreError> {

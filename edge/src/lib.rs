@@ -151,7 +151,9 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
         SqlStore(D1Store::new(env.clone())),
         Arc::new(DurableCounter::new(env.clone())),
     );
-    let hasher = Arc::new(InlineHasher::new(HashParams::from_config(&config), random.clone()));
+    let hasher = Arc::new(
+        InlineHasher::new(HashParams::from_config(&config), random.clone()).capped(config.password_hash_max_memory_kib),
+    );
     let mut events: Arc<dyn EventSink> = Arc::new(EventLog);
     use regstack_core::webhook::{RetryPolicy, Target};
     if let Some(target) = Target::from_config(&config, RetryPolicy::EDGE) {

@@ -1,69 +1,273 @@
-//! Argon2 on a bounded blocking pool.
+//! Argon2 on a fixed pool of hashing threads (docs/security.md, "Password hashing memory"):
+//! each thread owns one block buffer sized for the configured parameters, allocated at its
+//! first hash and then kept, so the memory hashing can ever take is known in advance, an idle
+//! server holds none of it, and load never grows it. A stored hash that demands more (regstack 0.9.3's were 64 MiB) is checked on one
+//! extra lane, whose buffer is allocated the first time one arrives and then kept; a hash
+//! demanding more than `password_hash_max_memory_kib` is refused.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use regstack_core::password::{self, HashParams, PasswordError, Verified};
+use regstack_core::password::{self, Block, HashParams, PasswordError, Verified};
 use regstack_core::ports::{PasswordHasher, Random};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
-/// Runs Argon2 on tokio's blocking pool, at most `permits` at a time, so memory stays bounded
-/// (hashes in flight × m_cost) and the async threads never stall.
-pub struct BlockingHasher {
-    params: HashParams,
-    random: Arc<dyn Random>,
-    permits: Arc<Semaphore>,
+/// One request to a hashing thread.
+enum Work {
+    Hash { password: String, salt: [u8; 16] },
+    Verify { password: String, phc: String },
 }
 
-impl BlockingHasher {
-    /// A hasher with `concurrency` slots.
-    pub fn new(params: HashParams, random: Arc<dyn Random>, concurrency: usize) -> Self {
-        Self {
-            params,
-            random,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+enum Outcome {
+    Hashed(Result<String, PasswordError>),
+    Verified(Verified),
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// What the pool holds and does, from its own counters.
+#[derive(Debug, Default)]
+pub struct PoolStats {
+    /// Bytes of block memory allocated, all lanes together.
+    pub allocated_bytes: AtomicUsize,
+    /// Hashes running right now.
+    pub busy: AtomicUsize,
+    /// The most that ever ran at once.
+    pub peak_busy: AtomicUsize,
+}
+
+/// The [`PasswordHasher`] over the pool.
+pub struct PooledHasher {
+    random: Arc<dyn Random>,
+    lanes: Sender<Job>,
+    large: Sender<Job>,
+    slot_blocks: usize,
+    max_blocks: usize,
+    stats: Arc<PoolStats>,
+}
+
+impl PooledHasher {
+    /// `slots` threads with a buffer for `params` each, and the lane for costlier stored
+    /// hashes up to `max_memory_kib`.
+    pub fn new(params: HashParams, random: Arc<dyn Random>, slots: usize, max_memory_kib: u32) -> Self {
+        let slot_blocks = password::blocks_for(params.memory_kib, params.parallelism).unwrap_or(0);
+        let max_blocks = password::blocks_for(max_memory_kib, 1).unwrap_or(0).max(slot_blocks);
+        let stats = Arc::new(PoolStats::default());
+        let (lanes, jobs) = channel::<Job>();
+        let jobs = Arc::new(Mutex::new(jobs));
+        for n in 0..slots.max(1) {
+            let (jobs, stats) = (jobs.clone(), stats.clone());
+            std::thread::Builder::new()
+                .name(format!("regstack-argon2-{n}"))
+                .spawn(move || run_lane(&jobs, params, slot_blocks, &stats))
+                .expect("starting a hashing thread");
         }
+        let (large, big_jobs) = channel::<Job>();
+        let big_jobs = Arc::new(Mutex::new(big_jobs));
+        let big_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("regstack-argon2-large".into())
+            .spawn(move || run_lane(&big_jobs, params, max_blocks, &big_stats))
+            .expect("starting the large hashing thread");
+        tracing::info!(
+            target: "regstack.password",
+            "password hashing: {} slots × {} MiB, and one lane of up to {} MiB for costlier stored hashes (each allocated at its first use, then kept)",
+            slots.max(1),
+            slot_blocks / 1024,
+            max_blocks / 1024
+        );
+        Self {
+            random,
+            lanes,
+            large,
+            slot_blocks,
+            max_blocks,
+            stats,
+        }
+    }
+
+    /// The pool's counters.
+    pub fn stats(&self) -> &PoolStats {
+        &self.stats
+    }
+
+    async fn submit(&self, lane: &Sender<Job>, work: Work) -> Result<Outcome, PasswordError> {
+        let (reply, answer) = oneshot::channel();
+        lane.send(Job { work, reply })
+            .map_err(|_| PasswordError::Hash("the hashing threads have stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| PasswordError::Hash("a hashing thread stopped".into()))
+    }
+}
+
+/// One hashing thread: jobs until the pool is dropped, in a buffer of `blocks` allocated at
+/// the first job and kept.
+fn run_lane(jobs: &Mutex<Receiver<Job>>, params: HashParams, blocks: usize, stats: &PoolStats) {
+    let mut memory: Vec<Block> = Vec::new();
+    loop {
+        let job = {
+            let jobs = jobs.lock().unwrap_or_else(|p| p.into_inner());
+            match jobs.recv() {
+                Ok(job) => job,
+                Err(_) => return,
+            }
+        };
+        if memory.is_empty() {
+            memory.resize(blocks, Block::default());
+            stats.allocated_bytes.fetch_add(blocks * 1024, Ordering::Relaxed);
+        }
+        let now = stats.busy.fetch_add(1, Ordering::Relaxed) + 1;
+        stats.peak_busy.fetch_max(now, Ordering::Relaxed);
+        let outcome = match job.work {
+            Work::Hash { password, salt } => Outcome::Hashed(password::hash_in(&password, &salt, params, &mut memory)),
+            Work::Verify { password, phc } => {
+                Outcome::Verified(password::verify_in(&password, &phc, params, &mut memory))
+            }
+        };
+        stats.busy.fetch_sub(1, Ordering::Relaxed);
+        // The caller may have gone (a cancelled request): the work is done either way.
+        let _ = job.reply.send(outcome);
     }
 }
 
 #[async_trait]
-impl PasswordHasher for BlockingHasher {
+impl PasswordHasher for PooledHasher {
     async fn hash(&self, pw: &str) -> Result<String, PasswordError> {
-        // The permit moves into the blocking task: a cancelled request cannot free its slot
-        // while its hash still runs, so memory stays bounded whatever clients do.
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| PasswordError::Hash(e.to_string()))?;
         let mut salt = [0u8; 16];
         self.random.fill(&mut salt);
-        let (pw, params) = (pw.to_string(), self.params);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            password::hash(&pw, &salt, params)
-        })
-        .await
-        .map_err(|e| PasswordError::Hash(e.to_string()))?
+        let work = Work::Hash {
+            password: pw.to_string(),
+            salt,
+        };
+        match self.submit(&self.lanes, work).await? {
+            Outcome::Hashed(h) => h,
+            Outcome::Verified(_) => Err(PasswordError::Hash("a hash answered as a check".into())),
+        }
     }
 
     async fn verify(&self, pw: &str, phc: &str) -> Result<Verified, PasswordError> {
-        let Ok(permit) = self.permits.clone().acquire_owned().await else {
-            return Ok(Verified {
-                ok: false,
-                needs_rehash: false,
-            });
-        };
-        let (pw, phc, params) = (pw.to_string(), phc.to_string(), self.params);
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            password::verify(&pw, &phc, params)
-        })
-        .await
-        .or(Ok(Verified {
+        let no = Verified {
             ok: false,
             needs_rehash: false,
-        }))
+        };
+        let Some(need) = password::blocks_to_verify(phc) else {
+            return Ok(no);
+        };
+        let lane = if need <= self.slot_blocks {
+            &self.lanes
+        } else if need <= self.max_blocks {
+            &self.large
+        } else {
+            tracing::warn!(
+                target: "regstack.password",
+                need_kib = need,
+                "a stored hash demands more memory than password_hash_max_memory_kib allows; it cannot be checked"
+            );
+            return Ok(no);
+        };
+        let work = Work::Verify {
+            password: pw.to_string(),
+            phc: phc.to_string(),
+        };
+        match self.submit(lane, work).await? {
+            Outcome::Verified(v) => Ok(v),
+            Outcome::Hashed(_) => Ok(no),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    use regstack_core::password::{self, HashParams};
+    use regstack_core::ports::{PasswordHasher, Random};
+
+    use super::PooledHasher;
+
+    struct Fixed;
+    impl Random for Fixed {
+        fn fill(&self, buf: &mut [u8]) {
+            buf.fill(7);
+        }
+    }
+
+    const SMALL: HashParams = HashParams {
+        memory_kib: 256,
+        iterations: 1,
+        parallelism: 1,
+    };
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fifty_hashes_at_once_hold_only_the_slots_memory() {
+        let pool = Arc::new(PooledHasher::new(SMALL, Arc::new(Fixed), 3, 1024));
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let pool = pool.clone();
+                tokio::spawn(async move { pool.hash(&format!("password {i}")).await.unwrap() })
+            })
+            .collect();
+        let mut hashes = Vec::new();
+        for t in tasks {
+            hashes.push(t.await.unwrap());
+        }
+        let stats = pool.stats();
+        assert!(
+            stats.peak_busy.load(Ordering::Relaxed) <= 3,
+            "never more than the slots at once"
+        );
+        let held = stats.allocated_bytes.load(Ordering::Relaxed);
+        assert!(
+            held > 0 && held <= 3 * 256 * 1024,
+            "at most three buffers of 256 KiB, each allocated once; the large lane untouched: {held}"
+        );
+        // More work does not allocate more.
+        for i in 0..20 {
+            pool.hash(&format!("again {i}")).await.unwrap();
+        }
+        assert!(stats.allocated_bytes.load(Ordering::Relaxed) <= 3 * 256 * 1024);
+        // What the pool computes is what Argon2 computes.
+        assert_eq!(hashes[0], password::hash("password 0", &[7; 16], SMALL).unwrap());
+        assert!(pool.verify("password 0", &hashes[0]).await.unwrap().ok);
+        assert!(!pool.verify("password 1", &hashes[0]).await.unwrap().ok);
+    }
+
+    #[tokio::test]
+    async fn costlier_stored_hashes_take_the_large_lane_up_to_the_cap() {
+        let pool = PooledHasher::new(SMALL, Arc::new(Fixed), 2, 1024);
+        let costly = HashParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let adopted = password::hash("old password", &[1; 16], costly).unwrap();
+        let v = pool.verify("old password", &adopted).await.unwrap();
+        assert!(v.ok && v.needs_rehash, "checked, and marked for a cheaper rehash");
+        let held = pool.stats().allocated_bytes.load(Ordering::Relaxed);
+        assert_eq!(held, 1024 * 1024, "only the large lane has worked, and holds its 1 MiB");
+        assert!(pool.verify("old password", &adopted).await.unwrap().ok);
+        assert_eq!(
+            pool.stats().allocated_bytes.load(Ordering::Relaxed),
+            held,
+            "kept, not allocated again"
+        );
+        let too_costly = HashParams {
+            memory_kib: 2048,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let huge = password::hash("old password", &[1; 16], too_costly).unwrap();
+        assert!(
+            !pool.verify("old password", &huge).await.unwrap().ok,
+            "over the cap: refused"
+        );
+        assert!(!pool.verify("x", "not a hash").await.unwrap().ok);
     }
 }

@@ -60,7 +60,7 @@ use regstack_core::render::Renderer;
 pub use regstack_core::{Config, Engine};
 
 use crate::delivery::{ConsoleMailer, NullSms, TokioSpawner};
-use crate::hasher::BlockingHasher;
+use crate::hasher::PooledHasher;
 use crate::hooks::Hooks;
 use crate::system::{OsRandom, SystemClock};
 use regstack_core::delivery::Deferred;
@@ -248,10 +248,11 @@ impl Builder {
         // One queue per channel: a backlog of emails must never crowd out sign-in codes.
         let mail_queue: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
         let sms_queue: Arc<dyn Spawner> = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
-        let hasher = Arc::new(BlockingHasher::new(
+        let hasher = Arc::new(PooledHasher::new(
             HashParams::from_config(&config),
             random.clone(),
             config.password_hash_concurrency,
+            config.password_hash_max_memory_kib,
         ));
         // Swappable, so a host can change providers on a running instance.
         let mailer = Arc::new(delivery::Swappable::<dyn Mailer>::new(mailer));

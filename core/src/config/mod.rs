@@ -155,6 +155,9 @@ pub struct Config {
     pub password_hash_memory_kib: u32,
     pub password_hash_iterations: u32,
     pub password_hash_parallelism: u32,
+    // Additive: the most memory a stored hash may make one check use (KiB). regstack 0.9.3's
+    // hashes use 65536; more is refused rather than allowed to outgrow the hashing pool.
+    pub password_hash_max_memory_kib: u32,
     pub password_rehash_on_login: bool,
     // Additive: the largest request body accepted, in bytes (413 beyond it).
     pub max_request_body_bytes: usize,
@@ -334,6 +337,7 @@ impl Default for Config {
             password_hash_memory_kib: 19_456,
             password_hash_iterations: 2,
             password_hash_parallelism: 1,
+            password_hash_max_memory_kib: 65_536,
             password_rehash_on_login: true,
             max_request_body_bytes: 64 * 1024,
             password_hash_concurrency: 4,

@@ -249,6 +249,12 @@ impl Config {
             8 * self.password_hash_parallelism.max(1) as i64,
             4 * 1024 * 1024,
         )?;
+        range(
+            "password_hash_max_memory_kib",
+            self.password_hash_max_memory_kib as i64,
+            self.password_hash_memory_kib as i64,
+            4 * 1024 * 1024,
+        )?;
         range("password_hash_iterations", self.password_hash_iterations as i64, 1, 100)?;
         range(
             "password_hash_parallelism",
