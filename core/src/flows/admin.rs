@@ -8,7 +8,7 @@ use crate::ports::UserCounts;
 use crate::records::{User, UserPatch};
 use crate::token::hash_secret;
 
-use super::register::{conflict_as, issue_pending};
+use super::register::{create_from_pending, issue_pending};
 use super::{FlowError, FlowResult};
 
 /// `GET /admin/stats`.
@@ -172,21 +172,7 @@ pub async fn promote_pending(engine: &Engine, email: &str) -> FlowResult<User> {
         .take_by_email(&pending.email)
         .await?
         .ok_or_else(missing)?;
-    let mut user = engine.new_user(pending.email, Some(pending.hashed_password));
-    user.is_verified = true;
-    user.full_name = pending.full_name;
-    let user = engine
-        .ports
-        .users
-        .create(&user)
-        .await
-        .map_err(conflict_as(FlowError::UserExists(email.to_string())))?;
-    engine
-        .ports
-        .events
-        .emit(&Event::UserVerified { user: user.clone() })
-        .await;
-    Ok(user)
+    create_from_pending(engine, pending, FlowError::UserExists(email.to_string())).await
 }
 
 /// What [`bootstrap_admin`] did.

@@ -150,15 +150,20 @@ pub(crate) async fn promote(engine: &Engine, pending: PendingRegistration) -> Fl
             .await;
         return Ok(user);
     }
+    create_from_pending(engine, pending, FlowError::AlreadyRegistered).await
+}
+
+/// Creates the active, verified account a consumed pending row describes and fires
+/// `user_verified`; `taken` is the answer when the address turns out to be taken.
+pub(crate) async fn create_from_pending(
+    engine: &Engine,
+    pending: PendingRegistration,
+    taken: FlowError,
+) -> FlowResult<User> {
     let mut user = engine.new_user(pending.email, Some(pending.hashed_password));
     user.is_verified = true;
     user.full_name = pending.full_name;
-    let user = engine
-        .ports
-        .users
-        .create(&user)
-        .await
-        .map_err(conflict_as(FlowError::AlreadyRegistered))?;
+    let user = engine.ports.users.create(&user).await.map_err(conflict_as(taken))?;
     engine
         .ports
         .events
