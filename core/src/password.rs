@@ -234,15 +234,28 @@ pub fn padding_hash(work: u64, max_memory_kib: u32) -> String {
     format!("$argon2id$v=19$m={m},t={t},p=1$cGFkZGluZ3BhZGRpbmc$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
 }
 
-/// The most passes `password_verify_floor` may name (as for `password_hash_iterations`).
+/// The most passes `password_verify_floor` may name (as for `password_hash_iterations`), and
+/// the most a stored hash may ask for and still be checked.
 pub const MAX_PASSES: u32 = 100;
 
+/// Whether a stored hash may be checked at all: its memory at most `max_memory_kib`
+/// (`password_hash_max_memory_kib`) and its passes at most [`MAX_PASSES`]. One that may not is
+/// never computed and never matches; the login flow counts it as no work, so it neither raises
+/// the failure floor nor answers faster than an unknown address.
+pub fn checkable(phc: &str, max_memory_kib: u32) -> bool {
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (m, t) = (parsed.params.get_decimal("m"), parsed.params.get_decimal("t"));
+    matches!((m, t), (Some(m), Some(t)) if m <= max_memory_kib && (1..=MAX_PASSES).contains(&t))
+}
+
 /// Hashes on the calling task. Right for the edge (one isolate, one request at a time) and
-/// for tests; the native runtime moves the work to a bounded blocking pool instead.
+/// for tests; the native runtime moves the work to a fixed pool of hashing threads instead.
 pub struct InlineHasher {
     params: HashParams,
     random: std::sync::Arc<dyn crate::ports::Random>,
-    max_blocks: Option<usize>,
+    max_memory_kib: u32,
 }
 
 impl InlineHasher {
@@ -251,7 +264,7 @@ impl InlineHasher {
         Self {
             params,
             random,
-            max_blocks: None,
+            max_memory_kib: u32::MAX,
         }
     }
 
@@ -259,7 +272,7 @@ impl InlineHasher {
     /// (`password_hash_max_memory_kib`), so one row cannot make a hash outgrow the runtime's
     /// memory (an edge isolate has 128 MB).
     pub fn capped(mut self, max_memory_kib: u32) -> Self {
-        self.max_blocks = blocks_for(max_memory_kib.max(self.params.memory_kib), 1);
+        self.max_memory_kib = max_memory_kib.max(self.params.memory_kib);
         self
     }
 }
@@ -273,14 +286,12 @@ impl crate::ports::PasswordHasher for InlineHasher {
     }
 
     async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError> {
-        if let (Some(max), Some(need)) = (self.max_blocks, blocks_to_verify(phc)) {
-            if need > max {
-                tracing::warn!(target: "regstack.password", need_kib = need, "a stored hash demands more memory than password_hash_max_memory_kib allows; it cannot be checked");
-                return Ok(Verified {
-                    ok: false,
-                    needs_rehash: false,
-                });
-            }
+        if PasswordHash::new(phc).is_ok() && !checkable(phc, self.max_memory_kib) {
+            tracing::warn!(target: "regstack.password", "a stored hash demands more memory or passes than allowed; it cannot be checked");
+            return Ok(Verified {
+                ok: false,
+                needs_rehash: false,
+            });
         }
         Ok(verify(password, phc, self.params))
     }
@@ -353,6 +364,24 @@ mod tests {
         iterations: 1,
         parallelism: 1,
     };
+
+    #[regstack_macros::dual_test]
+    fn only_hashes_within_the_caps_are_checked() {
+        let phc = |m: u32, t: u32| {
+            format!("$argon2id$v=19$m={m},t={t},p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        };
+        assert!(checkable(&phc(65536, 3), 65536), "regstack 0.9.3's hashes");
+        assert!(!checkable(&phc(65537, 3), 65536), "more memory than the cap");
+        assert!(
+            !checkable(&phc(64, MAX_PASSES + 1), 65536),
+            "more passes than any check may take"
+        );
+        assert!(!checkable("not a hash", u32::MAX));
+        let capped = InlineHasher::new(CHEAP, std::sync::Arc::new(crate::testing::SeededRandom::new(1))).capped(64);
+        let refused =
+            futures_util::FutureExt::now_or_never(crate::ports::PasswordHasher::verify(&capped, "x", &phc(128, 1)));
+        assert_eq!(refused.map(|r| r.map(|v| v.ok)), Some(Ok(false)));
+    }
 
     #[regstack_macros::dual_test]
     fn hashing_in_lent_memory_gives_the_same_strings() {

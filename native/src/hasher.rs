@@ -6,7 +6,7 @@
 //! demanding more than `password_hash_max_memory_kib` is refused.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -39,26 +39,29 @@ pub struct PoolStats {
     pub busy: AtomicUsize,
     /// The most that ever ran at once.
     pub peak_busy: AtomicUsize,
+    /// Hashes computed (jobs whose caller had gone are skipped, not counted).
+    pub computed: AtomicUsize,
 }
 
 /// The [`PasswordHasher`] over the pool.
 pub struct PooledHasher {
     random: Arc<dyn Random>,
-    lanes: Sender<Job>,
-    large: Sender<Job>,
+    lanes: SyncSender<Job>,
+    large: SyncSender<Job>,
     slot_blocks: usize,
-    max_blocks: usize,
+    max_memory_kib: u32,
     stats: Arc<PoolStats>,
 }
 
 impl PooledHasher {
     /// `slots` threads with a buffer for `params` each, and the lane for costlier stored
-    /// hashes up to `max_memory_kib`.
-    pub fn new(params: HashParams, random: Arc<dyn Random>, slots: usize, max_memory_kib: u32) -> Self {
+    /// hashes up to `max_memory_kib`. At most `queue` jobs wait on each; one more is refused
+    /// as busy (the API's 503), so work nobody waits for cannot pile up.
+    pub fn new(params: HashParams, random: Arc<dyn Random>, slots: usize, queue: usize, max_memory_kib: u32) -> Self {
         let slot_blocks = password::blocks_for(params.memory_kib, params.parallelism).unwrap_or(0);
         let max_blocks = password::blocks_for(max_memory_kib, 1).unwrap_or(0).max(slot_blocks);
         let stats = Arc::new(PoolStats::default());
-        let (lanes, jobs) = channel::<Job>();
+        let (lanes, jobs) = sync_channel::<Job>(queue.max(1));
         let jobs = Arc::new(Mutex::new(jobs));
         for n in 0..slots.max(1) {
             let (jobs, stats) = (jobs.clone(), stats.clone());
@@ -67,7 +70,7 @@ impl PooledHasher {
                 .spawn(move || run_lane(&jobs, params, slot_blocks, &stats))
                 .expect("starting a hashing thread");
         }
-        let (large, big_jobs) = channel::<Job>();
+        let (large, big_jobs) = sync_channel::<Job>(queue.max(1));
         let big_jobs = Arc::new(Mutex::new(big_jobs));
         let big_stats = stats.clone();
         std::thread::Builder::new()
@@ -86,7 +89,7 @@ impl PooledHasher {
             lanes,
             large,
             slot_blocks,
-            max_blocks,
+            max_memory_kib,
             stats,
         }
     }
@@ -96,10 +99,12 @@ impl PooledHasher {
         &self.stats
     }
 
-    async fn submit(&self, lane: &Sender<Job>, work: Work) -> Result<Outcome, PasswordError> {
+    async fn submit(&self, lane: &SyncSender<Job>, work: Work) -> Result<Outcome, PasswordError> {
         let (reply, answer) = oneshot::channel();
-        lane.send(Job { work, reply })
-            .map_err(|_| PasswordError::Hash("the hashing threads have stopped".into()))?;
+        lane.try_send(Job { work, reply }).map_err(|e| match e {
+            TrySendError::Full(_) => PasswordError::Busy,
+            TrySendError::Disconnected(_) => PasswordError::Hash("the hashing threads have stopped".into()),
+        })?;
         answer
             .await
             .map_err(|_| PasswordError::Hash("a hashing thread stopped".into()))
@@ -118,20 +123,27 @@ fn run_lane(jobs: &Mutex<Receiver<Job>>, params: HashParams, blocks: usize, stat
                 Err(_) => return,
             }
         };
+        // Nobody waits for it any more (the request was cancelled): skip the work, so a client
+        // that connects and hangs up cannot make the pool hash for nothing.
+        if job.reply.is_closed() {
+            continue;
+        }
         if memory.is_empty() {
             memory.resize(blocks, Block::default());
             stats.allocated_bytes.fetch_add(blocks * 1024, Ordering::Relaxed);
         }
         let now = stats.busy.fetch_add(1, Ordering::Relaxed) + 1;
         stats.peak_busy.fetch_max(now, Ordering::Relaxed);
-        let outcome = match job.work {
+        // A panic inside Argon2 must not take the lane (and its buffer) away for good.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job.work {
             Work::Hash { password, salt } => Outcome::Hashed(password::hash_in(&password, &salt, params, &mut memory)),
             Work::Verify { password, phc } => {
                 Outcome::Verified(password::verify_in(&password, &phc, params, &mut memory))
             }
-        };
+        }))
+        .unwrap_or_else(|_| Outcome::Hashed(Err(PasswordError::Hash("argon2 panicked".into()))));
         stats.busy.fetch_sub(1, Ordering::Relaxed);
-        // The caller may have gone (a cancelled request): the work is done either way.
+        stats.computed.fetch_add(1, Ordering::Relaxed);
         let _ = job.reply.send(outcome);
     }
 }
@@ -159,17 +171,18 @@ impl PasswordHasher for PooledHasher {
         let Some(need) = password::blocks_to_verify(phc) else {
             return Ok(no);
         };
-        let lane = if need <= self.slot_blocks {
-            &self.lanes
-        } else if need <= self.max_blocks {
-            &self.large
-        } else {
+        if !password::checkable(phc, self.max_memory_kib) {
             tracing::warn!(
                 target: "regstack.password",
                 need_kib = need,
-                "a stored hash demands more memory than password_hash_max_memory_kib allows; it cannot be checked"
+                "a stored hash demands more memory or passes than allowed; it cannot be checked"
             );
             return Ok(no);
+        }
+        let lane = if need <= self.slot_blocks {
+            &self.lanes
+        } else {
+            &self.large
         };
         let work = Work::Verify {
             password: pw.to_string(),
@@ -177,6 +190,7 @@ impl PasswordHasher for PooledHasher {
         };
         match self.submit(lane, work).await? {
             Outcome::Verified(v) => Ok(v),
+            // A panicked check matches nothing.
             Outcome::Hashed(_) => Ok(no),
         }
     }
@@ -207,7 +221,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn fifty_hashes_at_once_hold_only_the_slots_memory() {
-        let pool = Arc::new(PooledHasher::new(SMALL, Arc::new(Fixed), 3, 1024));
+        let pool = Arc::new(PooledHasher::new(SMALL, Arc::new(Fixed), 3, 64, 1024));
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let pool = pool.clone();
@@ -240,8 +254,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn work_nobody_waits_for_is_skipped() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let (gone, gone_rx) = tokio::sync::oneshot::channel();
+        drop(gone_rx);
+        let (wanted, answer) = tokio::sync::oneshot::channel();
+        for reply in [gone, wanted] {
+            tx.send(super::Job {
+                work: super::Work::Hash {
+                    password: "p".into(),
+                    salt: [1; 16],
+                },
+                reply,
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let stats = Arc::new(super::PoolStats::default());
+        let lane_stats = stats.clone();
+        let jobs = std::sync::Mutex::new(rx);
+        std::thread::spawn(move || super::run_lane(&jobs, SMALL, 256, &lane_stats))
+            .join()
+            .unwrap();
+        assert!(matches!(answer.await, Ok(super::Outcome::Hashed(Ok(_)))));
+        assert_eq!(
+            stats.computed.load(Ordering::Relaxed),
+            1,
+            "the abandoned job was not computed"
+        );
+    }
+
+    #[tokio::test]
     async fn costlier_stored_hashes_take_the_large_lane_up_to_the_cap() {
-        let pool = PooledHasher::new(SMALL, Arc::new(Fixed), 2, 1024);
+        let pool = PooledHasher::new(SMALL, Arc::new(Fixed), 2, 64, 1024);
         let costly = HashParams {
             memory_kib: 1024,
             iterations: 1,

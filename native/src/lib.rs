@@ -252,6 +252,7 @@ impl Builder {
             HashParams::from_config(&config),
             random.clone(),
             config.password_hash_concurrency,
+            config.password_hash_queue_limit,
             config.password_hash_max_memory_kib,
         ));
         // Swappable, so a host can change providers on a running instance.

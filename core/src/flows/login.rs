@@ -119,7 +119,12 @@ async fn pad_failure(engine: &Engine, password: &str, used: u64, floor: u64) {
 /// wrong password: any stored hash met tells what failures must cost).
 fn raise_floor(engine: &Engine, checked: &str) -> (u64, u64) {
     use std::sync::atomic::Ordering;
-    let used = crate::password::work_of(checked).unwrap_or(0);
+    // A hash the hasher refuses to check cost nothing, and must not set what failures cost.
+    let used = if crate::password::checkable(checked, engine.config.password_hash_max_memory_kib) {
+        crate::password::work_of(checked).unwrap_or(0)
+    } else {
+        0
+    };
     let before = engine.verify_floor.fetch_max(used, Ordering::AcqRel);
     if used > before {
         tracing::warn!(
