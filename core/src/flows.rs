@@ -165,8 +165,7 @@ pub(crate) async fn send_link(
 /// a stranger flooding an inbox without telling them whether the address has an account.
 /// The count is by the address submitted, whether or not an account has it.
 pub(crate) async fn mail_allowed(engine: &Engine, address: &str) -> FlowResult<bool> {
-    let subject = &crate::token::hash_secret(&crate::email::key(address))[..32];
-    match limits::count_against(engine, &engine.email_limits, "email_to", subject).await {
+    match count_mail_to(engine, address).await {
         Ok(()) => Ok(true),
         Err(FlowError::RateLimited { limit, .. }) => {
             tracing::warn!(target: "regstack.email", %limit, "email_rate_limit reached for a recipient; not sending");
@@ -174,6 +173,14 @@ pub(crate) async fn mail_allowed(engine: &Engine, address: &str) -> FlowResult<b
         }
         Err(e) => Err(e),
     }
+}
+
+/// Counts one email to `address` against `email_rate_limit` (keyed by a hash of the
+/// address's canonical form, so the counter never holds the address); past the limit,
+/// [`FlowError::RateLimited`].
+pub(crate) async fn count_mail_to(engine: &Engine, address: &str) -> FlowResult<()> {
+    let subject = &crate::token::hash_secret(&crate::email::key(address))[..32];
+    limits::count_against(engine, &engine.email_limits, "email_to", subject).await
 }
 
 /// Renders a security notice and hands it to the mailer; a failure is logged, never shown.

@@ -5,9 +5,7 @@
 //! configured parameters, OWASP's minimum by default. These functions are pure CPU work; the
 //! [`crate::ports::PasswordHasher`] port decides where they run.
 
-use argon2::password_hash::{
-    Output, ParamsString, PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString,
-};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// The cost parameters for new hashes.
@@ -62,12 +60,9 @@ pub enum PasswordError {
 
 /// Hashes `password` with a 16-byte `salt` into a PHC string.
 pub fn hash(password: &str, salt: &[u8; 16], params: HashParams) -> Result<String, PasswordError> {
-    let salt = SaltString::encode_b64(salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
-    let argon = params.argon2()?;
-    argon
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| PasswordError::Hash(e.to_string()))
+    let blocks = blocks_for(params.memory_kib, params.parallelism)
+        .ok_or_else(|| PasswordError::Params(format!("{params:?}")))?;
+    hash_in(password, salt, params, &mut vec![Block::default(); blocks])
 }
 
 /// The outcome of checking a password against a stored hash.
@@ -82,17 +77,8 @@ pub struct Verified {
 /// Checks `password` against any PHC Argon2 hash, in constant time in the digest compare.
 /// A malformed stored hash simply does not match.
 pub fn verify(password: &str, phc: &str, params: HashParams) -> Verified {
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        return Verified {
-            ok: false,
-            needs_rehash: false,
-        };
-    };
-    let ok = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
-    Verified {
-        ok,
-        needs_rehash: ok && needs_rehash(&parsed, params),
-    }
+    let blocks = blocks_to_verify(phc).unwrap_or(0);
+    verify_in(password, phc, params, &mut vec![Block::default(); blocks])
 }
 
 /// One Argon2 block (1 KiB): the unit of memory a hash works in.
@@ -357,6 +343,8 @@ impl crate::ports::PasswordHasher for LoadShedding {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+
     use super::*;
 
     const CHEAP: HashParams = HashParams {
@@ -389,7 +377,15 @@ mod tests {
         let blocks = blocks_for(CHEAP.memory_kib, CHEAP.parallelism).unwrap();
         let mut memory = vec![Block::default(); blocks];
         let lent = hash_in("correct horse", &salt, CHEAP, &mut memory).unwrap();
-        assert_eq!(lent, hash("correct horse", &salt, CHEAP).unwrap());
+        // The same string argon2's own allocating path writes.
+        let reference = CHEAP
+            .argon2()
+            .unwrap()
+            .hash_password(b"correct horse", &SaltString::encode_b64(&salt).unwrap())
+            .unwrap()
+            .to_string();
+        assert_eq!(lent, reference);
+        assert_eq!(hash("correct horse", &salt, CHEAP).unwrap(), reference);
         assert_eq!(blocks_to_verify(&lent), Some(blocks));
         let v = verify_in("correct horse", &lent, CHEAP, &mut memory);
         assert!(v.ok && !v.needs_rehash);
@@ -428,6 +424,9 @@ mod tests {
             }
             .to_string()
         };
+        assert!(Argon2::default()
+            .verify_password(b"old", &PasswordHash::new(&adopted).unwrap())
+            .is_ok());
         assert!(verify("old", &adopted, CHEAP).ok);
         let mut big = vec![Block::default(); blocks_to_verify(&adopted).unwrap()];
         let v = verify_in("old", &adopted, CHEAP, &mut big);

@@ -243,8 +243,8 @@ impl Server {
         token_of(&self.wait_for_link(kind).await)
     }
 
-    /// Consumes stdout for `window` and fails if a link of `kind` appears.
-    pub async fn expect_no_link(&self, kind: LinkKind, window: Duration) {
+    /// Consumes stdout for `window`, handing each line to `check` (which asserts).
+    async fn watch_output(&self, window: Duration, check: impl Fn(&str)) {
         let mut rx = self.lines.lock().await;
         let deadline = Instant::now() + window;
         loop {
@@ -253,14 +253,20 @@ impl Server {
                 return;
             }
             match tokio::time::timeout(left, rx.recv()).await {
-                Ok(Some(line)) => {
-                    if let Some(link) = find_links(&line).into_iter().next() {
-                        assert!(!link.contains(kind.path()), "unexpected {kind:?} link printed: {link}");
-                    }
-                }
+                Ok(Some(line)) => check(&line),
                 Ok(None) | Err(_) => return,
             }
         }
+    }
+
+    /// Consumes stdout for `window` and fails if a link of `kind` appears.
+    pub async fn expect_no_link(&self, kind: LinkKind, window: Duration) {
+        self.watch_output(window, |line| {
+            if let Some(link) = find_links(line).into_iter().next() {
+                assert!(!link.contains(kind.path()), "unexpected {kind:?} link printed: {link}");
+            }
+        })
+        .await;
     }
 
     /// Consumes stdout lines until one satisfies `pred` and returns it; `what` names the line
@@ -301,24 +307,14 @@ impl Server {
     /// Consumes stdout for `window` and fails if an SMS is printed: a null-SMS line or a code
     /// of either kind.
     pub async fn expect_no_sms(&self, window: Duration) {
-        let mut rx = self.lines.lock().await;
-        let deadline = Instant::now() + window;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            match tokio::time::timeout(left, rx.recv()).await {
-                Ok(Some(line)) => {
-                    let code = find_sms_code(&line, SmsKind::PhoneSetup).or(find_sms_code(&line, SmsKind::LoginMfa));
-                    assert!(
-                        !line.contains(NULL_SMS_MARKER) && code.is_none(),
-                        "unexpected SMS printed: {line}"
-                    );
-                }
-                Ok(None) | Err(_) => return,
-            }
-        }
+        self.watch_output(window, |line| {
+            let code = find_sms_code(line, SmsKind::PhoneSetup).or(find_sms_code(line, SmsKind::LoginMfa));
+            assert!(
+                !line.contains(NULL_SMS_MARKER) && code.is_none(),
+                "unexpected SMS printed: {line}"
+            );
+        })
+        .await;
     }
 
     /// Registers `email`; with verification on, scrapes the link and verifies it. Returns the

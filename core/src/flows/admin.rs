@@ -3,13 +3,11 @@
 
 use crate::engine::Engine;
 use crate::events::Event;
-use crate::flows::limits;
 use crate::ports::UserCounts;
 use crate::records::{User, UserPatch};
-use crate::token::hash_secret;
 
 use super::register::{create_from_pending, issue_pending};
-use super::{FlowError, FlowResult};
+use super::{count_mail_to, FlowError, FlowResult};
 
 /// `GET /admin/stats`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,8 +142,7 @@ pub async fn resend_verification(engine: &Engine, id: &str) -> FlowResult<User> 
     let Some(hashed_password) = user.hashed_password.clone() else {
         return Err(FlowError::NoPasswordToVerify);
     };
-    let subject = &hash_secret(&crate::email::key(&user.email))[..32];
-    limits::count_against(engine, &engine.email_limits, "email_to", subject).await?;
+    count_mail_to(engine, &user.email).await?;
     issue_pending(engine, &user.email, hashed_password, user.full_name.clone(), true).await?;
     Ok(user)
 }
