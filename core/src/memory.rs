@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
-    UserCounts, UserStore,
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
+    SessionRecord, StoreError, Sweeper, UserCounts, UserStore,
 };
 use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::Timestamp;
@@ -175,6 +175,17 @@ impl RevocationStore for MemoryStore {
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         Ok(self.lock().revoked.contains_key(jti))
+    }
+}
+
+#[async_trait]
+impl SessionLookup for MemoryStore {
+    async fn lookup(&self, user_id: &str, jti: &str) -> Result<SessionRecord, StoreError> {
+        let t = self.lock();
+        Ok(SessionRecord {
+            user: t.users.iter().find(|u| u.id == user_id).cloned(),
+            revoked: t.revoked.contains_key(jti),
+        })
     }
 }
 

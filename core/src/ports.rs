@@ -102,6 +102,25 @@ pub trait RevocationStore: Send + Sync {
     async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError>;
 }
 
+/// What a bearer check reads, in one lookup (docs/performance.md, "The session check").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SessionRecord {
+    /// The token's user, active or not; `None` when there is no such user.
+    pub user: Option<User>,
+    /// Whether the token's `jti` is revoked.
+    pub revoked: bool,
+}
+
+/// The read behind every authenticated request: the token's user and whether the token is
+/// revoked, together. SQL backends answer it with one statement, so a request costs one
+/// round trip; nothing is cached, so a revocation anywhere is seen on the next request.
+#[async_trait]
+pub trait SessionLookup: Send + Sync {
+    /// The user with id `user_id` and whether `jti` is revoked, as
+    /// [`UserStore::get`] and [`RevocationStore::is_revoked`] would answer them.
+    async fn lookup(&self, user_id: &str, jti: &str) -> Result<SessionRecord, StoreError>;
+}
+
 /// The outcome of [`AttemptStore::try_reserve`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reservation {
@@ -321,6 +340,8 @@ pub struct Stores {
     pub pending: Arc<dyn PendingStore>,
     /// Revocations.
     pub revocations: Arc<dyn RevocationStore>,
+    /// The session check's read.
+    pub sessions: Arc<dyn SessionLookup>,
     /// Lockout failures.
     pub attempts: Arc<dyn AttemptStore>,
     /// SMS codes.
@@ -335,12 +356,21 @@ impl Stores {
     /// Every storage port from one backend value that implements them all, plus a counter.
     pub fn from_one<S>(store: S, counter: Arc<dyn Counter>) -> Self
     where
-        S: UserStore + PendingStore + RevocationStore + AttemptStore + MfaCodeStore + Sweeper + Clone + 'static,
+        S: UserStore
+            + PendingStore
+            + RevocationStore
+            + SessionLookup
+            + AttemptStore
+            + MfaCodeStore
+            + Sweeper
+            + Clone
+            + 'static,
     {
         Self {
             users: Arc::new(store.clone()),
             pending: Arc::new(store.clone()),
             revocations: Arc::new(store.clone()),
+            sessions: Arc::new(store.clone()),
             attempts: Arc::new(store.clone()),
             mfa_codes: Arc::new(store.clone()),
             sweeper: Arc::new(store),
@@ -358,6 +388,8 @@ pub struct Ports {
     pub pending: Arc<dyn PendingStore>,
     /// Per-token revocation.
     pub revocations: Arc<dyn RevocationStore>,
+    /// The session check's read.
+    pub sessions: Arc<dyn SessionLookup>,
     /// Lockout failures.
     pub attempts: Arc<dyn AttemptStore>,
     /// SMS codes.
@@ -395,6 +427,7 @@ impl Ports {
             users,
             pending,
             revocations,
+            sessions,
             attempts,
             mfa_codes,
             sweeper,
@@ -404,6 +437,7 @@ impl Ports {
             users,
             pending,
             revocations,
+            sessions,
             attempts,
             mfa_codes,
             sweeper,

@@ -414,6 +414,31 @@ pub fn revoked(jti: &str) -> Statement {
     Statement::new("SELECT 1 AS hit FROM token_blacklist WHERE jti = ?1", vec![text(jti)])
 }
 
+/// The session check's read in one statement: one row always, with the user's columns (all
+/// NULL when there is no such user) and `revoked`.
+pub fn session_lookup(user_id: &str, jti: &str) -> Statement {
+    Statement::new(
+        format!(
+            "SELECT {USER_COLUMNS}, EXISTS (SELECT 1 FROM token_blacklist WHERE jti = ?2) AS revoked \
+             FROM (SELECT 1 AS one) LEFT JOIN users ON users.id = ?1"
+        ),
+        vec![text(user_id), text(jti)],
+    )
+}
+
+/// The [`SessionRecord`](crate::ports::SessionRecord) in a row of [`session_lookup`]. A
+/// revoked token is refused whatever its user row holds, so that row is not allowed to turn
+/// the refusal into an error.
+pub fn session_from(row: &impl Row) -> Result<crate::ports::SessionRecord, StoreError> {
+    let revoked = row.flag("revoked")?;
+    let user = match row.text("id")? {
+        None => None,
+        Some(_) if revoked => user_from(row).ok(),
+        Some(_) => Some(user_from(row)?),
+    };
+    Ok(crate::ports::SessionRecord { user, revoked })
+}
+
 /// Records a failed-login slot unless `threshold` failures since `since` are already there,
 /// in one statement; returns the new row's `id`, or no row when the address is locked.
 pub fn reserve_attempt(email: &str, ip: Option<&str>, now: Timestamp, since: Timestamp, threshold: u64) -> Statement {
@@ -591,6 +616,12 @@ pub fn delete_codes(user_id: &str) -> Statement {
 pub trait Executor: Send + Sync {
     /// Every row `st` answers, column by column.
     async fn rows(&self, st: Statement) -> Result<Vec<Map<String, Json>>, StoreError>;
+    /// The rows of a read by primary key (one index probe, a row or two): the session check
+    /// and [`UserStore::get`](crate::ports::UserStore::get). A driver with a cheaper path for
+    /// such reads overrides it; by default it is [`Executor::rows`].
+    async fn rows_by_key(&self, st: Statement) -> Result<Vec<Map<String, Json>>, StoreError> {
+        self.rows(st).await
+    }
     /// Runs a write; how many rows it changed.
     async fn run(&self, st: Statement) -> Result<u64, StoreError>;
     /// Runs statements as one transaction; how many rows each changed.
@@ -673,7 +704,12 @@ impl<E: Executor> crate::ports::UserStore for SqlStore<E> {
     }
 
     async fn get(&self, id: &str) -> Result<Option<User>, StoreError> {
-        self.first(user_by_id(id)).await?.as_ref().map(user_from).transpose()
+        self.0
+            .rows_by_key(user_by_id(id))
+            .await?
+            .first()
+            .map(user_from)
+            .transpose()
     }
 
     async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
@@ -769,6 +805,16 @@ impl<E: Executor> crate::ports::RevocationStore for SqlStore<E> {
 
     async fn is_revoked(&self, jti: &str) -> Result<bool, StoreError> {
         Ok(self.first(revoked(jti)).await?.is_some())
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::SessionLookup for SqlStore<E> {
+    async fn lookup(&self, user_id: &str, jti: &str) -> Result<crate::ports::SessionRecord, StoreError> {
+        match self.0.rows_by_key(session_lookup(user_id, jti)).await?.first() {
+            Some(row) => session_from(row),
+            None => Err(StoreError::Backend("the session lookup answered no row".into())),
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use crate::events::Event;
 use crate::memory::{MemoryCounter, MemoryStore};
 use crate::password::{HashParams, InlineHasher};
 use crate::ports::{
-    Clock, DeliveryError, EmailMessage, EventSink, Mailer, Ports, Random, Reservation, SmsMessage, SmsSender,
-    StoreError, Stores,
+    Clock, DeliveryError, EmailMessage, EventSink, Mailer, Ports, Random, Reservation, SessionRecord, SmsMessage,
+    SmsSender, StoreError, Stores,
 };
 use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
@@ -241,11 +241,12 @@ pub async fn contract_at(stores: Stores, parallelism: usize, now: Timestamp) {
 
 /// The named cases of the port contract, in the order [`contract_at`] runs them (the sweep
 /// last: it deletes what the others left expired).
-pub const CONTRACT_CASES: [&str; 8] = [
+pub const CONTRACT_CASES: [&str; 9] = [
     "users",
     "listing",
     "pending",
     "revocations",
+    "sessions",
     "attempts",
     "mfa_codes",
     "counter",
@@ -261,6 +262,7 @@ pub async fn contract_case(case: &str, stores: &Stores, parallelism: usize, now:
             "listing" => listing_contract(stores, now).await,
             "pending" => pending_contract(stores, now, parallelism).await,
             "revocations" => revocation_contract(stores, now, parallelism).await,
+            "sessions" => session_contract(stores, now).await,
             "attempts" => attempts_contract(stores, now, parallelism).await,
             "mfa_codes" => mfa_contract(stores, now, parallelism).await,
             "counter" => counter_contract(stores, now, parallelism).await,
@@ -657,6 +659,31 @@ async fn revocation_contract(s: &Stores, now: Timestamp, parallelism: usize) {
         1,
         "exactly one caller claims a jti"
     );
+}
+
+/// The session read answers exactly what `users.get` and `revocations.is_revoked` answer,
+/// in each of the four combinations, and sees a revocation at once.
+async fn session_contract(s: &Stores, now: Timestamp) {
+    let mut u = user("00000000000000000000000000000051", "session@example.com", now);
+    u.is_active = false;
+    let u = s.users.create(&u).await.unwrap();
+    let stored = s.users.get(&u.id).await.unwrap();
+    assert!(stored.is_some());
+    let both = |user: Option<User>, revoked: bool| SessionRecord { user, revoked };
+    assert_eq!(
+        s.sessions.lookup(&u.id, "js-1").await.unwrap(),
+        both(stored.clone(), false),
+        "a live token of an existing (here inactive) user"
+    );
+    assert!(s.revocations.revoke("js-1", plus_seconds(now, 60)).await.unwrap());
+    assert_eq!(
+        s.sessions.lookup(&u.id, "js-1").await.unwrap(),
+        both(stored, true),
+        "a revocation is seen by the next lookup"
+    );
+    assert_eq!(s.sessions.lookup("nope", "js-1").await.unwrap(), both(None, true));
+    assert_eq!(s.sessions.lookup("nope", "js-2").await.unwrap(), both(None, false));
+    assert!(s.users.delete(&u).await.unwrap());
 }
 
 async fn attempts_contract(s: &Stores, now: Timestamp, parallelism: usize) {

@@ -4,7 +4,7 @@
 //! Every instant is UTC with microsecond precision, because bulk revocation compares a
 //! token's fractional `iat` against `tokens_invalidated_after` (docs/wire.md, "Revocation").
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeZone, Timelike, Utc};
 
 /// A UTC instant with microsecond precision.
 pub type Timestamp = DateTime<Utc>;
@@ -33,35 +33,96 @@ pub fn plus_seconds(t: Timestamp, seconds: i64) -> Timestamp {
         .unwrap_or(t)
 }
 
+/// `YYYY-MM-DD?HH:MM:SS` with `sep` between date and time, then `.ffffff` unless `fraction`
+/// is `Omit` or it is zero and `Fraction::WhenNonZero`, then `suffix`. Written by hand: these
+/// run for every timestamp of every user read and written, and chrono's format strings
+/// are parsed again on each call (docs/performance.md).
+fn render(t: Timestamp, sep: char, fraction: Fraction, suffix: &str) -> String {
+    use std::fmt::Write;
+    let t = truncate_micros(t);
+    if t.nanosecond() >= 1_000_000_000 {
+        // A leap second, which only chrono's own parser can produce: chrono renders it.
+        return leap_second(t, sep, fraction, suffix);
+    }
+    let micros = t.nanosecond() / 1000;
+    let mut out = String::with_capacity(32);
+    let year = t.year();
+    if (0..=9999).contains(&year) {
+        let _ = write!(out, "{year:04}");
+    } else {
+        let _ = write!(out, "{}", t.format("%Y"));
+    }
+    let _ = write!(
+        out,
+        "-{:02}-{:02}{sep}{:02}:{:02}:{:02}",
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    if fraction == Fraction::Always || micros != 0 {
+        let _ = write!(out, ".{micros:06}");
+    }
+    out.push_str(suffix);
+    out
+}
+
+fn leap_second(t: Timestamp, sep: char, fraction: Fraction, suffix: &str) -> String {
+    let whole = t.nanosecond() % 1_000_000_000 == 0;
+    let format = match (fraction, whole) {
+        (Fraction::WhenNonZero, true) => format!("%Y-%m-%d{sep}%H:%M:%S"),
+        _ => format!("%Y-%m-%d{sep}%H:%M:%S%.6f"),
+    };
+    format!("{}{suffix}", t.format(&format))
+}
+
+#[derive(PartialEq)]
+enum Fraction {
+    Always,
+    WhenNonZero,
+}
+
 /// pydantic's JSON form: `2026-11-22T06:15:05.944750Z`, fraction omitted when zero.
 pub fn to_pydantic(t: Timestamp) -> String {
-    let t = truncate_micros(t);
-    if t.nanosecond() == 0 {
-        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-    } else {
-        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-    }
+    render(t, 'T', Fraction::WhenNonZero, "Z")
 }
 
 /// Python's `datetime.isoformat()` for an aware UTC value: `2026-11-23T06:15:05.226286+00:00`.
 pub fn to_isoformat(t: Timestamp) -> String {
-    let t = truncate_micros(t);
-    if t.nanosecond() == 0 {
-        t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
-    } else {
-        t.format("%Y-%m-%dT%H:%M:%S%.6f+00:00").to_string()
-    }
+    render(t, 'T', Fraction::WhenNonZero, "+00:00")
 }
 
 /// The SQLite storage form of regstack 0.9.3: `YYYY-MM-DD HH:MM:SS.ffffff`, UTC, no offset.
 pub fn to_sql_text(t: Timestamp) -> String {
-    truncate_micros(t).format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    render(t, ' ', Fraction::Always, "")
+}
+
+/// The storage form exactly as [`to_sql_text`] writes it (what nearly every row holds),
+/// read without chrono's format parser; `None` for anything else.
+fn from_canonical_sql_text(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    if b.len() != 26 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' || b[19] != b'.'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to]
+            .iter()
+            .try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(num(0, 4)? as i32, num(5, 7)?, num(8, 10)?)?;
+    let time = date.and_hms_micro_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?, num(20, 26)?)?;
+    Some(Utc.from_utc_datetime(&time))
 }
 
 /// Parses the SQLite text form, tolerating what other writers leave behind: no fraction,
 /// a `T` separator, or a trailing offset (which is honoured).
 pub fn from_sql_text(s: &str) -> Option<Timestamp> {
     let s = s.trim();
+    if let Some(t) = from_canonical_sql_text(s) {
+        return Some(t);
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }
@@ -104,5 +165,40 @@ mod tests {
         );
         assert_eq!(from_sql_text("2026-01-01 13:00:00.123456+01:00"), Some(t));
         assert_eq!(from_sql_text("not a date"), None);
+        // The hand-written fast path refuses what chrono would refuse.
+        assert_eq!(from_sql_text("2026-02-30 12:00:00.000000"), None);
+        assert_eq!(from_sql_text("2026-01-01 24:00:00.000000"), None);
+        assert_eq!(from_sql_text("2026-01-01 12:00:00.00000x"), None);
+        assert_eq!(
+            from_sql_text("2026-01-01T12:00:00.123456"),
+            Some(from_micros(1_767_268_800_123_456))
+        );
+    }
+
+    #[regstack_macros::dual_test]
+    fn rendering_matches_chrono_across_years_and_fractions() {
+        for micros in [
+            0i64,
+            1,
+            999_999,
+            1_767_268_800_000_000,
+            1_767_268_800_000_001,
+            253_402_300_799_999_999,
+        ] {
+            let t = from_micros(micros);
+            assert_eq!(to_sql_text(t), t.format("%Y-%m-%d %H:%M:%S%.6f").to_string());
+            assert_eq!(from_sql_text(&to_sql_text(t)), Some(t));
+        }
+        let leap = Utc.from_utc_datetime(
+            &chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                .unwrap()
+                .and_hms_micro_opt(23, 59, 59, 1_500_000)
+                .unwrap(),
+        );
+        assert_eq!(to_sql_text(leap), leap.format("%Y-%m-%d %H:%M:%S%.6f").to_string());
+        assert_eq!(
+            to_isoformat(leap),
+            format!("{}+00:00", leap.format("%Y-%m-%dT%H:%M:%S%.6f"))
+        );
     }
 }

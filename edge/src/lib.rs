@@ -251,6 +251,7 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Respo
         }
     };
     let resp = app.oneshot(req.map(axum::body::Body::new)).await?;
+    note_memory_growth();
     // Relayed sends run after the response, kept alive by waitUntil.
     let queued = delivery::take_queued();
     if !queued.is_empty() {
@@ -261,6 +262,22 @@ async fn fetch(req: HttpRequest, env: Env, ctx: Context) -> worker::Result<Respo
         });
     }
     Ok(resp)
+}
+
+/// Logs the isolate's linear memory each time it has grown (it never shrinks), so an operator
+/// sees how near it comes to the isolate's 128 MB (docs/performance.md, "Memory").
+fn note_memory_growth() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        thread_local!(static SEEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) });
+        let pages = core::arch::wasm32::memory_size::<0>();
+        SEEN.with(|seen| {
+            if pages > seen.get() {
+                seen.set(pages);
+                tracing::info!(target: "regstack.memory", "wasm linear memory: {} MiB", pages * 64 / 1024);
+            }
+        });
+    }
 }
 
 /// The Cron Trigger (`[triggers]` in wrangler.toml): sweeps expired rows from D1 so no table

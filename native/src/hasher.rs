@@ -6,7 +6,7 @@
 //! demanding more than `password_hash_max_memory_kib` is refused.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -46,8 +46,8 @@ pub struct PoolStats {
 /// The [`PasswordHasher`] over the pool.
 pub struct PooledHasher {
     random: Arc<dyn Random>,
-    lanes: SyncSender<Job>,
-    large: SyncSender<Job>,
+    lanes: Lane,
+    large: Lane,
     slot_blocks: usize,
     max_memory_kib: u32,
     stats: Arc<PoolStats>,
@@ -61,21 +61,21 @@ impl PooledHasher {
         let slot_blocks = password::blocks_for(params.memory_kib, params.parallelism).unwrap_or(0);
         let max_blocks = password::blocks_for(max_memory_kib, 1).unwrap_or(0).max(slot_blocks);
         let stats = Arc::new(PoolStats::default());
-        let (lanes, jobs) = sync_channel::<Job>(queue.max(1));
+        let (lanes, jobs) = Lane::new(queue);
         let jobs = Arc::new(Mutex::new(jobs));
         for n in 0..slots.max(1) {
-            let (jobs, stats) = (jobs.clone(), stats.clone());
+            let (jobs, waiting, stats) = (jobs.clone(), lanes.waiting.clone(), stats.clone());
             std::thread::Builder::new()
                 .name(format!("regstack-argon2-{n}"))
-                .spawn(move || run_lane(&jobs, params, slot_blocks, &stats))
+                .spawn(move || run_lane(&jobs, &waiting, params, slot_blocks, &stats))
                 .expect("starting a hashing thread");
         }
-        let (large, big_jobs) = sync_channel::<Job>(queue.max(1));
+        let (large, big_jobs) = Lane::new(queue);
         let big_jobs = Arc::new(Mutex::new(big_jobs));
-        let big_stats = stats.clone();
+        let (big_waiting, big_stats) = (large.waiting.clone(), stats.clone());
         std::thread::Builder::new()
             .name("regstack-argon2-large".into())
-            .spawn(move || run_lane(&big_jobs, params, max_blocks, &big_stats))
+            .spawn(move || run_lane(&big_jobs, &big_waiting, params, max_blocks, &big_stats))
             .expect("starting the large hashing thread");
         tracing::info!(
             target: "regstack.password",
@@ -99,21 +99,49 @@ impl PooledHasher {
         &self.stats
     }
 
-    async fn submit(&self, lane: &SyncSender<Job>, work: Work) -> Result<Outcome, PasswordError> {
+    async fn submit(&self, lane: &Lane, work: Work) -> Result<Outcome, PasswordError> {
         let (reply, answer) = oneshot::channel();
-        lane.try_send(Job { work, reply }).map_err(|e| match e {
-            TrySendError::Full(_) => PasswordError::Busy,
-            TrySendError::Disconnected(_) => PasswordError::Hash("the hashing threads have stopped".into()),
-        })?;
+        // Claim a place only while there is one, so a refused caller never takes a place
+        // another could have had.
+        lane.waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < lane.limit).then_some(n + 1)
+            })
+            .map_err(|_| PasswordError::Busy)?;
+        if lane.jobs.send(Job { work, reply }).is_err() {
+            lane.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(PasswordError::Hash("the hashing threads have stopped".into()));
+        }
         answer
             .await
             .map_err(|_| PasswordError::Hash("a hashing thread stopped".into()))
     }
 }
 
+/// A queue of jobs with a limit on how many may wait. The limit is a counter, not a bounded
+/// channel: a bounded channel allocates its whole capacity up front, so a generous
+/// `password_hash_queue_limit` would cost memory while idle.
+struct Lane {
+    jobs: Sender<Job>,
+    waiting: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl Lane {
+    fn new(limit: usize) -> (Self, Receiver<Job>) {
+        let (jobs, receiver) = channel();
+        let lane = Self {
+            jobs,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            limit: limit.max(1),
+        };
+        (lane, receiver)
+    }
+}
+
 /// One hashing thread: jobs until the pool is dropped, in a buffer of `blocks` allocated at
 /// the first job and kept.
-fn run_lane(jobs: &Mutex<Receiver<Job>>, params: HashParams, blocks: usize, stats: &PoolStats) {
+fn run_lane(jobs: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, params: HashParams, blocks: usize, stats: &PoolStats) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
         let job = {
@@ -123,6 +151,7 @@ fn run_lane(jobs: &Mutex<Receiver<Job>>, params: HashParams, blocks: usize, stat
                 Err(_) => return,
             }
         };
+        waiting.fetch_sub(1, Ordering::AcqRel);
         // Nobody waits for it any more (the request was cancelled): skip the work, so a client
         // that connects and hangs up cannot make the pool hash for nothing.
         if job.reply.is_closed() {
@@ -254,6 +283,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once() {
+        let slow = HashParams {
+            memory_kib: 8192,
+            iterations: 3,
+            parallelism: 1,
+        };
+        let pool = PooledHasher::new(slow, Arc::new(Fixed), 1, 1, 8192);
+        // Every submission happens in the first poll, before the one thread can finish a hash:
+        // one job runs, one waits, and the rest are refused without waiting.
+        let answers =
+            regstack_core::testing::futures_join((0..10).map(|i| pool.hash(if i % 2 == 0 { "a" } else { "b" }))).await;
+        let busy = answers
+            .iter()
+            .filter(|a| matches!(a, Err(super::PasswordError::Busy)))
+            .count();
+        let done = answers.iter().filter(|a| a.is_ok()).count();
+        assert!(busy >= 7 && done >= 1 && busy + done == 10, "busy {busy}, done {done}");
+        assert_eq!(
+            pool.lanes.waiting.load(Ordering::Relaxed),
+            0,
+            "refusals leave the count as it was"
+        );
+    }
+
+    #[tokio::test]
     async fn work_nobody_waits_for_is_skipped() {
         let (tx, rx) = std::sync::mpsc::sync_channel(4);
         let (gone, gone_rx) = tokio::sync::oneshot::channel();
@@ -273,9 +327,12 @@ mod tests {
         let stats = Arc::new(super::PoolStats::default());
         let lane_stats = stats.clone();
         let jobs = std::sync::Mutex::new(rx);
-        std::thread::spawn(move || super::run_lane(&jobs, SMALL, 256, &lane_stats))
+        let waiting = Arc::new(std::sync::atomic::AtomicUsize::new(2));
+        let lane_waiting = waiting.clone();
+        std::thread::spawn(move || super::run_lane(&jobs, &lane_waiting, SMALL, 256, &lane_stats))
             .join()
             .unwrap();
+        assert_eq!(waiting.load(Ordering::Relaxed), 0, "each job taken leaves the queue");
         assert!(matches!(answer.await, Ok(super::Outcome::Hashed(Ok(_)))));
         assert_eq!(
             stats.computed.load(Ordering::Relaxed),

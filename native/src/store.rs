@@ -6,6 +6,8 @@ pub mod mongo;
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_reader;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mongo")))]
 compile_error!("regstack needs at least one storage backend feature: `sqlite` (the default), `postgres` or `mongo`");

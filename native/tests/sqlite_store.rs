@@ -229,3 +229,48 @@ async fn an_older_alembic_revision_is_refused_clearly() {
     let err = SqliteStore::open(path.to_str().unwrap(), 1).await.unwrap_err();
     assert!(err.to_string().contains("revision 0002"), "{err}");
 }
+
+/// Key reads answered on the calling thread give exactly the rows the sqlx pool gives, for a
+/// user with every kind of column filled, and for the session read with and without a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_reads_match_the_pool_row_for_row() {
+    use regstack_core::records::User;
+    use regstack_core::sqlite::{session_lookup, user_by_id, Executor, SqlStore};
+    use regstack_core::time::from_micros;
+    let path = temp_db("key-reads");
+    let store = SqliteStore::open(path.to_str().unwrap(), 2).await.unwrap();
+    assert!(store.reads_keys_inline(), "a database file gets the inline key reads");
+    let now = from_micros(1_767_268_800_123_456);
+    let mut u = User::new(
+        "0123456789abcdef0123456789abcdef".into(),
+        "keys@example.com".into(),
+        Some("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
+        now,
+    );
+    u.full_name = Some("Kéy Réads".into());
+    u.phone_number = Some("+15555550100".into());
+    u.is_verified = true;
+    u.last_login = Some(now);
+    u.tokens_invalidated_after = Some(now);
+    let stores = SqlStore(store.clone());
+    regstack_core::ports::UserStore::create(&stores, &u).await.unwrap();
+    regstack_core::ports::RevocationStore::revoke(&stores, "jti-1", now)
+        .await
+        .unwrap();
+    for st in [
+        user_by_id(&u.id),
+        user_by_id("nobody"),
+        session_lookup(&u.id, "jti-1"),
+        session_lookup(&u.id, "jti-2"),
+        session_lookup("nobody", "jti-1"),
+    ] {
+        let inline = store.rows_by_key(st.clone()).await.unwrap();
+        let pooled = store.rows(st.clone()).await.unwrap();
+        assert_eq!(inline, pooled, "{}", st.sql);
+    }
+    assert_eq!(
+        store.rows_by_key(user_by_id(&u.id)).await.unwrap().len(),
+        1,
+        "the user row is found"
+    );
+}

@@ -39,10 +39,11 @@ pub async fn authenticate(engine: &Engine, header: Option<&str>) -> FlowResult<S
         .jwt
         .decode(token, Purpose::Session, now)
         .map_err(|_| FlowError::Auth(AuthFailure::Invalid))?;
-    if engine.ports.revocations.is_revoked(&claims.jti).await? {
+    let record = engine.ports.sessions.lookup(&claims.sub, &claims.jti).await?;
+    if record.revoked {
         return Err(FlowError::Auth(AuthFailure::Revoked));
     }
-    let user = match engine.ports.users.get(&claims.sub).await? {
+    let user = match record.user {
         Some(u) if u.is_active => u,
         _ => return Err(FlowError::Auth(AuthFailure::Inactive)),
     };

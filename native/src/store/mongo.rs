@@ -16,8 +16,8 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use regstack_core::config::Config;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
-    UserCounts, UserStore,
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
+    SessionRecord, StoreError, Sweeper, UserCounts, UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::time::{from_micros, to_micros, Timestamp};
@@ -646,6 +646,18 @@ impl PendingStore for MongoStore {
             .count_documents(doc! { "expires_at": { "$gt": bson_date(now) } })
             .await
             .map_err(map_err)
+    }
+}
+
+/// Two reads at once: Mongo has no join across these collections worth its cost here.
+#[async_trait]
+impl SessionLookup for MongoStore {
+    async fn lookup(&self, user_id: &str, jti: &str) -> Result<SessionRecord, StoreError> {
+        let (user, revoked) = tokio::join!(self.get(user_id), self.is_revoked(jti));
+        let revoked = revoked?;
+        // A revoked token is refused whatever its user document holds.
+        let user = if revoked { user.ok().flatten() } else { user? };
+        Ok(SessionRecord { user, revoked })
     }
 }
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, StoreError, Sweeper,
-    UserCounts, UserStore,
+    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
+    SessionRecord, StoreError, Sweeper, UserCounts, UserStore,
 };
 use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
 use regstack_core::time::{truncate_micros, Timestamp};
@@ -567,6 +567,31 @@ impl RevocationStore for PgStore {
             .await
             .map_err(map_err)?;
         Ok(hit.is_some())
+    }
+}
+
+/// One round trip: the user's row (all NULL when there is none) beside the revocation flag.
+#[async_trait]
+impl SessionLookup for PgStore {
+    async fn lookup(&self, user_id: &str, jti: &str) -> Result<SessionRecord, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, EXISTS (SELECT 1 FROM token_blacklist WHERE jti = $2) AS revoked \
+             FROM (SELECT 1 AS one) AS one LEFT JOIN users ON users.id = $1"
+        ))
+        .bind(user_id)
+        .bind(jti)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let id: Option<String> = row.try_get("id").map_err(map_err)?;
+        let revoked: bool = row.try_get("revoked").map_err(map_err)?;
+        // A revoked token is refused whatever its user row holds.
+        let user = match id {
+            None => None,
+            Some(_) if revoked => user_from(&row).ok(),
+            Some(_) => Some(user_from(&row)?),
+        };
+        Ok(SessionRecord { user, revoked })
     }
 }
 

@@ -6,7 +6,9 @@
 //! a write), because SQLite takes the write lock at the start of such a statement: that is what
 //! makes token consumption and lockout reservations exact under concurrency.
 
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +22,8 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
+
+use super::sqlite_reader::InlineReader;
 
 /// The bundled forward-only migrations, in order.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -50,10 +54,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
 ];
 
-/// Every store on one SQLite pool.
+/// Every store on one SQLite pool, plus read-only connections for key reads.
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    reader: Option<Arc<InlineReader>>,
 }
 
 /// Maps sqlx errors to the port's: unique violations by kind, I/O and pool trouble as
@@ -128,17 +133,22 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(connect)?;
-        let store = Self { pool };
+        let mut store = Self { pool, reader: None };
         store.migrate().await.map_err(|e| match e {
             MigrateError::Sql(source) => connect(source),
             MigrateError::OldRevision(r) => OpenError::OldRevision(r),
         })?;
+        if !memory {
+            store.reader = key_reader(Path::new(path));
+        }
         Ok(store)
     }
 
     /// Stores on a pool the host already owns (its own options and size), migrated first.
+    /// Key reads stay on the pool: its options (in-memory, URI, journal mode) are the host's,
+    /// and a second connection made from the file name alone might not see the same database.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, OpenError> {
-        let store = Self { pool };
+        let store = Self { pool, reader: None };
         store.migrate().await.map_err(|e| match e {
             MigrateError::Sql(source) => OpenError::Connect {
                 path: "the host's pool".into(),
@@ -152,6 +162,12 @@ impl SqliteStore {
     /// The pool, for host code that wants to share it.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Whether key reads are answered on the calling thread rather than through the pool
+    /// (docs/performance.md, "Key reads on the calling thread").
+    pub fn reads_keys_inline(&self) -> bool {
+        self.reader.is_some()
     }
 
     /// Applies the bundled migrations that have not run yet. A regstack 0.9.3 database at
@@ -250,6 +266,16 @@ fn added_column(statement: &str) -> Option<(String, String)> {
     }
 }
 
+/// The inline key readers for a database file, one per core (a read runs on the request's
+/// own thread). Without them every read still works, through the pool.
+fn key_reader(path: &Path) -> Option<Arc<InlineReader>> {
+    let count = std::thread::available_parallelism().map_or(2, |n| n.get());
+    InlineReader::open(path, count)
+        .map(Arc::new)
+        .map_err(|e| tracing::warn!("key reads go through the pool: cannot open {}: {e}", path.display()))
+        .ok()
+}
+
 /// A migration failure.
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -287,6 +313,13 @@ impl Executor for SqliteStore {
     async fn rows(&self, st: Statement) -> Result<Vec<Map<String, Json>>, StoreError> {
         let rows = query(&st).fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter().map(to_map).collect()
+    }
+
+    async fn rows_by_key(&self, st: Statement) -> Result<Vec<Map<String, Json>>, StoreError> {
+        match self.reader.as_ref().and_then(|r| r.rows(&st)) {
+            Some(rows) => Ok(rows),
+            None => self.rows(st).await,
+        }
     }
 
     async fn run(&self, st: Statement) -> Result<u64, StoreError> {
