@@ -268,7 +268,9 @@ impl crate::ports::PasswordHasher for InlineHasher {
     async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
         self.random.fill(&mut salt);
-        hash(password, &salt, self.params)
+        let blocks = blocks_for(self.params.memory_kib, self.params.parallelism)
+            .ok_or_else(|| PasswordError::Params(format!("{:?}", self.params)))?;
+        with_kept(blocks, |memory| hash_in(password, &salt, self.params, memory))
     }
 
     async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError> {
@@ -279,8 +281,30 @@ impl crate::ports::PasswordHasher for InlineHasher {
                 needs_rehash: false,
             });
         }
-        Ok(verify(password, phc, self.params))
+        let blocks = blocks_to_verify(phc).unwrap_or(0);
+        Ok(with_kept(blocks, |memory| {
+            verify_in(password, phc, self.params, memory)
+        }))
     }
+}
+
+std::thread_local! {
+    /// The inline hasher's one buffer per thread, grown to the largest hash met and kept. At
+    /// the edge an isolate runs one hash at a time; a buffer allocated per hash let the wasm
+    /// heap fragment and grow to twice the hash's memory (docs/performance.md, "Memory").
+    static KEPT: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on at least `blocks` blocks of the kept buffer.
+fn with_kept<R>(blocks: usize, f: impl FnOnce(&mut [Block]) -> R) -> R {
+    // Taken out while in use, so a nested call would get a buffer of its own, not a panic.
+    let mut memory = KEPT.with(|kept| std::mem::take(&mut *kept.borrow_mut()));
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let out = f(&mut memory);
+    KEPT.with(|kept| *kept.borrow_mut() = memory);
+    out
 }
 
 /// Load shedding in front of any hasher: at most `limit` calls may be in flight (running or

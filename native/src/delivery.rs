@@ -16,6 +16,45 @@ pub use regstack_core::console::{ConsoleMailer, NullSms};
 use regstack_core::ports::{DeliveryError, EmailMessage, Job, Mailer, SmsMessage, SmsSender, Spawner};
 use tokio::sync::Semaphore;
 
+/// The mailer `email.backend` names, as `regstack serve` and `regstack doctor` build it.
+pub async fn mailer_from_config(config: &regstack_core::config::Config) -> Result<Arc<dyn Mailer>, String> {
+    use regstack_core::config::EmailBackend;
+    Ok(match config.email.backend {
+        EmailBackend::Console => Arc::new(ConsoleMailer {
+            log_bodies: config.email.log_bodies,
+        }),
+        #[cfg(feature = "smtp")]
+        EmailBackend::Smtp => Arc::new(smtp::SmtpMailer::from_config(&config.email)?),
+        #[cfg(feature = "ses")]
+        EmailBackend::Ses => Arc::new(aws::SesMailer::from_config(&config.email).await?),
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(format!(
+                "email.backend = \"{}\" is not available in this build",
+                other.as_str()
+            ))
+        }
+    })
+}
+
+/// One line on the email backend for `regstack doctor`, without secrets.
+pub fn describe_email(config: &regstack_core::config::Config) -> String {
+    use regstack_core::config::EmailBackend;
+    let e = &config.email;
+    match e.backend {
+        EmailBackend::Console if e.log_bodies => "console, bodies logged (development only)".to_string(),
+        EmailBackend::Console => "console (messages are logged without their bodies, not sent)".to_string(),
+        EmailBackend::Smtp => format!(
+            "smtp via {}:{}, from {}",
+            e.smtp_host.as_deref().unwrap_or("(no host)"),
+            e.smtp_port,
+            e.from_address
+        ),
+        EmailBackend::Ses => format!("ses in {}, from {}", e.ses_region, e.from_address),
+        other => format!("{}, from {}", other.as_str(), e.from_address),
+    }
+}
+
 /// A mailer or SMS sender that the host can replace on a running instance
 /// (`RegStack::set_mailer`, `RegStack::set_sms_sender`); each send uses whichever is current.
 pub struct Swappable<T: ?Sized>(RwLock<Arc<T>>);

@@ -51,7 +51,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 pub use extract::{Admin, CurrentUser, EdgeUser, ForwardAuth, OptionalEdgeUser, OptionalUser, ShortSecret};
-use regstack_core::config::{EmailBackend, SmsBackend};
+use regstack_core::config::SmsBackend;
 use regstack_core::events::Event;
 use regstack_core::http::{BodyLimit, ClientIp};
 use regstack_core::password::HashParams;
@@ -59,7 +59,7 @@ use regstack_core::ports::{Mailer, Ports, SmsSender, Spawner};
 use regstack_core::render::Renderer;
 pub use regstack_core::{Config, Engine};
 
-use crate::delivery::{ConsoleMailer, NullSms, TokioSpawner};
+use crate::delivery::{NullSms, TokioSpawner};
 use crate::hasher::PooledHasher;
 use crate::hooks::Hooks;
 use crate::system::{OsRandom, SystemClock};
@@ -117,6 +117,7 @@ pub struct Builder {
     sms: Option<Arc<dyn SmsSender>>,
     template_dirs: Vec<String>,
     stores: StoreSource,
+    migrate: bool,
 }
 
 impl Builder {
@@ -154,6 +155,14 @@ impl Builder {
         self
     }
 
+    /// Leaves migrations to the operator (`regstack serve --no-migrate`): the database named
+    /// by `database_url` is opened as it is, and a SQL schema behind this build's head stops
+    /// the start with a message to run `regstack migrate`.
+    pub fn without_migrating(mut self) -> Self {
+        self.migrate = false;
+        self
+    }
+
     /// Searches `dir` for template overrides before `extra_template_dirs` and the bundled ones.
     pub fn template_dir(mut self, dir: impl Into<String>) -> Self {
         self.template_dirs.push(dir.into());
@@ -164,7 +173,8 @@ impl Builder {
     pub async fn build(self) -> Result<RegStack, StartError> {
         let config = self.config;
         let stores = match self.stores {
-            StoreSource::Config => store::open(&config).await?,
+            StoreSource::Config if self.migrate => store::open(&config).await?,
+            StoreSource::Config => store::open_checked(&config).await?,
             #[cfg(feature = "sqlite")]
             StoreSource::Sqlite(pool) => store::on_sqlite(pool).await?,
             #[cfg(feature = "postgres")]
@@ -175,28 +185,9 @@ impl Builder {
         let random: Arc<dyn regstack_core::ports::Random> = Arc::new(OsRandom);
         let mailer: Arc<dyn Mailer> = match self.mailer {
             Some(m) => m,
-            None => match config.email.backend {
-                EmailBackend::Console => Arc::new(ConsoleMailer {
-                    log_bodies: config.email.log_bodies,
-                }),
-                #[cfg(feature = "smtp")]
-                EmailBackend::Smtp => {
-                    Arc::new(delivery::smtp::SmtpMailer::from_config(&config.email).map_err(StartError::Delivery)?)
-                }
-                #[cfg(feature = "ses")]
-                EmailBackend::Ses => Arc::new(
-                    delivery::aws::SesMailer::from_config(&config.email)
-                        .await
-                        .map_err(StartError::Delivery)?,
-                ),
-                #[allow(unreachable_patterns)]
-                other => {
-                    return Err(StartError::Delivery(format!(
-                        "email.backend = \"{}\" is not available in this build",
-                        other.as_str()
-                    )))
-                }
-            },
+            None => delivery::mailer_from_config(&config)
+                .await
+                .map_err(StartError::Delivery)?,
         };
         let sms: Arc<dyn SmsSender> = match self.sms {
             Some(s) => s,
@@ -315,6 +306,7 @@ impl RegStack {
             sms: None,
             template_dirs: Vec::new(),
             stores: StoreSource::Config,
+            migrate: true,
         }
     }
 

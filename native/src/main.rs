@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 /// regstack: user accounts you run yourself.
 #[derive(Parser)]
 #[command(name = "regstack", version, about)]
@@ -14,7 +16,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the JSON API (and /healthz, /readyz).
+    /// Serve the JSON API (and /healthz, /readyz), migrating the database first.
+    #[command(
+        after_help = "Examples:\n  regstack serve\n  regstack serve --host 0.0.0.0 --port 8080 --config /etc/app\n  regstack serve --no-migrate   # after `regstack migrate` ran as its own step"
+    )]
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
@@ -25,8 +30,38 @@ enum Command {
         /// regstack.toml, or a directory holding one.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Do not migrate; refuse to start if the SQL schema is behind (run `regstack migrate`).
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Bring the SQL schema to a revision (default: head), adopting a regstack 0.9.3 database.
+    #[command(
+        after_help = "Examples:\n  regstack migrate\n  regstack migrate --target 0004 --config /etc/app/regstack.toml\n  regstack migrate --target +1"
+    )]
+    Migrate {
+        /// Where to stop: head, a revision such as 0004, or +N revisions past the current one.
+        #[arg(long, default_value = "head")]
+        target: regstack::store::Target,
+        /// regstack.toml, or a directory holding one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Check the config, the database and the email backend; exit 1 if a check fails.
+    #[command(
+        after_help = "Examples:\n  regstack doctor\n  regstack doctor --config /etc/app\n  regstack doctor --send-test-email you@example.com"
+    )]
+    Doctor {
+        /// regstack.toml, or a directory holding one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also send one real email to this address through the configured backend.
+        #[arg(long, value_name = "TO")]
+        send_test_email: Option<String>,
     },
     /// Create a superuser, or make an existing user one (idempotent; keeps their password).
+    #[command(
+        after_help = "Examples:\n  regstack create-admin --email admin@app.example.com\n  regstack create-admin --email admin@app.example.com --config /etc/app"
+    )]
     CreateAdmin {
         /// The administrator's email address.
         #[arg(long)]
@@ -55,7 +90,17 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Serve { host, port, config } => serve(host, port, config).await,
+        Command::Serve {
+            host,
+            port,
+            config,
+            no_migrate,
+        } => serve(host, port, config, no_migrate).await,
+        Command::Migrate { target, config } => return cli::migrate::run(config.as_deref(), target).await,
+        Command::Doctor {
+            config,
+            send_test_email,
+        } => return cli::doctor::run(config.as_deref(), send_test_email.as_deref()).await,
         Command::CreateAdmin {
             email,
             password,
@@ -72,9 +117,16 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn serve(host: String, port: u16, config: Option<PathBuf>) -> anyhow::Result<()> {
+async fn serve(host: String, port: u16, config: Option<PathBuf>, no_migrate: bool) -> anyhow::Result<()> {
     let loaded = regstack::settings::load(config.as_deref(), &[])?;
-    let rs = regstack::RegStack::new(loaded.config).await?;
+    let builder = regstack::RegStack::builder(loaded.config);
+    let rs = if no_migrate {
+        builder.without_migrating()
+    } else {
+        builder
+    }
+    .build()
+    .await?;
     regstack::serve::run(rs, &host, port).await
 }
 

@@ -7,7 +7,8 @@ use regstack_core::config::{self, ConfigError, Loaded, Sources};
 use serde_json::Value;
 
 /// Where the TOML file is: `--config` (a file, or a directory holding `regstack.toml`), else
-/// `$REGSTACK_CONFIG`, else `./regstack.toml`. A path that is not a file is ignored.
+/// `$REGSTACK_CONFIG`, else `./regstack.toml`. Only an explicit `--config` must exist (see
+/// [`load`]); the others are optional.
 pub fn toml_path(explicit: Option<&Path>) -> Option<PathBuf> {
     let candidate = match explicit {
         Some(p) if p.is_dir() => p.join("regstack.toml"),
@@ -31,6 +32,9 @@ pub enum SettingsError {
         /// Why.
         source: std::io::Error,
     },
+    /// `--config` names no file.
+    #[error("no config file at {0} (--config takes regstack.toml or the directory holding it)")]
+    Missing(PathBuf),
     /// The merged config is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -45,6 +49,15 @@ pub fn load(explicit: Option<&Path>, overrides: &[(String, Value)]) -> Result<Lo
             source,
         })
     };
+    if let Some(p) = explicit {
+        if toml_path(Some(p)).is_none() {
+            return Err(SettingsError::Missing(if p.is_dir() {
+                p.join("regstack.toml")
+            } else {
+                p.to_path_buf()
+            }));
+        }
+    }
     let toml = toml_path(explicit).map(|p| read(&p)).transpose()?;
     let secrets_path = Path::new("regstack.secrets.env");
     let secrets = secrets_path.is_file().then(|| read(secrets_path)).transpose()?;

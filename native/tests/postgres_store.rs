@@ -128,3 +128,71 @@ async fn a_host_owned_pool_carries_an_instance() {
         .unwrap();
     assert_eq!(n, 1, "the instance migrated and wrote through the host's pool");
 }
+
+/// Databases regstack 0.9.3 left at Alembic revisions 0001 and 0002 (the DDL its migrations
+/// emit for PostgreSQL, in tests/fixtures) are brought to 0003 as 0.9.3 would, then to head.
+#[tokio::test]
+async fn adopts_regstack_093_databases_below_alembic_head() {
+    use regstack_core::ports::UserStore;
+    use regstack_core::records::User;
+    use regstack_core::time::from_micros;
+    for (rev, fixture) in [
+        ("0001", include_str!("fixtures/regstack-0.9.3-postgres-0001.sql")),
+        ("0002", include_str!("fixtures/regstack-0.9.3-postgres-0002.sql")),
+    ] {
+        let url = fresh_database(&format!("alembic_{rev}")).await;
+        {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            sqlx::raw_sql(fixture).execute(&pool).await.unwrap();
+            sqlx::raw_sql(
+                "INSERT INTO users (id, email, hashed_password, is_active, is_verified, is_superuser, full_name, \
+                 phone_number, is_mfa_enabled, created_at, updated_at) VALUES ('9f0e0c1f2a3b4c5d6e7f8091a2b3c4d5', \
+                 'Old.User@Example.com', '$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA', \
+                 true, true, false, 'Old User', NULL, false, '2026-01-01 10:00:00+00', '2026-01-01 10:00:00+00')",
+            )
+            .execute(&pool)
+            .await
+            .unwrap();
+            if rev == "0002" {
+                sqlx::raw_sql(
+                    "INSERT INTO oauth_states (id, provider, code_verifier, nonce, redirect_to, mode, created_at, expires_at) \
+                     VALUES ('in-flight', 'google', 'verifier', 'nonce', '/', 'signin', now(), now() + interval '10 minutes')",
+                )
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
+        }
+        let store = PgStore::open(&url, 2, Duration::from_secs(10)).await.unwrap();
+        let state = store.schema_state().await.unwrap();
+        assert!(state.at_head(), "{rev}: {state}");
+        assert_eq!(
+            state.alembic.as_deref(),
+            Some("0003"),
+            "{rev}: 0.9.3 still recognises it"
+        );
+        let old = store
+            .find_by_email("old.user@example.com")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{rev}: the 0.9.3 row survives"));
+        assert_eq!(old.full_name.as_deref(), Some("Old User"), "{rev}");
+        let oauth_only = User::new(
+            "00000000000000000000000000000042".into(),
+            "oauth.only@example.com".into(),
+            None,
+            from_micros(1_767_268_800_000_000),
+        );
+        store.create(&oauth_only).await.unwrap_or_else(|e| panic!("{rev}: {e}"));
+        let flags: Vec<bool> = sqlx::query_scalar("SELECT result_was_new FROM oauth_states")
+            .fetch_all(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{rev}: {e}"));
+        assert!(flags.iter().all(|f| !f), "{rev}: {flags:?}");
+        assert!(
+            store.migrate().await.unwrap().is_empty(),
+            "{rev}: a second run does nothing"
+        );
+    }
+}

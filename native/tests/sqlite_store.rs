@@ -214,20 +214,20 @@ async fn adopts_a_regstack_093_database_in_place() {
 }
 
 #[tokio::test]
-async fn an_older_alembic_revision_is_refused_clearly() {
+async fn an_unknown_alembic_revision_is_refused_clearly() {
     let path = temp_db("old-rev");
     {
         let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
             .await
             .unwrap();
-        sqlx::raw_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0002');")
+        sqlx::raw_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY); INSERT INTO alembic_version VALUES ('0004');")
             .execute(&pool)
             .await
             .unwrap();
         pool.close().await;
     }
     let err = SqliteStore::open(path.to_str().unwrap(), 1).await.unwrap_err();
-    assert!(err.to_string().contains("revision 0002"), "{err}");
+    assert!(err.to_string().contains("Alembic revision 0004"), "{err}");
 }
 
 /// Key reads answered on the calling thread give exactly the rows the sqlx pool gives, for a
@@ -273,4 +273,139 @@ async fn key_reads_match_the_pool_row_for_row() {
         1,
         "the user row is found"
     );
+}
+
+/// A 0.9.3 user row, as its SQLAlchemy models write one.
+const LEGACY_USER: &str =
+    "INSERT INTO users (id, email, hashed_password, is_active, is_verified, is_superuser, full_name, \
+     phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after) VALUES \
+     ('9f0e0c1f2a3b4c5d6e7f8091a2b3c4d5', 'Old.User@Example.com', \
+     '$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA', 1, 1, 0, 'Old User', NULL, 0, \
+     '2026-01-01 10:00:00.000000', '2026-01-01 10:00:00.000000', NULL, NULL)";
+
+/// Databases regstack 0.9.3 left at Alembic revisions 0001 and 0002 (its own DDL, dumped
+/// into tests/fixtures) are brought to 0003 as 0.9.3's migrations would, then to head, with
+/// their rows intact and every regstack feature working on them.
+#[tokio::test]
+async fn adopts_regstack_093_databases_below_alembic_head() {
+    use regstack_core::ports::UserStore;
+    use regstack_core::records::User;
+    use regstack_core::sqlite::SqlStore;
+    use regstack_core::time::from_micros;
+    for (rev, fixture) in [
+        ("0001", include_str!("fixtures/regstack-0.9.3-sqlite-0001.sql")),
+        ("0002", include_str!("fixtures/regstack-0.9.3-sqlite-0002.sql")),
+    ] {
+        let path = temp_db(&format!("alembic-{rev}"));
+        {
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .unwrap();
+            sqlx::raw_sql(fixture).execute(&pool).await.unwrap();
+            sqlx::raw_sql(LEGACY_USER).execute(&pool).await.unwrap();
+            if rev == "0002" {
+                sqlx::raw_sql(
+                    "INSERT INTO oauth_states (id, provider, code_verifier, nonce, redirect_to, mode, created_at, expires_at) \
+                     VALUES ('in-flight', 'google', 'verifier', 'nonce', '/', 'signin', '2026-01-01 10:00:00.000000', '2026-01-01 10:10:00.000000')",
+                )
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
+        }
+        // Two servers starting on the file at once: one adopts it, the other finds it adopted.
+        let (store, twin) = tokio::join!(
+            SqliteStore::open(path.to_str().unwrap(), 2),
+            SqliteStore::open(path.to_str().unwrap(), 2)
+        );
+        let store = store.unwrap_or_else(|e| panic!("{rev}: {e}"));
+        twin.unwrap_or_else(|e| panic!("{rev}: {e}"));
+        let state = store.schema_state().await.unwrap();
+        assert!(state.at_head(), "{rev}: {state}");
+        let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('users')")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        assert!(
+            columns.iter().any(|c| c == "role") && columns.iter().any(|c| c == "email_key"),
+            "{rev}: later migrations' columns survive: {columns:?}"
+        );
+        assert_eq!(
+            state.alembic.as_deref(),
+            Some("0003"),
+            "{rev}: 0.9.3 still recognises it"
+        );
+        let users = SqlStore(store.clone());
+        let old = users
+            .find_by_email("old.user@example.com")
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{rev}: the 0.9.3 row survives"));
+        assert_eq!(old.full_name.as_deref(), Some("Old User"), "{rev}");
+        assert!(
+            old.hashed_password
+                .as_deref()
+                .unwrap()
+                .starts_with("$argon2id$v=19$m=65536"),
+            "{rev}"
+        );
+        // 0002's change: an account without a password (OAuth-only) can be stored.
+        let oauth_only = User::new(
+            "00000000000000000000000000000042".into(),
+            "oauth.only@example.com".into(),
+            None,
+            from_micros(1_767_268_800_000_000),
+        );
+        users.create(&oauth_only).await.unwrap_or_else(|e| panic!("{rev}: {e}"));
+        // 0003's change, with in-flight rows defaulting to false.
+        let flags: Vec<i64> = sqlx::query_scalar("SELECT result_was_new FROM oauth_states")
+            .fetch_all(store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{rev}: {e}"));
+        assert!(flags.iter().all(|f| *f == 0), "{rev}: {flags:?}");
+        // The rebuilt table keeps 0.9.3's constraints.
+        let dup = sqlx::raw_sql(LEGACY_USER).execute(store.pool()).await;
+        assert!(dup.is_err(), "{rev}: the primary key and email_unique still hold");
+        assert!(
+            store.migrate().await.unwrap().is_empty(),
+            "{rev}: a second run does nothing"
+        );
+    }
+}
+
+/// Adopting on a host's pool, where foreign keys are on, must not fire the `ON DELETE`
+/// actions of the host's own tables when `users` is rebuilt.
+#[tokio::test]
+async fn adoption_on_a_host_pool_keeps_rows_that_reference_users() {
+    use std::str::FromStr;
+    let path = temp_db("alembic-fk");
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}?mode=rwc", path.display()))
+        .unwrap()
+        .foreign_keys(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlx::raw_sql(include_str!("fixtures/regstack-0.9.3-sqlite-0001.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(LEGACY_USER).execute(&pool).await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, user_id VARCHAR(36) NOT NULL REFERENCES users (id) ON DELETE CASCADE); \
+         INSERT INTO notes (user_id) VALUES ('9f0e0c1f2a3b4c5d6e7f8091a2b3c4d5');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = SqliteStore::from_pool(pool.clone()).await.unwrap();
+    assert!(store.schema_state().await.unwrap().at_head());
+    let notes: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(notes, 1, "the host's row survived the rebuild of users");
+    let on: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(on, 1, "foreign keys are on again afterwards");
 }

@@ -407,6 +407,11 @@ impl Server {
 
     /// [`Server::cli`] that returns whether the command succeeded, and its output.
     pub async fn cli_status(&self, args: &[&str]) -> (bool, String) {
+        self.cli_with_env(args, &[]).await
+    }
+
+    /// [`Server::cli_status`] with `env` set last (an empty value removes the variable).
+    pub async fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
         let mut cmd = Command::new(binary_path());
         cmd.args(args).current_dir(&self.dir.0).stdin(Stdio::null());
         for (k, _) in std::env::vars_os() {
@@ -422,6 +427,13 @@ impl Server {
             .env("RUST_LOG", "warn");
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        for (k, v) in env {
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         let out = cmd.output().await.expect("running the regstack binary");
         let text = format!(
@@ -502,6 +514,8 @@ pub fn on_edge() -> bool {
 pub enum Only {
     /// The edge worker under `wrangler dev` (forward-auth, the relay from the edge).
     Edge,
+    /// `regstack serve` on any backend (the operator commands).
+    Native,
     /// `regstack serve` on its default SQLite backend (the provider backends: SES and SNS
     /// against moto; one backend is enough, they do not touch storage differently).
     NativeSqlite,
@@ -512,6 +526,7 @@ pub enum Only {
 pub fn runs_here(only: Only) -> bool {
     let here = match only {
         Only::Edge => on_edge(),
+        Only::Native => !on_edge(),
         Only::NativeSqlite => !on_edge() && std::env::var_os("REGSTACK_TEST_DATABASE_URL").is_none(),
     };
     if !here {

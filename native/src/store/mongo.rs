@@ -210,6 +210,11 @@ impl MongoStore {
     /// Connects (failing within `timeout` when no server answers), selects the database (the
     /// URL's path, else `mongodb_database`), and installs the indexes idempotently.
     pub async fn open(config: &Config, url: &str, timeout: Duration) -> Result<Self, OpenError> {
+        Self::from_database(config, Self::connect(config, url, timeout).await?).await
+    }
+
+    /// Connects and pings, changing nothing.
+    async fn connect(config: &Config, url: &str, timeout: Duration) -> Result<Database, OpenError> {
         let mut options = ClientOptions::parse(url).await.map_err(OpenError::Url)?;
         let hosts = options
             .hosts
@@ -230,7 +235,7 @@ impl MongoStore {
         db.run_command(doc! { "ping": 1 })
             .await
             .map_err(|source| OpenError::Connect { hosts, source })?;
-        Self::from_database(config, db).await
+        Ok(db)
     }
 
     /// Stores on a database handle the host already owns (its client, its options), with the
@@ -827,6 +832,104 @@ impl Counter for MongoStore {
             Ok(count as u64)
         })
         .await
+    }
+}
+
+/// The server behind a MongoDB URL, as `buildInfo` describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Server {
+    /// MongoDB at this version.
+    Mongo(String),
+    /// SecantusDB (a MongoDB-wire server) at this version.
+    Secantus(String),
+}
+
+/// What `regstack doctor` reads from MongoDB, changing nothing.
+#[derive(Clone, Debug)]
+pub struct Health {
+    /// The server.
+    pub server: Server,
+    /// The unique indexes regstack relies on that are not there.
+    pub missing_indexes: Vec<String>,
+}
+
+/// Connects, pings, reads `buildInfo` and the unique indexes, without installing anything.
+pub async fn health(config: &Config, url: &str, timeout: Duration) -> Result<Health, OpenError> {
+    let db = MongoStore::connect(config, url, timeout).await?;
+    let info = db
+        .run_command(doc! { "buildInfo": 1 })
+        .await
+        .map_err(|source| OpenError::Connect {
+            hosts: "buildInfo".into(),
+            source,
+        })?;
+    let version = info.get_str("version").unwrap_or("unknown").to_string();
+    let server = match info.get_str("secantusVersion") {
+        Ok(v) => Server::Secantus(v.to_string()),
+        Err(_) => Server::Mongo(version),
+    };
+    let mut missing_indexes = Vec::new();
+    for (collection, index) in [
+        (&config.user_collection, "email_unique"),
+        (&config.blacklist_collection, "jti_unique"),
+    ] {
+        let mut cursor = match db.collection::<Document>(collection).list_indexes().await {
+            Ok(c) => c,
+            // A collection that does not exist yet has no indexes.
+            Err(_) => {
+                missing_indexes.push(index.to_string());
+                continue;
+            }
+        };
+        let mut found = false;
+        while let Ok(Some(ix)) = cursor.try_next().await {
+            found |= ix.options.and_then(|o| o.name).as_deref() == Some(index);
+        }
+        if !found {
+            missing_indexes.push(index.to_string());
+        }
+    }
+    Ok(Health {
+        server,
+        missing_indexes,
+    })
+}
+
+/// The first patched release of each MongoDB track for CVE-2025-14847 ("MongoBleed", zlib
+/// message decompression reading uninitialised heap memory).
+const CVE_2025_14847_FIXED: [(u32, u32, u32); 6] =
+    [(8, 2, 3), (8, 0, 17), (7, 0, 28), (6, 0, 27), (5, 0, 32), (4, 4, 30)];
+
+/// `Ok` with a note when the server is not affected by CVE-2025-14847, `Err` with advice
+/// when it is or may be. An advisory: the operator's server is outside regstack's control.
+pub fn cve_2025_14847(server: &Server) -> Result<String, String> {
+    let version = match server {
+        Server::Secantus(v) => {
+            return Ok(format!(
+                "SecantusDB {v}: not MongoDB's server code, so CVE-2025-14847 does not apply"
+            ))
+        }
+        Server::Mongo(v) => v,
+    };
+    let parts: Vec<u32> = version
+        .split(['.', '-', '+'])
+        .take(3)
+        .map_while(|p| p.parse().ok())
+        .collect();
+    let [major, minor, patch] = parts[..] else {
+        return Err(format!(
+            "MongoDB reports version {version:?}; check it against CVE-2025-14847 by hand"
+        ));
+    };
+    match CVE_2025_14847_FIXED.iter().find(|(ma, mi, _)| (*ma, *mi) == (major, minor)) {
+        Some((_, _, fixed)) if patch >= *fixed => Ok(format!("MongoDB {version}: has the fix for CVE-2025-14847")),
+        Some((_, _, fixed)) => Err(format!(
+            "MongoDB {version} predates the fix for CVE-2025-14847 (MongoBleed); upgrade to {major}.{minor}.{fixed} or later"
+        )),
+        None if (major, minor) > (8, 2) => Ok(format!("MongoDB {version}: newer than every affected release")),
+        None => Err(format!(
+            "MongoDB {version} is on a release track that gets no fix for CVE-2025-14847; move to a supported one"
+        )),
     }
 }
 

@@ -17,6 +17,8 @@ use regstack_core::time::{truncate_micros, Timestamp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
 
+use super::SchemaState;
+
 /// The bundled forward-only migrations, in order.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -100,15 +102,22 @@ pub enum OpenError {
     /// A migration failed.
     #[error("migrating PostgreSQL failed: {0}")]
     Migrate(sqlx::Error),
-    /// A regstack 0.9.3 database at an older Alembic revision.
-    #[error("the database was created by an older regstack (Alembic revision {0}); run `regstack migrate` of regstack 0.9.3 to reach revision 0003, then start this server again")]
-    OldRevision(String),
+    /// An Alembic revision no regstack 0.9.3 release made.
+    #[error("the database carries Alembic revision {0}, which no regstack 0.9.3 release made; this regstack adopts 0001, 0002 and 0003")]
+    UnknownRevision(String),
 }
 
 impl PgStore {
     /// Connects with at most `max_connections`, waiting at most `acquire_timeout` for a
     /// connection (so a database that goes away gives 503 quickly, never a hang), and migrates.
     pub async fn open(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Self, OpenError> {
+        let store = Self::connect(url, max_connections, acquire_timeout).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects without migrating (`regstack migrate`, `doctor`, `serve --no-migrate`).
+    pub async fn connect(url: &str, max_connections: u32, acquire_timeout: Duration) -> Result<Self, OpenError> {
         let options: PgConnectOptions = url.parse().map_err(OpenError::Url)?;
         let host = format!("{}:{}", options.get_host(), options.get_port());
         let pool = PgPoolOptions::new()
@@ -119,9 +128,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|source| OpenError::Connect { host, source })?;
-        let store = Self { pool };
-        store.migrate().await?;
-        Ok(store)
+        Ok(Self { pool })
     }
 
     /// Stores on a pool the host already owns (its own options and size), migrated first.
@@ -136,8 +143,46 @@ impl PgStore {
         &self.pool
     }
 
-    /// Applies the bundled migrations not yet applied, under an advisory lock.
+    /// Applies the bundled migrations not yet applied, under an advisory lock. A regstack
+    /// 0.9.3 database is adopted in place: at Alembic head (0003) as it is, and at 0001 or
+    /// 0002 after the steps 0.9.3's own migrations would take.
     pub async fn migrate(&self) -> Result<Vec<i64>, OpenError> {
+        self.migrate_to(None).await
+    }
+
+    /// Where the schema stands, without changing anything.
+    pub async fn schema_state(&self) -> Result<SchemaState, OpenError> {
+        let alembic: Option<String> = sqlx::query_scalar(
+            "SELECT version_num FROM alembic_version WHERE to_regclass('alembic_version') IS NOT NULL LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .or_else(|e| match e {
+            sqlx::Error::Database(_) => Ok(None),
+            other => Err(other),
+        })
+        .map_err(OpenError::Migrate)?;
+        let has_ours: bool = sqlx::query_scalar("SELECT to_regclass('regstack_migrations') IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(OpenError::Migrate)?;
+        let current: Option<i64> = if has_ours {
+            sqlx::query_scalar("SELECT MAX(version) FROM regstack_migrations")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(OpenError::Migrate)?
+        } else {
+            None
+        };
+        Ok(SchemaState {
+            alembic,
+            current: current.unwrap_or(0),
+            head: MIGRATIONS.last().map_or(0, |m| m.0),
+        })
+    }
+
+    /// Applies the bundled migrations up to `target` (all of them when `None`).
+    pub async fn migrate_to(&self, target: Option<i64>) -> Result<Vec<i64>, OpenError> {
         let mut conn = self.pool.acquire().await.map_err(OpenError::Migrate)?;
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(MIGRATION_LOCK)
@@ -154,8 +199,9 @@ impl PgStore {
                     .fetch_optional(&mut *conn)
                     .await
                     .map_err(OpenError::Migrate)?;
-                if let Some(rev) = rev.filter(|r| r != "0003") {
-                    return Err(OpenError::OldRevision(rev));
+                match rev.as_deref() {
+                    None | Some("0003") => {}
+                    Some(rev) => adopt_alembic(&mut conn, rev).await?,
                 }
             }
             sqlx::raw_sql(
@@ -165,7 +211,7 @@ impl PgStore {
             .await
             .map_err(OpenError::Migrate)?;
             let mut applied = Vec::new();
-            for (version, name, sql) in MIGRATIONS {
+            for (version, name, sql) in MIGRATIONS.iter().filter(|m| target.is_none_or(|t| m.0 <= t)) {
                 let done: Option<i64> = sqlx::query_scalar("SELECT version FROM regstack_migrations WHERE version = $1")
                     .bind(version)
                     .fetch_optional(&mut *conn)
@@ -186,8 +232,9 @@ impl PgStore {
                 applied.push(*version);
             }
             // Rows SQL could not key: non-ASCII addresses (lower() follows the locale) and rows
-            // another writer added without a key.
-            for table in ["users", "pending_registrations"] {
+            // another writer added without a key. Keying needs the column of migration 4, so
+            // a partial migration leaves it for later.
+            for table in ["users", "pending_registrations"].into_iter().filter(|_| target.is_none()) {
                 let rows: Vec<(String, String)> = sqlx::query_as(&format!(
                     "SELECT id, email FROM {table} WHERE email_key IS NULL OR email ~ '[^ -~]' \
                      OR email_key <> lower(email COLLATE \"C\")"
@@ -263,6 +310,38 @@ use regstack_core::email::key;
 /// yet: `$k` is the key's placeholder, `$e` the address's.
 fn matches_email(k: &str, e: &str) -> String {
     format!("(email_key = {k} OR (email_key IS NULL AND lower(email) = lower({e})))")
+}
+
+/// Brings a regstack 0.9.3 database at Alembic revision 0001 or 0002 to 0003 in one
+/// transaction, as 0.9.3's migrations would: 0002 made `users.hashed_password` nullable and
+/// added the OAuth tables (the same idempotent DDL as migration 1), and 0003 added
+/// `oauth_states.result_was_new`. The revision is recorded, so 0.9.3's own tools still
+/// recognise the database.
+async fn adopt_alembic(conn: &mut sqlx::PgConnection, rev: &str) -> Result<(), OpenError> {
+    let steps: Vec<&str> = match rev {
+        "0001" => vec![
+            "ALTER TABLE users ALTER COLUMN hashed_password DROP NOT NULL",
+            MIGRATIONS[0].2,
+        ],
+        "0002" => {
+            vec!["ALTER TABLE oauth_states ADD COLUMN IF NOT EXISTS result_was_new BOOLEAN DEFAULT false NOT NULL"]
+        }
+        _ => return Err(OpenError::UnknownRevision(rev.to_string())),
+    };
+    let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(OpenError::Migrate)?;
+    for step in steps {
+        sqlx::raw_sql(step)
+            .execute(&mut *tx)
+            .await
+            .map_err(OpenError::Migrate)?;
+    }
+    sqlx::query("UPDATE alembic_version SET version_num = '0003'")
+        .execute(&mut *tx)
+        .await
+        .map_err(OpenError::Migrate)?;
+    tx.commit().await.map_err(OpenError::Migrate)?;
+    tracing::info!(target: "regstack.migrate", "adopted a regstack 0.9.3 database at Alembic revision {rev}: now at 0003");
+    Ok(())
 }
 
 #[async_trait]

@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{Column, Row, Sqlite, SqlitePool, TypeInfo, ValueRef};
 
 use super::sqlite_reader::InlineReader;
+use super::SchemaState;
 
 /// The bundled forward-only migrations, in order.
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -98,15 +99,26 @@ pub enum OpenError {
         /// What sqlx said.
         source: sqlx::Error,
     },
-    /// A regstack 0.9.3 database at an older Alembic revision.
-    #[error("the database was created by an older regstack (Alembic revision {0}); run `regstack migrate` of regstack 0.9.3 to reach revision 0003, then start this server again")]
-    OldRevision(String),
+    /// An Alembic revision no regstack 0.9.3 release made.
+    #[error("the database carries Alembic revision {0}, which no regstack 0.9.3 release made; this regstack adopts 0001, 0002 and 0003")]
+    UnknownRevision(String),
+    /// A regstack 0.9.3 database that is not as its revision says.
+    #[error("cannot adopt the regstack 0.9.3 database: {0}")]
+    Adoption(String),
 }
 
 impl SqliteStore {
     /// Opens (creating the file on first use) and migrates the database at `path` (`:memory:`
     /// for a private in-memory database), with at most `max_connections` connections.
     pub async fn open(path: &str, max_connections: u32) -> Result<Self, OpenError> {
+        let store = Self::connect(path, max_connections, Access::Create).await?;
+        store.migrate().await.map_err(|e| e.opening(path))?;
+        Ok(store)
+    }
+
+    /// Opens the database at `path` without migrating it (`regstack migrate`, `doctor`,
+    /// `serve --no-migrate`), as `access` says.
+    pub async fn connect(path: &str, max_connections: u32, access: Access) -> Result<Self, OpenError> {
         let connect = |source| OpenError::Connect {
             path: path.to_string(),
             source,
@@ -115,11 +127,15 @@ impl SqliteStore {
         let options = if memory {
             SqliteConnectOptions::from_str("sqlite::memory:").map_err(connect)?
         } else {
-            SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+            let file = SqliteConnectOptions::new().filename(path);
+            match access {
+                // Changing the journal mode is a write (it persists in the file).
+                Access::Inspect => file.read_only(true),
+                Access::Create | Access::Existing => file
+                    .create_if_missing(access == Access::Create)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal),
+            }
         }
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(false);
@@ -134,11 +150,7 @@ impl SqliteStore {
             .await
             .map_err(connect)?;
         let mut store = Self { pool, reader: None };
-        store.migrate().await.map_err(|e| match e {
-            MigrateError::Sql(source) => connect(source),
-            MigrateError::OldRevision(r) => OpenError::OldRevision(r),
-        })?;
-        if !memory {
+        if !memory && access != Access::Inspect {
             store.reader = key_reader(Path::new(path));
         }
         Ok(store)
@@ -149,13 +161,7 @@ impl SqliteStore {
     /// and a second connection made from the file name alone might not see the same database.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, OpenError> {
         let store = Self { pool, reader: None };
-        store.migrate().await.map_err(|e| match e {
-            MigrateError::Sql(source) => OpenError::Connect {
-                path: "the host's pool".into(),
-                source,
-            },
-            MigrateError::OldRevision(r) => OpenError::OldRevision(r),
-        })?;
+        store.migrate().await.map_err(|e| e.opening("the host's pool"))?;
         Ok(store)
     }
 
@@ -170,10 +176,16 @@ impl SqliteStore {
         self.reader.is_some()
     }
 
-    /// Applies the bundled migrations that have not run yet. A regstack 0.9.3 database at
-    /// Alembic head is adopted as it is: the migrations are idempotent over it.
+    /// Applies the bundled migrations that have not run yet. A regstack 0.9.3 database is
+    /// adopted in place: at Alembic head (0003) as it is, since the migrations are idempotent
+    /// over it, and at 0001 or 0002 after the steps 0.9.3's own migrations would take.
     pub async fn migrate(&self) -> Result<Vec<i64>, MigrateError> {
-        let alembic: Option<String> = sqlx::query_scalar(
+        self.migrate_to(None).await
+    }
+
+    /// The Alembic revision regstack 0.9.3 left, if it made this database.
+    async fn alembic_revision(&self) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar(
             "SELECT version_num FROM alembic_version WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version') LIMIT 1",
         )
         .fetch_optional(&self.pool)
@@ -182,9 +194,62 @@ impl SqliteStore {
             // No alembic_version table: a fresh database or one of ours.
             sqlx::Error::Database(_) => Ok(None),
             other => Err(other),
-        })?;
-        if let Some(rev) = alembic.filter(|r| r != "0003") {
-            return Err(MigrateError::OldRevision(rev));
+        })
+    }
+
+    /// Where the schema stands, without changing anything.
+    pub async fn schema_state(&self) -> Result<SchemaState, sqlx::Error> {
+        let alembic = self.alembic_revision().await?;
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(version) FROM regstack_migrations WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name='regstack_migrations')",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .or_else(|e| match e {
+            sqlx::Error::Database(_) => Ok(None),
+            other => Err(other),
+        })?
+        .flatten();
+        Ok(SchemaState {
+            alembic,
+            current: current.unwrap_or(0),
+            head: MIGRATIONS.last().map_or(0, |m| m.0),
+        })
+    }
+
+    /// Brings a regstack 0.9.3 database at Alembic revision 0001 or 0002 to 0003 in one
+    /// transaction, as 0.9.3's migrations would: 0002 made `users.hashed_password` nullable
+    /// (SQLite rebuilds the table, as Alembic's batch mode does) and added the OAuth tables,
+    /// and 0003 added `oauth_states.result_was_new`. The revision is recorded, so 0.9.3's own
+    /// tools still recognise the database.
+    ///
+    /// The rebuild drops and recreates `users`, so it runs with foreign keys off (on a host's
+    /// pool they may be on, and dropping a referenced table would fire its `ON DELETE`
+    /// actions), under `BEGIN IMMEDIATE`, with the revision read again inside: of two processes
+    /// adopting one file, the second finds 0003 and does nothing.
+    async fn adopt_alembic(&self) -> Result<(), MigrateError> {
+        let mut conn = self.pool.acquire().await?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await?;
+        sqlx::raw_sql("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+        sqlx::raw_sql("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let adopted = adopt_in(&mut conn).await;
+        let end = if adopted.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = sqlx::raw_sql(end).execute(&mut *conn).await;
+        if foreign_keys != 0 {
+            sqlx::raw_sql("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+        }
+        let rev = adopted?;
+        ended?;
+        if let Some(rev) = rev {
+            tracing::info!(target: "regstack.migrate", "adopted a regstack 0.9.3 database at Alembic revision {rev}: now at 0003");
+        }
+        Ok(())
+    }
+
+    /// Applies the bundled migrations up to `target` (all of them when `None`).
+    pub async fn migrate_to(&self, target: Option<i64>) -> Result<Vec<i64>, MigrateError> {
+        if self.alembic_revision().await?.is_some_and(|r| r != "0003") {
+            self.adopt_alembic().await?;
         }
         sqlx::raw_sql(
             "CREATE TABLE IF NOT EXISTS regstack_migrations (version INTEGER NOT NULL PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)",
@@ -192,8 +257,10 @@ impl SqliteStore {
         .execute(&self.pool)
         .await?;
         let mut applied = Vec::new();
-        for (version, name, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await?;
+        for (version, name, sql) in MIGRATIONS.iter().filter(|m| target.is_none_or(|t| m.0 <= t)) {
+            // IMMEDIATE: the write lock first, so two processes migrating one file queue on
+            // the busy timeout instead of one failing at once when both try to upgrade a read.
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
             let done: Option<i64> = sqlx::query_scalar("SELECT version FROM regstack_migrations WHERE version = ?")
                 .bind(version)
                 .fetch_optional(&mut *tx)
@@ -201,16 +268,10 @@ impl SqliteStore {
             if done.is_some() {
                 continue;
             }
-            // Comment lines go first: they may hold a `;`.
-            let code: String = sql
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("--"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            for statement in code.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            for statement in sql_statements(sql) {
                 // SQLite has no `ADD COLUMN IF NOT EXISTS`; a database that got the column by
                 // another runner (wrangler's, for D1) must not fail on it.
-                if let Some((table, column)) = added_column(statement) {
+                if let Some((table, column)) = added_column(&statement) {
                     let exists: Option<i64> =
                         sqlx::query_scalar(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?"))
                             .bind(&column)
@@ -220,7 +281,7 @@ impl SqliteStore {
                         continue;
                     }
                 }
-                sqlx::raw_sql(statement).execute(&mut *tx).await?;
+                sqlx::raw_sql(&statement).execute(&mut *tx).await?;
             }
             sqlx::query("INSERT INTO regstack_migrations (version, name, applied_at) VALUES (?, ?, datetime('now'))")
                 .bind(version)
@@ -230,7 +291,10 @@ impl SqliteStore {
             tx.commit().await?;
             applied.push(*version);
         }
-        self.key_emails().await?;
+        // Keying needs the column of migration 4; a partial migration leaves it for later.
+        if target.is_none() {
+            self.key_emails().await?;
+        }
         Ok(applied)
     }
 
@@ -249,6 +313,97 @@ impl SqliteStore {
         Ok(())
     }
 }
+
+/// The adoption itself, inside the caller's `BEGIN IMMEDIATE`: the revision as it is now,
+/// the steps from it to 0003, and the new revision. `None` when there was nothing to do.
+async fn adopt_in(conn: &mut sqlx::SqliteConnection) -> Result<Option<String>, MigrateError> {
+    let rev: Option<String> = sqlx::query_scalar("SELECT version_num FROM alembic_version LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(rev) = rev.filter(|r| r != "0003") else {
+        return Ok(None);
+    };
+    let statements: Vec<String> = match rev.as_str() {
+        "0001" => {
+            // Only 0.9.3's own columns are copied: a users table with more was changed by
+            // something else, and rebuilding it would drop what that added.
+            let columns: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('users')")
+                .fetch_one(&mut *conn)
+                .await?;
+            if columns != 13 {
+                return Err(MigrateError::Adoption(format!(
+                    "Alembic says 0001, but users has {columns} columns rather than 0.9.3's 13; it is left as it is"
+                )));
+            }
+            ALEMBIC_0001_TO_0002
+                .iter()
+                .map(|s| s.to_string())
+                .chain(
+                    sql_statements(MIGRATIONS[0].2)
+                        .into_iter()
+                        .filter(|s| s.contains("oauth_")),
+                )
+                .collect()
+        }
+        "0002" => {
+            let has: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM pragma_table_info('oauth_states') WHERE name = 'result_was_new'")
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if has.is_some() {
+                Vec::new()
+            } else {
+                vec![ALEMBIC_0002_TO_0003.to_string()]
+            }
+        }
+        _ => return Err(MigrateError::UnknownRevision(rev)),
+    };
+    for statement in &statements {
+        sqlx::raw_sql(statement).execute(&mut *conn).await?;
+    }
+    sqlx::query("UPDATE alembic_version SET version_num = '0003'")
+        .execute(&mut *conn)
+        .await?;
+    Ok(Some(rev))
+}
+
+/// How [`SqliteStore::connect`] opens a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// To serve and migrate, creating the file when it is missing.
+    Create,
+    /// To serve a file that must exist (`serve --no-migrate`).
+    Existing,
+    /// To look only (`doctor`): read-only, the journal mode left as it is, no key readers.
+    Inspect,
+}
+
+/// The statements of a migration file. Comment lines go first: they may hold a `;`.
+fn sql_statements(sql: &str) -> Vec<String> {
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// regstack 0.9.3's Alembic 0002 for `users` on SQLite: the table rebuilt with
+/// `hashed_password` nullable, under the same name and constraints (the DDL is what 0.9.3's
+/// batch mode leaves; native/tests/fixtures holds its dump).
+const ALEMBIC_0001_TO_0002: [&str; 4] = [
+    "CREATE TABLE _alembic_tmp_users (\n\tid VARCHAR(36) NOT NULL, \n\temail VARCHAR(320) NOT NULL, \n\thashed_password TEXT, \n\tis_active BOOLEAN NOT NULL, \n\tis_verified BOOLEAN NOT NULL, \n\tis_superuser BOOLEAN NOT NULL, \n\tfull_name VARCHAR(200), \n\tphone_number VARCHAR(20), \n\tis_mfa_enabled BOOLEAN NOT NULL, \n\tcreated_at DATETIME NOT NULL, \n\tupdated_at DATETIME NOT NULL, \n\tlast_login DATETIME, \n\ttokens_invalidated_after DATETIME, \n\tCONSTRAINT pk_users PRIMARY KEY (id), \n\tCONSTRAINT email_unique UNIQUE (email)\n)",
+    "INSERT INTO _alembic_tmp_users (id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after) SELECT id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after FROM users",
+    "DROP TABLE users",
+    "ALTER TABLE _alembic_tmp_users RENAME TO users",
+];
+
+/// regstack 0.9.3's Alembic 0003 on SQLite.
+const ALEMBIC_0002_TO_0003: &str = "ALTER TABLE oauth_states ADD COLUMN result_was_new BOOLEAN DEFAULT 0 NOT NULL";
 
 /// `(table, column)` of an `ALTER TABLE t ADD COLUMN c …` statement.
 fn added_column(statement: &str) -> Option<(String, String)> {
@@ -282,9 +437,25 @@ pub enum MigrateError {
     /// A statement failed.
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
-    /// The database is a regstack 0.9.3 one below Alembic head.
-    #[error("alembic revision {0} is older than 0003")]
-    OldRevision(String),
+    /// The database carries an Alembic revision no regstack 0.9.3 release made.
+    #[error("unknown Alembic revision {0}")]
+    UnknownRevision(String),
+    /// A regstack 0.9.3 database that is not as its revision says.
+    #[error("{0}")]
+    Adoption(String),
+}
+
+impl MigrateError {
+    pub(crate) fn opening(self, path: &str) -> OpenError {
+        match self {
+            MigrateError::Sql(source) => OpenError::Connect {
+                path: path.to_string(),
+                source,
+            },
+            MigrateError::UnknownRevision(r) => OpenError::UnknownRevision(r),
+            MigrateError::Adoption(why) => OpenError::Adoption(why),
+        }
+    }
 }
 
 /// A sqlx row as the shared readers take it: column name → JSON value, by SQLite's own type of

@@ -7,6 +7,7 @@ mod account;
 mod admin;
 mod auth;
 mod bad_input;
+mod cli;
 mod concurrency;
 mod delivery;
 mod events;
