@@ -2,6 +2,7 @@
 //! one line per step, marked ✔, ⚠ or ✘, and returns the process exit code.
 
 pub mod doctor;
+pub mod init;
 pub mod migrate;
 
 /// A finished step.

@@ -58,6 +58,24 @@ enum Command {
         #[arg(long, value_name = "TO")]
         send_test_email: Option<String>,
     },
+    /// Ask about the app and write regstack.toml and regstack.secrets.env (mode 600).
+    #[command(
+        after_help = "Examples:\n  regstack init\n  regstack init --config /etc/app --force\n  regstack init --if-missing   # in an entrypoint: write once, then do nothing"
+    )]
+    Init {
+        /// regstack.toml to write, or the directory to write it into (default: here).
+        #[arg(long, conflicts_with = "target")]
+        config: Option<PathBuf>,
+        /// Deprecated: use --config. The directory to write into.
+        #[arg(long, value_name = "DIR")]
+        target: Option<PathBuf>,
+        /// Overwrite existing files without asking.
+        #[arg(long, conflicts_with = "if_missing")]
+        force: bool,
+        /// Do nothing, successfully, when either file already exists.
+        #[arg(long)]
+        if_missing: bool,
+    },
     /// Create a superuser, or make an existing user one (idempotent; keeps their password).
     #[command(
         after_help = "Examples:\n  regstack create-admin --email admin@app.example.com\n  regstack create-admin --email admin@app.example.com --config /etc/app"
@@ -96,6 +114,17 @@ async fn main() -> std::process::ExitCode {
             config,
             no_migrate,
         } => serve(host, port, config, no_migrate).await,
+        Command::Init {
+            config,
+            target,
+            force,
+            if_missing,
+        } => {
+            if target.is_some() {
+                eprintln!("\u{26a0} --target is deprecated and will go: use --config");
+            }
+            return cli::init::run(config.or(target).as_deref(), force, if_missing);
+        }
         Command::Migrate { target, config } => return cli::migrate::run(config.as_deref(), target).await,
         Command::Doctor {
             config,

@@ -159,3 +159,234 @@ fn doctor_leaves_a_database_as_it_found_it() {
         assert_eq!(rev, "0002", "doctor did not migrate");
     });
 }
+
+/// Runs `regstack init` in `dir` with `answers` piped to it.
+fn init(dir: &Path, args: &[&str], answers: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regstack"));
+    cmd.arg("init").args(args).current_dir(dir);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().to_ascii_uppercase().starts_with("REGSTACK_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(answers.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Runs the binary in `dir` with nothing of regstack's from the environment.
+fn bare(dir: &Path, args: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regstack"));
+    cmd.args(args).current_dir(dir).env("RUST_LOG", "warn");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().to_ascii_uppercase().starts_with("REGSTACK_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The 0.9.3 wizard's fifteen questions on its default path, every one answered with its
+/// default. One line fewer ends the input early (a test below relies on it).
+const DEFAULTS: &str = "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n";
+
+#[test]
+fn init_writes_config_a_server_starts_from() {
+    let dir = temp_dir("init");
+    let (ok, out) = init(&dir, &[], DEFAULTS);
+    assert!(ok, "{out}");
+    let toml = std::fs::read_to_string(dir.join("regstack.toml")).unwrap();
+    let secrets = std::fs::read_to_string(dir.join("regstack.secrets.env")).unwrap();
+    assert!(
+        toml.contains("app_name = \"MyApp\"") && toml.contains("require_verification = false"),
+        "{toml}"
+    );
+    let secret = secrets
+        .lines()
+        .find_map(|l| l.strip_prefix("REGSTACK_JWT_SECRET=\""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("a quoted secret");
+    assert_eq!(secret.len(), 86, "64 random bytes, URL-safe base64");
+    assert!(
+        secrets.contains("REGSTACK_DATABASE_URL=\"sqlite+aiosqlite:///./myapp.sqlite\""),
+        "{secrets}"
+    );
+    assert!(!toml.contains(secret), "the secret stays out of the TOML");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("regstack.secrets.env"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The files are a working config: after a migrate, doctor (run where the secrets file is,
+    // with nothing from the environment) passes them, apart from the console email advisory.
+    let (ok, out) = bare(&dir, &["migrate"]);
+    assert!(ok, "{out}");
+    let (ok, out) = bare(&dir, &["doctor"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("\u{2714} jwt secret: present (86 characters)"), "{out}");
+
+    // Existing files: --if-missing leaves them, a "no" aborts, --force rewrites.
+    let (ok, out) = init(&dir, &["--if-missing"], "");
+    assert!(ok && out.contains("no action taken (--if-missing)"), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("regstack.toml")).unwrap(), toml);
+    let (ok, out) = init(&dir, &[], "n\n");
+    assert!(!ok && out.contains("aborted; nothing was written"), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("regstack.toml")).unwrap(), toml);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("regstack.secrets.env")).unwrap(),
+        secrets
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(dir.join("regstack.secrets.env"), loose).unwrap();
+    }
+    let (ok, out) = init(&dir, &["--force"], &format!("Shop \"Deluxe\"{}", DEFAULTS));
+    assert!(ok, "{out}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("regstack.secrets.env"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "a rewritten secrets file is private again");
+    }
+    let rewritten = std::fs::read_to_string(dir.join("regstack.toml")).unwrap();
+    assert!(
+        rewritten.contains(r#"app_name = "Shop \"Deluxe\"""#),
+        "escaped:\n{rewritten}"
+    );
+    let (ok, out) = init(&dir, &["--force", "--if-missing"], "");
+    assert!(!ok && out.contains("cannot be used with"), "{out}");
+}
+
+#[test]
+fn init_takes_postgres_smtp_and_sms_answers_and_stops_on_early_eof() {
+    let dir = temp_dir("init-answers");
+    // App, URL, proxy, backend, Postgres URL, generate secret, TTL, email backend, sender,
+    // name, SMTP host, port, STARTTLS, user, password, SMS 2FA, SMS backend, admin, UI,
+    // registration, verification.
+    let answers = "Shop\nhttps://shop.example.com\ny\npostgres\npostgres://app@db/shop\n\n3600\nsmtp\n\n\nmail.example.com\n465\nn\nmailer\nhunter2-hunter2\ny\ntwilio\ny\nn\nn\ny\n";
+    let (ok, out) = init(&dir, &["--config", "conf"], answers);
+    assert!(ok, "{out}");
+    let conf = dir.join("conf");
+    let toml = std::fs::read_to_string(conf.join("regstack.toml")).unwrap();
+    let secrets = std::fs::read_to_string(conf.join("regstack.secrets.env")).unwrap();
+    for line in [
+        "behind_proxy = true",
+        "jwt_ttl_seconds = 3600",
+        "from_address = \"noreply@shop.example.com\"",
+        "smtp_host = \"mail.example.com\"",
+        "smtp_port = 465",
+        "smtp_starttls = false",
+        "smtp_username = \"mailer\"",
+        "enable_sms_2fa = true",
+        "backend = \"twilio\"",
+        "enable_admin_router = true",
+        "allow_registration = false",
+        "require_verification = true",
+    ] {
+        assert!(toml.contains(line), "missing {line:?}:\n{toml}");
+    }
+    assert!(!toml.contains("hunter2"), "the SMTP password stays out of the TOML");
+    assert!(
+        secrets.contains("REGSTACK_EMAIL__SMTP_PASSWORD=\"hunter2-hunter2\""),
+        "{secrets}"
+    );
+    assert!(
+        secrets.contains("REGSTACK_DATABASE_URL=\"postgresql+asyncpg://app@db/shop\""),
+        "coerced as 0.9.3 does:\n{secrets}"
+    );
+    assert!(
+        !out.contains("hunter2") && !out.contains("app@db"),
+        "no secret or database user echoed:\n{out}"
+    );
+    // Input that ends one answer early writes nothing.
+    let early = temp_dir("init-eof");
+    let (ok, out) = init(&early, &[], &DEFAULTS[1..]);
+    assert!(!ok && out.contains("the input ended"), "{out}");
+    assert!(!early.join("regstack.toml").exists() && !early.join("regstack.secrets.env").exists());
+    // --config naming a file in a directory that does not exist yet, and the deprecated
+    // --target, which says so.
+    let (ok, out) = init(&early, &["--config", "new/place/regstack.toml"], DEFAULTS);
+    assert!(ok && early.join("new/place/regstack.secrets.env").exists(), "{out}");
+    let (ok, out) = init(&early, &["--target", "old"], DEFAULTS);
+    assert!(
+        ok && out.contains("--target is deprecated") && early.join("old/regstack.toml").exists(),
+        "{out}"
+    );
+    // Answers the server would refuse are asked again.
+    let again = temp_dir("init-again");
+    let answers = format!(
+        "\nftp://example.com\nhttps://app.example.com\n\npostgres\nmysql://db/app\npostgresql://db/app\n\n10\n99999999999999999999999\n3600{}",
+        &DEFAULTS[..9]
+    );
+    let (ok, out) = init(&again, &[], &answers);
+    assert!(ok, "{out}");
+    // A JWT secret of one's own: too short, then mismatched, then good (piped, so echoed
+    // as *** and never shown).
+    let own = temp_dir("init-own-secret");
+    let good = "an-operator-chosen-secret-of-40-characters";
+    let answers = format!(
+        "\n\n\n\n\nn\nshort\nshort\n{good}\nother\n{good}\n{good}\n{}",
+        &DEFAULTS[..9]
+    );
+    let (ok, out2) = init(&own, &[], &answers);
+    assert!(ok, "{out2}");
+    assert!(
+        out2.contains("Error: a JWT secret needs at least 32 characters."),
+        "{out2}"
+    );
+    assert!(out2.contains("Error: the two entered values do not match."), "{out2}");
+    assert!(!out2.contains(good), "the secret is not echoed:\n{out2}");
+    let secrets = std::fs::read_to_string(own.join("regstack.secrets.env")).unwrap();
+    assert!(
+        secrets.contains(&format!("REGSTACK_JWT_SECRET=\"{good}\"")),
+        "{secrets}"
+    );
+    assert_eq!(
+        out.matches("Error: the base URL must start with http:// or https://.")
+            .count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("Error: a whole number from 60 to 2592000.").count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.contains("mysql://db/app\nError: "),
+        "the database URL was refused:\n{out}"
+    );
+    let toml = std::fs::read_to_string(again.join("regstack.toml")).unwrap();
+    assert!(
+        toml.contains("jwt_ttl_seconds = 3600") && toml.contains("base_url = \"https://app.example.com\""),
+        "{toml}"
+    );
+}

@@ -152,20 +152,20 @@ impl PgStore {
 
     /// Where the schema stands, without changing anything.
     pub async fn schema_state(&self) -> Result<SchemaState, OpenError> {
-        let alembic: Option<String> = sqlx::query_scalar(
-            "SELECT version_num FROM alembic_version WHERE to_regclass('alembic_version') IS NOT NULL LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .or_else(|e| match e {
-            sqlx::Error::Database(_) => Ok(None),
-            other => Err(other),
-        })
-        .map_err(OpenError::Migrate)?;
-        let has_ours: bool = sqlx::query_scalar("SELECT to_regclass('regstack_migrations') IS NOT NULL")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(OpenError::Migrate)?;
+        let has = |table: &'static str| {
+            sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+                .bind(table)
+                .fetch_one(&self.pool)
+        };
+        let alembic: Option<String> = if has("alembic_version").await.map_err(OpenError::Migrate)? {
+            sqlx::query_scalar("SELECT version_num FROM alembic_version LIMIT 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(OpenError::Migrate)?
+        } else {
+            None
+        };
+        let has_ours = has("regstack_migrations").await.map_err(OpenError::Migrate)?;
         let current: Option<i64> = if has_ours {
             sqlx::query_scalar("SELECT MAX(version) FROM regstack_migrations")
                 .fetch_one(&self.pool)

@@ -183,33 +183,35 @@ impl SqliteStore {
         self.migrate_to(None).await
     }
 
+    /// Whether the database has a table called `table`.
+    async fn has_table(&self, table: &str) -> Result<bool, sqlx::Error> {
+        let hit: Option<i64> = sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind(table)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(hit.is_some())
+    }
+
     /// The Alembic revision regstack 0.9.3 left, if it made this database.
     async fn alembic_revision(&self) -> Result<Option<String>, sqlx::Error> {
-        sqlx::query_scalar(
-            "SELECT version_num FROM alembic_version WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name='alembic_version') LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .or_else(|e| match e {
-            // No alembic_version table: a fresh database or one of ours.
-            sqlx::Error::Database(_) => Ok(None),
-            other => Err(other),
-        })
+        if !self.has_table("alembic_version").await? {
+            return Ok(None);
+        }
+        sqlx::query_scalar("SELECT version_num FROM alembic_version LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
     }
 
     /// Where the schema stands, without changing anything.
     pub async fn schema_state(&self) -> Result<SchemaState, sqlx::Error> {
         let alembic = self.alembic_revision().await?;
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT MAX(version) FROM regstack_migrations WHERE EXISTS (SELECT 1 FROM sqlite_master WHERE type='table' AND name='regstack_migrations')",
-        )
-        .fetch_optional(&self.pool)
-        .await
-        .or_else(|e| match e {
-            sqlx::Error::Database(_) => Ok(None),
-            other => Err(other),
-        })?
-        .flatten();
+        let current: Option<i64> = if self.has_table("regstack_migrations").await? {
+            sqlx::query_scalar("SELECT MAX(version) FROM regstack_migrations")
+                .fetch_one(&self.pool)
+                .await?
+        } else {
+            None
+        };
         Ok(SchemaState {
             alembic,
             current: current.unwrap_or(0),
