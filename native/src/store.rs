@@ -61,6 +61,16 @@ pub struct SchemaState {
 }
 
 impl SchemaState {
+    /// The state from the Alembic revision, the newest of `migrations` applied (if any), and
+    /// the migrations this build carries.
+    pub(crate) fn of(alembic: Option<String>, current: Option<i64>, migrations: &[(i64, &str, &str)]) -> Self {
+        Self {
+            alembic,
+            current: current.unwrap_or(0),
+            head: migrations.last().map_or(0, |m| m.0),
+        }
+    }
+
     /// Whether nothing is left to apply.
     pub fn at_head(&self) -> bool {
         self.current >= self.head && self.alembic.as_deref().is_none_or(|r| r == "0003")

@@ -12,30 +12,39 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// Runs the binary in `dir` on `dir/regstack.db`; whether it succeeded, and its output.
-fn regstack(dir: &Path, args: &[&str]) -> (bool, String) {
+/// The binary, run in `dir`, with nothing of regstack's from this process's environment.
+fn command(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_regstack"));
-    cmd.args(args).current_dir(dir);
+    cmd.args(args).current_dir(dir).env("RUST_LOG", "warn");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().to_ascii_uppercase().starts_with("REGSTACK_") {
             cmd.env_remove(k);
         }
     }
-    let out = cmd
-        .env(
-            "REGSTACK_DATABASE_URL",
-            format!("sqlite+aiosqlite:///{}", dir.join("regstack.db").display()),
-        )
-        .env("REGSTACK_JWT_SECRET", "cli-test-secret-0123456789-0123456789-abcdef")
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    cmd
+}
+
+/// Whether it succeeded, and its stdout then stderr.
+fn finish(out: std::process::Output) -> (bool, String) {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+/// Runs the binary in `dir` on `dir/regstack.db`.
+fn regstack(dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = command(dir, args)
+        .env(
+            "REGSTACK_DATABASE_URL",
+            format!("sqlite+aiosqlite:///{}", dir.join("regstack.db").display()),
+        )
+        .env("REGSTACK_JWT_SECRET", "cli-test-secret-0123456789-0123456789-abcdef")
+        .output()
+        .unwrap();
+    finish(out)
 }
 
 #[test]
@@ -164,45 +173,19 @@ fn doctor_leaves_a_database_as_it_found_it() {
 fn init(dir: &Path, args: &[&str], answers: &str) -> (bool, String) {
     use std::io::Write;
     use std::process::Stdio;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regstack"));
-    cmd.arg("init").args(args).current_dir(dir);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().to_ascii_uppercase().starts_with("REGSTACK_") {
-            cmd.env_remove(k);
-        }
-    }
-    let mut child = cmd
+    let mut child = command(dir, &[&["init"], args].concat())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child.stdin.take().unwrap().write_all(answers.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    finish(child.wait_with_output().unwrap())
 }
 
-/// Runs the binary in `dir` with nothing of regstack's from the environment.
+/// Runs the binary in `dir` with only what `dir` holds (its config files).
 fn bare(dir: &Path, args: &[&str]) -> (bool, String) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regstack"));
-    cmd.args(args).current_dir(dir).env("RUST_LOG", "warn");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().to_ascii_uppercase().starts_with("REGSTACK_") {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    finish(command(dir, args).output().unwrap())
 }
 
 /// The 0.9.3 wizard's fifteen questions on its default path, every one answered with its

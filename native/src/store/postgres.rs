@@ -174,11 +174,7 @@ impl PgStore {
         } else {
             None
         };
-        Ok(SchemaState {
-            alembic,
-            current: current.unwrap_or(0),
-            head: MIGRATIONS.last().map_or(0, |m| m.0),
-        })
+        Ok(SchemaState::of(alembic, current, MIGRATIONS))
     }
 
     /// Applies the bundled migrations up to `target` (all of them when `None`).

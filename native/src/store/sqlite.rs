@@ -212,11 +212,7 @@ impl SqliteStore {
         } else {
             None
         };
-        Ok(SchemaState {
-            alembic,
-            current: current.unwrap_or(0),
-            head: MIGRATIONS.last().map_or(0, |m| m.0),
-        })
+        Ok(SchemaState::of(alembic, current, MIGRATIONS))
     }
 
     /// Brings a regstack 0.9.3 database at Alembic revision 0001 or 0002 to 0003 in one
