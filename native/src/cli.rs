@@ -1,6 +1,7 @@
 //! The operator commands of the `regstack` binary beyond `serve` (docs/cli.md). Each prints
 //! one line per step, marked ✔, ⚠ or ✘, and returns the process exit code.
 
+pub mod dns;
 pub mod doctor;
 pub mod init;
 pub mod migrate;

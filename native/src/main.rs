@@ -48,12 +48,18 @@ enum Command {
     },
     /// Check the config, the database and the email backend; exit 1 if a check fails.
     #[command(
-        after_help = "Examples:\n  regstack doctor\n  regstack doctor --config /etc/app\n  regstack doctor --send-test-email you@example.com"
+        after_help = "Examples:\n  regstack doctor\n  regstack doctor --config /etc/app\n  regstack doctor --check-dns\n  regstack doctor --send-test-email you@example.com"
     )]
     Doctor {
         /// regstack.toml, or a directory holding one.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also check the sender domain's MX, SPF and DMARC records (needs DNS; 3 s timeout).
+        #[arg(long)]
+        check_dns: bool,
+        /// With --check-dns: ask this DNS server (IP:PORT) instead of the system's resolvers.
+        #[arg(long, value_name = "IP:PORT", requires = "check_dns")]
+        dns_server: Option<std::net::SocketAddr>,
         /// Also send one real email to this address through the configured backend.
         #[arg(long, value_name = "TO")]
         send_test_email: Option<String>,
@@ -128,8 +134,17 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate { target, config } => return cli::migrate::run(config.as_deref(), target).await,
         Command::Doctor {
             config,
+            check_dns,
+            dns_server,
             send_test_email,
-        } => return cli::doctor::run(config.as_deref(), send_test_email.as_deref()).await,
+        } => {
+            let extras = cli::doctor::Extras {
+                send_test_email: send_test_email.as_deref(),
+                check_dns,
+                dns_server,
+            };
+            return cli::doctor::run(config.as_deref(), extras).await;
+        }
         Command::CreateAdmin {
             email,
             password,

@@ -373,3 +373,156 @@ fn init_takes_postgres_smtp_and_sms_answers_and_stops_on_early_eof() {
         "{toml}"
     );
 }
+
+/// A DNS server on a loopback UDP port for one zone, `dns-probe.io`:
+/// - `good`: an MX, a verification TXT beside an SPF record split into two strings, DMARC;
+/// - `sub.good`: an MX and SPF, no DMARC of its own (its parent's applies);
+/// - `null`: a null MX (`MX 0 .`); `twice`: two SPF records;
+/// - `bare`: no records at all; anything else: NXDOMAIN.
+async fn dns_server() -> std::net::SocketAddr {
+    use hickory_resolver::proto::op::{Message, MessageType, OpCode, ResponseCode};
+    use hickory_resolver::proto::rr::rdata::{MX, TXT};
+    use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = socket.local_addr().unwrap();
+    let mx = |host: &str| RData::MX(MX::new(10, Name::from_ascii(host).unwrap()));
+    let txt = |parts: &[&str]| RData::TXT(TXT::new(parts.iter().map(|p| p.to_string()).collect()));
+    let zone: Vec<(&str, RecordType, RData)> = vec![
+        ("good.dns-probe.io.", RecordType::MX, mx("mail.good.dns-probe.io.")),
+        ("good.dns-probe.io.", RecordType::TXT, txt(&["site-verification=abc"])),
+        ("good.dns-probe.io.", RecordType::TXT, txt(&["v=spf1 ", "mx -all"])),
+        (
+            "_dmarc.good.dns-probe.io.",
+            RecordType::TXT,
+            txt(&["v=DMARC1; p=reject"]),
+        ),
+        ("sub.good.dns-probe.io.", RecordType::MX, mx("mail.good.dns-probe.io.")),
+        (
+            "sub.good.dns-probe.io.",
+            RecordType::TXT,
+            txt(&["v=spf1 include:good.dns-probe.io -all"]),
+        ),
+        (
+            "null.dns-probe.io.",
+            RecordType::MX,
+            RData::MX(MX::new(0, Name::root())),
+        ),
+        ("null.dns-probe.io.", RecordType::TXT, txt(&["v=spf1 -all"])),
+        ("twice.dns-probe.io.", RecordType::MX, mx("mail.good.dns-probe.io.")),
+        ("twice.dns-probe.io.", RecordType::TXT, txt(&["v=spf1 mx -all"])),
+        ("twice.dns-probe.io.", RecordType::TXT, txt(&["v=spf1 a -all"])),
+    ];
+    let names = [
+        "dns-probe.io.",
+        "good.dns-probe.io.",
+        "_dmarc.good.dns-probe.io.",
+        "sub.good.dns-probe.io.",
+        "null.dns-probe.io.",
+        "twice.dns-probe.io.",
+        "bare.dns-probe.io.",
+    ];
+    tokio::spawn(async move {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+            let Ok(query) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            let mut reply = Message::new(query.metadata.id, MessageType::Response, OpCode::Query);
+            reply.metadata.recursion_desired = query.metadata.recursion_desired;
+            reply.metadata.recursion_available = true;
+            reply.metadata.authoritative = true;
+            for q in &query.queries {
+                reply.add_query(q.clone());
+                let name = q.name().to_ascii().to_ascii_lowercase();
+                if !names.contains(&name.as_str()) {
+                    reply.metadata.response_code = ResponseCode::NXDomain;
+                }
+                for (_, _, data) in zone.iter().filter(|(n, t, _)| *n == name && *t == q.query_type()) {
+                    reply.add_answer(Record::from_rdata(q.name().clone(), 60, data.clone()));
+                }
+            }
+            let _ = socket.send_to(&reply.to_vec().unwrap(), from).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_sender_domain_in_dns() {
+    let dir = temp_dir("dns");
+    let server = dns_server().await.to_string();
+    let doctor = |domain: &str, server: String| {
+        let dir = dir.clone();
+        let from = format!("noreply@{domain}");
+        tokio::task::spawn_blocking(move || {
+            let out = command(&dir, &["doctor", "--check-dns", "--dns-server", &server])
+                .env(
+                    "REGSTACK_DATABASE_URL",
+                    format!("sqlite+aiosqlite:///{}", dir.join("regstack.db").display()),
+                )
+                .env("REGSTACK_JWT_SECRET", "cli-test-secret-0123456789-0123456789-abcdef")
+                .env("REGSTACK_EMAIL__FROM_ADDRESS", from)
+                .output()
+                .unwrap();
+            finish(out)
+        })
+    };
+    let (ok, out) = regstack(&dir, &["migrate"]);
+    assert!(ok, "{out}");
+
+    let (ok, out) = doctor("good.dns-probe.io", server.clone()).await.unwrap();
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("\u{2714} dns mx: good.dns-probe.io → mail.good.dns-probe.io"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\u{2714} dns spf: v=spf1 mx -all\n"),
+        "the SPF record, its strings joined:\n{out}"
+    );
+    assert!(
+        out.contains("\u{2714} dns dmarc: _dmarc.good.dns-probe.io: v=DMARC1; p=reject"),
+        "{out}"
+    );
+
+    let (ok, out) = doctor("sub.good.dns-probe.io", server.clone()).await.unwrap();
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("\u{2714} dns dmarc: _dmarc.good.dns-probe.io: v=DMARC1"),
+        "the parent domain's DMARC applies:\n{out}"
+    );
+
+    for domain in ["bare.dns-probe.io", "nowhere.dns-probe.io"] {
+        let (ok, out) = doctor(domain, server.clone()).await.unwrap();
+        assert!(!ok, "missing records fail the command:\n{out}");
+        assert!(
+            out.contains(&format!("\u{26a0} dns mx: {domain} has no MX record")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("\u{2718} dns spf: {domain} has no SPF record")),
+            "{out}"
+        );
+        assert!(out.contains("\u{2718} dns dmarc: no DMARC record"), "{out}");
+    }
+    let (ok, out) = doctor("null.dns-probe.io", server.clone()).await.unwrap();
+    assert!(
+        !ok && out.contains("\u{2718} dns mx: null.dns-probe.io has a null MX"),
+        "{out}"
+    );
+    let (ok, out) = doctor("twice.dns-probe.io", server.clone()).await.unwrap();
+    assert!(
+        !ok && out.contains("\u{2718} dns spf: twice.dns-probe.io has 2 SPF records"),
+        "{out}"
+    );
+
+    // Nothing answers: advisories, and the command still passes.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (ok, out) = doctor("good.dns-probe.io", silent.local_addr().unwrap().to_string())
+        .await
+        .unwrap();
+    assert!(ok, "{out}");
+    for name in ["dns mx", "dns spf", "dns dmarc"] {
+        assert!(out.contains(&format!("\u{26a0} {name}: no answer")), "{out}");
+    }
+}

@@ -23,8 +23,19 @@ impl Report {
     }
 }
 
-/// Runs every check in order; `send_test_email` also sends one real message.
-pub async fn run(config: Option<&Path>, send_test_email: Option<&str>) -> ExitCode {
+/// What doctor does beyond its default checks.
+#[derive(Debug, Default)]
+pub struct Extras<'a> {
+    /// Send one real message to this address.
+    pub send_test_email: Option<&'a str>,
+    /// Look up the sender domain's MX, SPF and DMARC records.
+    pub check_dns: bool,
+    /// Ask this DNS server instead of the system's resolvers.
+    pub dns_server: Option<std::net::SocketAddr>,
+}
+
+/// Runs every check in order, then the `extras` asked for.
+pub async fn run(config: Option<&Path>, extras: Extras<'_>) -> ExitCode {
     let mut report = Report::default();
     let file = regstack::settings::toml_path(config);
     let config = match regstack::settings::load(config, &[]) {
@@ -42,7 +53,10 @@ pub async fn run(config: Option<&Path>, send_test_email: Option<&str>) -> ExitCo
     };
     jwt_secret(&config, &mut report);
     database(&config, &mut report).await;
-    email(&config, send_test_email, &mut report).await;
+    email(&config, extras.send_test_email, &mut report).await;
+    if extras.check_dns {
+        dns(&config, extras.dns_server, &mut report).await;
+    }
     if report.failed {
         ExitCode::FAILURE
     } else {
@@ -132,6 +146,31 @@ async fn mongo(_: &Config, _: &str, _: &str, report: &mut Report) {
         "backend",
         "database_url selects MongoDB, but this regstack was built without the `mongo` feature",
     );
+}
+
+async fn dns(config: &Config, server: Option<std::net::SocketAddr>, report: &mut Report) {
+    let Some((_, domain)) = config
+        .email
+        .from_address
+        .rsplit_once('@')
+        .filter(|(_, d)| !d.is_empty())
+    else {
+        report.fail(
+            "dns",
+            format!(
+                "email.from_address {:?} has no domain to check",
+                config.email.from_address
+            ),
+        );
+        return;
+    };
+    for (name, finding) in super::dns::check(domain, server).await {
+        match finding {
+            super::dns::Finding::Pass(detail) => pass(name, detail),
+            super::dns::Finding::Advice(detail) => warn(name, detail),
+            super::dns::Finding::Fail(detail) => report.fail(name, detail),
+        }
+    }
 }
 
 async fn email(config: &Config, send_test_email: Option<&str>, report: &mut Report) {
