@@ -86,9 +86,7 @@ impl Engine {
         }
         let ephemeral_secret = config.jwt_secret.is_empty();
         if ephemeral_secret {
-            let mut b = [0u8; 64];
-            ports.random.fill(&mut b);
-            config.jwt_secret = URL_SAFE_NO_PAD.encode(b);
+            config.jwt_secret = crate::token::new_jwt_secret(ports.random.as_ref());
             tracing::warn!(
                 target: "regstack.config",
                 "jwt_secret is not set: generated a random one for this process. Every session ends when it restarts; \

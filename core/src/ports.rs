@@ -111,6 +111,15 @@ pub struct SessionRecord {
     pub revoked: bool,
 }
 
+impl SessionRecord {
+    /// The record from what a backend read. A revoked token is refused whatever its user
+    /// row holds, so a row that fails to decode does not turn that refusal into an error.
+    pub fn read(user: Result<Option<User>, StoreError>, revoked: bool) -> Result<Self, StoreError> {
+        let user = if revoked { user.ok().flatten() } else { user? };
+        Ok(Self { user, revoked })
+    }
+}
+
 /// The read behind every authenticated request: the token's user and whether the token is
 /// revoked, together. SQL backends answer it with one statement, so a request costs one
 /// round trip; nothing is cached, so a revocation anywhere is seen on the next request.
@@ -449,5 +458,28 @@ impl Ports {
             clock,
             random,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SessionRecord, StoreError};
+
+    #[regstack_macros::dual_test]
+    fn a_revoked_token_is_refused_whatever_its_user_row_holds() {
+        let broken = || Err(StoreError::Backend("unreadable row".into()));
+        let revoked = SessionRecord::read(broken(), true).unwrap();
+        assert!(revoked.revoked && revoked.user.is_none());
+        assert_eq!(
+            SessionRecord::read(broken(), false),
+            Err(StoreError::Backend("unreadable row".into()))
+        );
+        assert_eq!(
+            SessionRecord::read(Ok(None), false),
+            Ok(SessionRecord {
+                user: None,
+                revoked: false
+            })
+        );
     }
 }

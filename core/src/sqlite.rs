@@ -430,13 +430,11 @@ pub fn session_lookup(user_id: &str, jti: &str) -> Statement {
 /// revoked token is refused whatever its user row holds, so that row is not allowed to turn
 /// the refusal into an error.
 pub fn session_from(row: &impl Row) -> Result<crate::ports::SessionRecord, StoreError> {
-    let revoked = row.flag("revoked")?;
     let user = match row.text("id")? {
-        None => None,
-        Some(_) if revoked => user_from(row).ok(),
-        Some(_) => Some(user_from(row)?),
+        None => Ok(None),
+        Some(_) => user_from(row).map(Some),
     };
-    Ok(crate::ports::SessionRecord { user, revoked })
+    crate::ports::SessionRecord::read(user, row.flag("revoked")?)
 }
 
 /// Records a failed-login slot unless `threshold` failures since `since` are already there,

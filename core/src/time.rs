@@ -33,8 +33,8 @@ pub fn plus_seconds(t: Timestamp, seconds: i64) -> Timestamp {
         .unwrap_or(t)
 }
 
-/// `YYYY-MM-DD?HH:MM:SS` with `sep` between date and time, then `.ffffff` unless `fraction`
-/// is `Omit` or it is zero and `Fraction::WhenNonZero`, then `suffix`. Written by hand: these
+/// `YYYY-MM-DD?HH:MM:SS` with `sep` between date and time, then `.ffffff` (always, or only
+/// when non-zero with `Fraction::WhenNonZero`), then `suffix`. Written by hand: these
 /// run for every timestamp of every user read and written, and chrono's format strings
 /// are parsed again on each call (docs/performance.md).
 fn render(t: Timestamp, sep: char, fraction: Fraction, suffix: &str) -> String {

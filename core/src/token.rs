@@ -15,6 +15,14 @@ pub fn new_url_token(random: &dyn Random) -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// A JWT signing secret: 64 random bytes, base64url without padding (86 chars), as
+/// regstack 0.9.3's `secrets.token_urlsafe(64)`.
+pub fn new_jwt_secret(random: &dyn Random) -> String {
+    let mut b = [0u8; 64];
+    random.fill(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
 /// A JWT id: 16 random bytes, base64url without padding (22 chars).
 pub fn new_jti(random: &dyn Random) -> String {
     let mut b = [0u8; 16];

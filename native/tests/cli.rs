@@ -122,6 +122,19 @@ fn migrate_adopts_a_093_database_at_alembic_0001() {
     // The adopted account is there, with its password.
     let (ok, out) = regstack(&dir, &["create-admin", "--email", "old@example.com"]);
     assert!(ok && out.contains("Promoted existing user old@example.com"), "{out}");
+    let hash: Option<String> = rt.block_on(async {
+        let url = format!("sqlite://{}", dir.join("regstack.db").display());
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT hashed_password FROM users WHERE email = 'old@example.com'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(
+        hash.as_deref(),
+        Some("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"),
+        "the rebuilt users table kept the password hash"
+    );
 }
 
 #[test]

@@ -50,6 +50,18 @@ fn post(path: &str, body: Value) -> Request<Body> {
         .unwrap()
 }
 
+/// Registers `creds` under `prefix` (verification off) and logs in; the session token.
+async fn register_and_login(app: &Router, prefix: &str, creds: &Value) -> String {
+    let (s, _) = send(app, post(&format!("{prefix}/register"), creds.clone())).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, body) = send(app, post(&format!("{prefix}/login"), creds.clone())).await;
+    assert_eq!(s, StatusCode::OK);
+    serde_json::from_str::<Value>(&body).unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn get_with(path: &str, token: Option<&str>) -> Request<Body> {
     let mut r = Request::get(path);
     if let Some(t) = token {
@@ -63,14 +75,7 @@ async fn host_routes_use_the_same_auth_rules_and_instances_do_not_share_state() 
     let (a, b) = (instance("A").await, instance("B").await);
     let (app_a, app_b) = (host_app(&a), host_app(&b));
     let creds = json!({"email": "host@example.com", "password": "password123"});
-    let (s, _) = send(&app_a, post("/api/auth/register", creds.clone())).await;
-    assert_eq!(s, StatusCode::CREATED);
-    let (s, body) = send(&app_a, post("/api/auth/login", creds.clone())).await;
-    assert_eq!(s, StatusCode::OK);
-    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = register_and_login(&app_a, "/api/auth", &creds).await;
 
     assert_eq!(
         send(&app_a, get_with("/private", Some(&token))).await,
@@ -261,16 +266,7 @@ async fn two_instances_in_one_router_under_different_prefixes() {
     };
     let app = Router::new().nest("/b2c", tenant(&b2c)).nest("/b2b", tenant(&b2b));
     let creds = json!({"email": "both@example.com", "password": "password123"});
-    assert_eq!(
-        send(&app, post("/b2c/api/auth/register", creds.clone())).await.0,
-        StatusCode::CREATED
-    );
-    let (s, body) = send(&app, post("/b2c/api/auth/login", creds.clone())).await;
-    assert_eq!(s, StatusCode::OK);
-    let token = serde_json::from_str::<Value>(&body).unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = register_and_login(&app, "/b2c/api/auth", &creds).await;
     assert_eq!(
         send(&app, get_with("/b2c/private", Some(&token))).await,
         (StatusCode::OK, "both@example.com".into())

@@ -6,8 +6,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use base64::Engine as _;
-
 use super::{fail, pass, warn};
 
 /// The files the wizard writes, by name.
@@ -300,7 +298,7 @@ fn interview<R: BufRead>(ask: &mut Prompter<R>) -> Option<Answers> {
         }
     };
     let jwt_secret = if ask.confirm("Auto-generate a 64-byte JWT secret?", true)? {
-        generate_secret()
+        regstack_core::token::new_jwt_secret(&regstack::system::OsRandom)
     } else {
         loop {
             let first = ask.secret("JWT secret", "")?;
@@ -413,13 +411,6 @@ fn url_host(url: &str) -> Option<&str> {
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = host.split(':').next()?;
     (!host.is_empty()).then_some(host)
-}
-
-/// 64 random bytes, URL-safe base64 (86 characters), as 0.9.3's `secrets.token_urlsafe(64)`.
-fn generate_secret() -> String {
-    let mut bytes = [0u8; 64];
-    getrandom::fill(&mut bytes).expect("the operating system's random source");
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A TOML basic string, quoted and escaped, so any answer (a quote in the app name, say)

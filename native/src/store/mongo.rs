@@ -659,10 +659,7 @@ impl PendingStore for MongoStore {
 impl SessionLookup for MongoStore {
     async fn lookup(&self, user_id: &str, jti: &str) -> Result<SessionRecord, StoreError> {
         let (user, revoked) = tokio::join!(self.get(user_id), self.is_revoked(jti));
-        let revoked = revoked?;
-        // A revoked token is refused whatever its user document holds.
-        let user = if revoked { user.ok().flatten() } else { user? };
-        Ok(SessionRecord { user, revoked })
+        SessionRecord::read(user, revoked?)
     }
 }
 

@@ -660,13 +660,7 @@ impl SessionLookup for PgStore {
         .map_err(map_err)?;
         let id: Option<String> = row.try_get("id").map_err(map_err)?;
         let revoked: bool = row.try_get("revoked").map_err(map_err)?;
-        // A revoked token is refused whatever its user row holds.
-        let user = match id {
-            None => None,
-            Some(_) if revoked => user_from(&row).ok(),
-            Some(_) => Some(user_from(&row)?),
-        };
-        Ok(SessionRecord { user, revoked })
+        SessionRecord::read(id.map(|_| user_from(&row)).transpose(), revoked)
     }
 }
 

@@ -96,3 +96,43 @@ fn read(conn: &Connection, st: &Statement) -> rusqlite::Result<Vec<Map<String, J
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use regstack_core::sqlite::{Statement, Value};
+    use serde_json::json;
+
+    use super::InlineReader;
+
+    /// The inline path itself answers (no pool to fall back on here), with the JSON the sqlx
+    /// path gives: integers, text, NULL.
+    #[test]
+    fn reads_a_row_by_key_on_the_calling_thread() {
+        let dir = std::env::temp_dir().join(format!("regstack-inline-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("inline.db");
+        let _ = std::fs::remove_file(&path);
+        let setup = rusqlite::Connection::open(&path).unwrap();
+        setup
+            .execute_batch(
+                "CREATE TABLE t (id TEXT PRIMARY KEY, n INTEGER, note TEXT); INSERT INTO t VALUES ('a', 7, NULL);",
+            )
+            .unwrap();
+        let reader = InlineReader::open(&path, 1).unwrap();
+        let st = Statement {
+            sql: "SELECT id, n, note FROM t WHERE id = ?1".into(),
+            params: vec![Value::Text(Some("a".into()))],
+        };
+        let rows = reader.rows(&st).expect("answered inline");
+        assert_eq!(
+            serde_json::Value::Object(rows[0].clone()),
+            json!({"id": "a", "n": 7, "note": null})
+        );
+        // A write through the query-only connection is refused, and reported as no answer.
+        let write = Statement {
+            sql: "DELETE FROM t".into(),
+            params: vec![],
+        };
+        assert!(reader.rows(&write).is_none());
+    }
+}
