@@ -28,6 +28,49 @@ pub enum EngineError {
     Password(#[from] PasswordError),
 }
 
+/// The configured providers (Google, `[oauth.providers.*]`) and the host's, when
+/// `enable_oauth` is on; the names of the host's are noted in the config, so the routing
+/// table sees that there are providers to mount for.
+fn oauth_providers(
+    config: &mut Config,
+    ports: &Ports,
+    extra: Vec<Arc<dyn crate::oauth::OAuthProvider>>,
+) -> Result<crate::oauth::Providers, crate::config::ConfigError> {
+    let mut providers = crate::oauth::Providers::default();
+    if !config.enable_oauth {
+        return Ok(providers);
+    }
+    let refuse = |message: String| crate::config::ConfigError::Invalid {
+        field: "oauth".into(),
+        message,
+    };
+    #[cfg(feature = "oauth")]
+    {
+        use crate::oauth::oidc::OidcProvider;
+        if let Some(google) = OidcProvider::google(config, ports.http.clone()) {
+            providers.register(Arc::new(google)).map_err(refuse)?;
+        }
+        for (name, p) in &config.oauth.providers {
+            let provider = OidcProvider::discovered(config, name, p, ports.http.clone());
+            providers.register(Arc::new(provider)).map_err(refuse)?;
+        }
+    }
+    #[cfg(not(feature = "oauth"))]
+    {
+        let _ = ports;
+        if config.oauth.google_client_id.is_some() || !config.oauth.providers.is_empty() {
+            return Err(refuse(
+                "this build has no OpenID Connect client: build with the `oauth` feature".into(),
+            ));
+        }
+    }
+    for p in extra {
+        config.oauth.host_providers.push(p.name().to_string());
+        providers.register(p).map_err(refuse)?;
+    }
+    Ok(providers)
+}
+
 /// One regstack instance's state.
 pub struct Engine {
     /// The config, after validation (and with a generated `jwt_secret` if none was given).
@@ -57,6 +100,8 @@ pub struct Engine {
     pub verify_floor: std::sync::atomic::AtomicU64,
     /// True when `jwt_secret` was generated for this process.
     pub ephemeral_secret: bool,
+    /// The OAuth providers (empty unless `enable_oauth`).
+    pub oauth: crate::oauth::Providers,
 }
 
 impl std::fmt::Debug for Engine {
@@ -70,8 +115,20 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Validates `config`, fills in a random `jwt_secret` if none is set (docs/wire.md, "Decision 6"), derives
     /// the keys and limits, and prepares the decoy hash.
-    pub async fn new(mut config: Config, mut ports: Ports, renderer: Renderer) -> Result<Self, EngineError> {
+    pub async fn new(config: Config, ports: Ports, renderer: Renderer) -> Result<Self, EngineError> {
+        Self::with_oauth_providers(config, ports, renderer, Vec::new()).await
+    }
+
+    /// [`Engine::new`] with OAuth providers of the host's own beside the configured ones
+    /// (docs/oauth.md, "Your own provider"). They count only when `enable_oauth` is on.
+    pub async fn with_oauth_providers(
+        mut config: Config,
+        mut ports: Ports,
+        renderer: Renderer,
+        extra: Vec<std::sync::Arc<dyn crate::oauth::OAuthProvider>>,
+    ) -> Result<Self, EngineError> {
         config.validate()?;
+        let oauth = oauth_providers(&mut config, &ports, extra)?;
         // Hashes in flight: the ones running (`password_hash_concurrency`) plus the queue.
         ports.hasher = Arc::new(crate::password::LoadShedding::new(
             ports.hasher,
@@ -146,6 +203,7 @@ impl Engine {
             decoy_hash,
             code_key,
             ephemeral_secret,
+            oauth,
         })
     }
 

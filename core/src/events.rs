@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::records::User;
+use crate::records::{OAuthMode, User};
 
 /// A link sent to someone, with and without its token.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,22 +26,80 @@ impl fmt::Debug for Link {
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs)]
 pub enum Event {
-    UserRegistered { user: User },
-    VerificationRequested { email: String, link: Link },
-    UserVerified { user: User },
-    UserLoggedIn { user: User },
-    UserLoggedOut { user: User },
-    PasswordResetRequested { user: User, link: Link },
-    PasswordResetCompleted { user: User },
-    PasswordChanged { user: User },
-    EmailChangeRequested { user: User, new_email: String, link: Link },
-    EmailChanged { user: User, previous_email: String },
-    PhoneSetupStarted { user: User, phone: String },
-    MfaEnabled { user: User },
-    PhoneSetupDisabled { user: User },
-    MfaDisabled { user: User },
-    MfaLoginStarted { user: User },
-    UserDeleted { user: User },
+    UserRegistered {
+        user: User,
+    },
+    VerificationRequested {
+        email: String,
+        link: Link,
+    },
+    UserVerified {
+        user: User,
+    },
+    UserLoggedIn {
+        user: User,
+    },
+    UserLoggedOut {
+        user: User,
+    },
+    PasswordResetRequested {
+        user: User,
+        link: Link,
+    },
+    PasswordResetCompleted {
+        user: User,
+    },
+    PasswordChanged {
+        user: User,
+    },
+    EmailChangeRequested {
+        user: User,
+        new_email: String,
+        link: Link,
+    },
+    EmailChanged {
+        user: User,
+        previous_email: String,
+    },
+    PhoneSetupStarted {
+        user: User,
+        phone: String,
+    },
+    MfaEnabled {
+        user: User,
+    },
+    PhoneSetupDisabled {
+        user: User,
+    },
+    MfaDisabled {
+        user: User,
+    },
+    MfaLoginStarted {
+        user: User,
+    },
+    UserDeleted {
+        user: User,
+    },
+    OAuthSigninStarted {
+        provider: String,
+        mode: OAuthMode,
+        user: Option<User>,
+    },
+    OAuthSigninCompleted {
+        user: User,
+        provider: String,
+        mode: OAuthMode,
+        was_new: bool,
+        mfa_required: bool,
+    },
+    OAuthAccountLinked {
+        user: User,
+        provider: String,
+    },
+    OAuthAccountUnlinked {
+        user: User,
+        provider: String,
+    },
 }
 
 impl Event {
@@ -64,6 +122,10 @@ impl Event {
             Event::MfaDisabled { .. } => "mfa_disabled",
             Event::MfaLoginStarted { .. } => "mfa_login_started",
             Event::UserDeleted { .. } => "user_deleted",
+            Event::OAuthSigninStarted { .. } => "oauth_signin_started",
+            Event::OAuthSigninCompleted { .. } => "oauth_signin_completed",
+            Event::OAuthAccountLinked { .. } => "oauth_account_linked",
+            Event::OAuthAccountUnlinked { .. } => "oauth_account_unlinked",
         }
     }
 
@@ -71,6 +133,7 @@ impl Event {
     pub fn user(&self) -> Option<&User> {
         match self {
             Event::VerificationRequested { .. } => None,
+            Event::OAuthSigninStarted { user, .. } => user.as_ref(),
             Event::UserRegistered { user }
             | Event::UserVerified { user }
             | Event::UserLoggedIn { user }
@@ -85,7 +148,10 @@ impl Event {
             | Event::PhoneSetupDisabled { user }
             | Event::MfaDisabled { user }
             | Event::MfaLoginStarted { user }
-            | Event::UserDeleted { user } => Some(user),
+            | Event::UserDeleted { user }
+            | Event::OAuthSigninCompleted { user, .. }
+            | Event::OAuthAccountLinked { user, .. }
+            | Event::OAuthAccountUnlinked { user, .. } => Some(user),
         }
     }
 }

@@ -8,6 +8,7 @@ mod guess;
 pub mod housekeeping;
 pub mod limits;
 pub mod login;
+pub mod oauth;
 pub mod password;
 pub mod phone;
 pub mod register;
@@ -107,6 +108,20 @@ pub enum FlowError {
     InvalidEmail(String),
     #[error("password must be 8 to 128 characters")]
     PasswordLength,
+    #[error("OAuth provider {0:?} is not configured")]
+    OAuthProviderUnknown(String),
+    #[error("redirect_to is not same-origin")]
+    OAuthRedirectRefused,
+    #[error("the OAuth provider cannot be reached")]
+    OAuthProviderUnavailable,
+    #[error("that provider is not linked")]
+    OAuthNotLinked,
+    #[error("the only sign-in method cannot be unlinked")]
+    OAuthLastMethod,
+    #[error("OAuth state not found or not completed")]
+    OAuthStateNotFound,
+    #[error("OAuth state expired")]
+    OAuthStateExpired,
     #[error("rate limited")]
     RateLimited { limit: RateLimit, retry_after: u64 },
     #[error(transparent)]

@@ -60,6 +60,12 @@ fn handler(endpoint: Endpoint) -> MethodRouter<Arc<Engine>> {
         Endpoint::AdminDeleteUser => on(filter, handlers::admin_delete_user),
         Endpoint::AdminResendVerification => on(filter, handlers::admin_resend_verification),
         Endpoint::AdminPromotePending => on(filter, handlers::admin_promote_pending),
+        Endpoint::OAuthProviders => on(filter, handlers::oauth_providers),
+        Endpoint::OAuthStart => on(filter, handlers::oauth_start),
+        Endpoint::OAuthLinkStart => on(filter, handlers::oauth_link_start),
+        Endpoint::OAuthUnlink => on(filter, handlers::oauth_unlink),
+        Endpoint::OAuthCallback => on(filter, handlers::oauth_callback),
+        Endpoint::OAuthExchange => on(filter, handlers::oauth_exchange),
     }
 }
 

@@ -41,6 +41,7 @@ pub mod ids;
 pub mod jwt;
 pub mod lockout;
 pub mod memory;
+pub mod oauth;
 pub mod openapi;
 pub mod password;
 pub mod ports;

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
-    SessionRecord, StoreError, Sweeper, UserCounts, UserStore,
+    AttemptStore, Counter, MfaCodeStore, OAuthStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
+    SessionRecord, StoreError, Sweeper, Unlinked, UserCounts, UserStore,
 };
-use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use crate::records::{CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, User, UserPatch};
 use crate::time::Timestamp;
 
 #[derive(Default)]
@@ -21,6 +21,8 @@ struct Tables {
     attempts: Vec<(i64, String, Timestamp)>,
     next_attempt: i64,
     codes: Vec<MfaCode>,
+    identities: Vec<OAuthIdentity>,
+    states: HashMap<String, OAuthState>,
 }
 
 /// Every store in one mutex, so cascades and check-then-write steps are atomic.
@@ -92,6 +94,7 @@ impl UserStore for MemoryStore {
         t.pending.retain(|p| !same_email(&p.email, &user.email));
         t.attempts.retain(|(_, e, _)| !same_email(e, &user.email));
         t.codes.retain(|c| c.user_id != user.id);
+        t.identities.retain(|i| i.user_id != user.id);
         Ok(deleted)
     }
 
@@ -266,20 +269,113 @@ impl MfaCodeStore for MemoryStore {
 }
 
 #[async_trait]
+impl OAuthStore for MemoryStore {
+    async fn identity(&self, provider: &str, subject: &str) -> Result<Option<OAuthIdentity>, StoreError> {
+        let t = self.lock();
+        Ok(t.identities
+            .iter()
+            .find(|i| i.provider == provider && i.subject_id == subject)
+            .cloned())
+    }
+
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<OAuthIdentity>, StoreError> {
+        let mut out: Vec<OAuthIdentity> = self
+            .lock()
+            .identities
+            .iter()
+            .filter(|i| i.user_id == user_id)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| (a.linked_at, &a.id).cmp(&(b.linked_at, &b.id)));
+        Ok(out)
+    }
+
+    async fn link(&self, identity: &OAuthIdentity) -> Result<OAuthIdentity, StoreError> {
+        let mut t = self.lock();
+        if t.identities
+            .iter()
+            .any(|i| i.provider == identity.provider && i.subject_id == identity.subject_id)
+        {
+            return Err(StoreError::Conflict("provider_subject".into()));
+        }
+        if t.identities
+            .iter()
+            .any(|i| i.user_id == identity.user_id && i.provider == identity.provider)
+        {
+            return Err(StoreError::Conflict("user_provider".into()));
+        }
+        t.identities.push(identity.clone());
+        Ok(identity.clone())
+    }
+
+    async fn unlink(&self, user_id: &str, provider: &str, keep_one: bool) -> Result<Unlinked, StoreError> {
+        let mut t = self.lock();
+        let links = t.identities.iter().filter(|i| i.user_id == user_id).count();
+        let Some(at) = t
+            .identities
+            .iter()
+            .position(|i| i.user_id == user_id && i.provider == provider)
+        else {
+            return Ok(Unlinked::NotLinked);
+        };
+        if keep_one && links <= 1 {
+            return Ok(Unlinked::LastMethod);
+        }
+        t.identities.remove(at);
+        Ok(Unlinked::Removed)
+    }
+
+    async fn touch(&self, identity_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        if let Some(i) = self.lock().identities.iter_mut().find(|i| i.id == identity_id) {
+            i.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+        self.lock().states.insert(state.id.clone(), state.clone());
+        Ok(())
+    }
+
+    async fn take_waiting_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        let mut t = self.lock();
+        match t.states.get(id) {
+            Some(s) if s.result_token.is_none() => Ok(t.states.remove(id)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn take_completed_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        let mut t = self.lock();
+        match t.states.get(id) {
+            Some(s) if s.result_token.is_some() => Ok(t.states.remove(id)),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[async_trait]
 impl Sweeper for MemoryStore {
     async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
         let mut t = self.lock();
-        let before = (t.attempts.len(), t.pending.len(), t.revoked.len(), t.codes.len());
+        let before = (
+            t.attempts.len(),
+            t.pending.len(),
+            t.revoked.len(),
+            t.codes.len(),
+            t.states.len(),
+        );
         t.attempts.retain(|(_, _, when)| *when >= attempts_before);
         t.pending.retain(|p| p.expires_at > now);
         t.revoked.retain(|_, exp| *exp > now);
         t.codes.retain(|c| c.expires_at > now);
+        t.states.retain(|_, s| s.expires_at > now);
         Ok(Purged {
             attempts: (before.0 - t.attempts.len()) as u64,
             pending: (before.1 - t.pending.len()) as u64,
             revocations: (before.2 - t.revoked.len()) as u64,
             codes: (before.3 - t.codes.len()) as u64,
-            oauth_states: 0,
+            oauth_states: (before.4 - t.states.len()) as u64,
         })
     }
 }

@@ -41,6 +41,11 @@ pub fn document(config: &Config) -> Value {
             .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
             .collect();
         for q in contract.query {
+            if q.text {
+                parameters
+                    .push(json!({ "name": q.name, "in": "query", "required": false, "schema": { "type": "string" } }));
+                continue;
+            }
             let mut schema = json!({ "type": "integer", "minimum": q.min, "default": q.default });
             if let Some(max) = q.max {
                 schema["maximum"] = json!(max);
@@ -59,15 +64,22 @@ pub fn document(config: &Config) -> Value {
         }
         let mut responses = Map::new();
         let ok_schema = match contract.ok.bodies {
-            [one] => json!({ "$ref": format!("#/components/schemas/{one}") }),
-            many => {
-                json!({ "oneOf": many.iter().map(|b| json!({ "$ref": format!("#/components/schemas/{b}") })).collect::<Vec<_>>() })
-            }
+            [] => None,
+            [one] => Some(json!({ "$ref": format!("#/components/schemas/{one}") })),
+            many => Some(
+                json!({ "oneOf": many.iter().map(|b| json!({ "$ref": format!("#/components/schemas/{b}") })).collect::<Vec<_>>() }),
+            ),
         };
-        responses.insert(
-            contract.ok.status.to_string(),
-            json!({ "description": "Success", "content": { "application/json": { "schema": ok_schema } } }),
-        );
+        let ok = match ok_schema {
+            Some(schema) => {
+                json!({ "description": "Success", "content": { "application/json": { "schema": schema } } })
+            }
+            None => json!({
+                "description": "Redirect",
+                "headers": { "Location": { "required": true, "schema": { "type": "string" } } }
+            }),
+        };
+        responses.insert(contract.ok.status.to_string(), ok);
         let mut errors: Vec<u16> = contract.errors.to_vec();
         if route.access != Access::Public {
             errors.push(401);
@@ -120,7 +132,7 @@ pub fn document(config: &Config) -> Value {
 
 /// `LoginMfaConfirm` → `login_mfa_confirm`.
 fn operation_id(endpoint: Endpoint) -> String {
-    let debug = format!("{endpoint:?}");
+    let debug = format!("{endpoint:?}").replace("OAuth", "Oauth");
     let mut out = String::new();
     for (i, c) in debug.chars().enumerate() {
         if c.is_ascii_uppercase() && i > 0 {
@@ -234,6 +246,41 @@ fn components() -> Map<String, Value> {
                 "pending_registrations": { "type": "integer", "description": "Not expired" }
             }
         },
+        "OAuthProviders": {
+            "type": "object",
+            "required": ["available", "linked"],
+            "properties": {
+                "available": { "type": "array", "items": { "type": "string" } },
+                "linked": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["provider", "email", "linked_at", "last_used_at"],
+                    "properties": {
+                        "provider": { "type": "string" },
+                        "email": nullable_text,
+                        "linked_at": { "type": "string", "description": "Python isoformat(), with +00:00" },
+                        "last_used_at": { "type": ["string", "null"], "description": "Python isoformat(), with +00:00" }
+                    }
+                } }
+            }
+        },
+        "AuthorizationUrl": {
+            "type": "object",
+            "required": ["authorization_url"],
+            "properties": { "authorization_url": { "type": "string" } }
+        },
+        "OAuthExchange": {
+            "type": "object",
+            "required": ["access_token", "redirect_to", "was_new_account", "token_type", "expires_in", "mfa_required", "mfa_pending_token"],
+            "properties": {
+                "access_token": { "type": "string", "description": "Empty when mfa_required" },
+                "redirect_to": { "type": "string" },
+                "was_new_account": { "type": "boolean" },
+                "token_type": { "const": "bearer" },
+                "expires_in": { "type": "integer" },
+                "mfa_required": { "type": "boolean" },
+                "mfa_pending_token": { "type": ["string", "null"], "description": "For POST /login/mfa-confirm" }
+            }
+        },
         "UserList": {
             "type": "object",
             "required": ["items", "total", "skip", "limit"],
@@ -333,8 +380,11 @@ mod tests {
             enable_sms_2fa: true,
             enable_admin_router: true,
             relay_secret: Some("relay-secret-q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE".into()),
+            enable_oauth: true,
             ..Config::default()
         };
+        everything.oauth.google_client_id = Some("client".into());
+        everything.oauth.google_client_secret = Some("secret".into());
         let doc = document(&everything);
         for endpoint in Endpoint::ALL {
             let route = endpoint.route();

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::events::Event;
 use crate::password::{PasswordError, Verified};
-use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use crate::records::{CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, User, UserPatch};
 use crate::time::Timestamp;
 
 /// Storage failures, independent of the backend.
@@ -184,6 +184,46 @@ pub trait MfaCodeStore: Send + Sync {
     async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError>;
 }
 
+/// The outcome of [`OAuthStore::unlink`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    /// The link is gone.
+    Removed,
+    /// The account has no link to that provider.
+    NotLinked,
+    /// It is the account's only way to sign in, so it stays.
+    LastMethod,
+}
+
+/// Provider links and authorization round trips (`oauth_identities`, `oauth_states`).
+#[async_trait]
+pub trait OAuthStore: Send + Sync {
+    /// The link of `provider`'s `subject`, whichever account has it.
+    async fn identity(&self, provider: &str, subject: &str) -> Result<Option<OAuthIdentity>, StoreError>;
+    /// The account's links, oldest first (`linked_at`, then id).
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<OAuthIdentity>, StoreError>;
+    /// Inserts a link and returns it as stored (Mongo assigns its own ObjectId). A subject
+    /// already linked → `Conflict("provider_subject")`; an account already linked to the
+    /// provider → `Conflict("user_provider")`.
+    async fn link(&self, identity: &OAuthIdentity) -> Result<OAuthIdentity, StoreError>;
+    /// Removes the account's link to `provider`, atomically refusing (`LastMethod`) when
+    /// `keep_one` is set and it is the account's only link, so two parallel unlinks of a
+    /// password-less account can never both succeed and lock it out.
+    async fn unlink(&self, user_id: &str, provider: &str, keep_one: bool) -> Result<Unlinked, StoreError>;
+    /// Records a sign-in through the link.
+    async fn touch(&self, identity_id: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// Stores a round trip, replacing a row with the same id.
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError>;
+    /// Atomically removes and returns the round trip with this id if it is still waiting for
+    /// its callback (no `result_token`): the callback's claim, which at most one caller wins,
+    /// and which a replayed callback never wins again.
+    async fn take_waiting_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError>;
+    /// Atomically removes and returns the round trip with this id only if its callback
+    /// completed (`result_token` set); a row still waiting for its callback is left alone.
+    /// At most one caller gets the row.
+    async fn take_completed_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError>;
+}
+
 /// What one sweep removed, table by table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -283,24 +323,51 @@ pub trait Spawner: Send + Sync {
 #[error("{0}")]
 pub struct NetError(pub String);
 
-/// One outbound POST (a webhook delivery).
+/// The methods regstack sends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    /// A read (OpenID discovery, a provider's signing keys).
+    Get,
+    /// A write (a webhook delivery, an OAuth token exchange).
+    Post,
+}
+
+/// One outbound request (a webhook delivery, an OAuth token exchange, a key-set fetch).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutboundRequest {
+    /// The method.
+    pub method: HttpMethod,
     /// Where.
     pub url: String,
     /// Header names and values.
     pub headers: Vec<(String, String)>,
-    /// The body.
+    /// The body (empty for a GET).
     pub body: Vec<u8>,
-    /// How long the whole exchange may take.
+    /// How long the whole exchange may take, body included.
     pub timeout: std::time::Duration,
+    /// The most body bytes read back; a longer answer is an error, and 0 reads none (a
+    /// webhook only needs the status).
+    pub max_response_bytes: usize,
 }
 
-/// POSTs over the network, never following a redirect (a 3xx is the answer).
+/// What came back.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InboundResponse {
+    /// The status.
+    pub status: u16,
+    /// Header names (lower-case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body, at most the request's `max_response_bytes`.
+    pub body: Vec<u8>,
+}
+
+/// Sends requests over the network, never following a redirect (a 3xx is the answer, so a
+/// receiver cannot send a signed event or a client secret somewhere else).
 #[async_trait]
-pub trait HttpPoster: Send + Sync {
-    /// Sends `req`; the answer's status, or why there was none.
-    async fn post(&self, req: OutboundRequest) -> Result<u16, NetError>;
+pub trait HttpClient: Send + Sync {
+    /// Sends `req`; the answer, or why there was none. A network error never quotes the URL
+    /// or the headers, which may carry secrets.
+    async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, NetError>;
 }
 
 /// Waits.
@@ -355,6 +422,8 @@ pub struct Stores {
     pub attempts: Arc<dyn AttemptStore>,
     /// SMS codes.
     pub mfa_codes: Arc<dyn MfaCodeStore>,
+    /// Provider links and round trips.
+    pub oauth: Arc<dyn OAuthStore>,
     /// Expired-row sweeping.
     pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
@@ -371,6 +440,7 @@ impl Stores {
             + SessionLookup
             + AttemptStore
             + MfaCodeStore
+            + OAuthStore
             + Sweeper
             + Clone
             + 'static,
@@ -382,6 +452,7 @@ impl Stores {
             sessions: Arc::new(store.clone()),
             attempts: Arc::new(store.clone()),
             mfa_codes: Arc::new(store.clone()),
+            oauth: Arc::new(store.clone()),
             sweeper: Arc::new(store),
             counter,
         }
@@ -403,6 +474,8 @@ pub struct Ports {
     pub attempts: Arc<dyn AttemptStore>,
     /// SMS codes.
     pub mfa_codes: Arc<dyn MfaCodeStore>,
+    /// Provider links and round trips.
+    pub oauth: Arc<dyn OAuthStore>,
     /// Expired-row sweeping.
     pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
@@ -415,6 +488,8 @@ pub struct Ports {
     pub hasher: Arc<dyn PasswordHasher>,
     /// Hooks.
     pub events: Arc<dyn EventSink>,
+    /// Outbound HTTP (OAuth providers).
+    pub http: Arc<dyn HttpClient>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// Randomness.
@@ -422,13 +497,16 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// The storage ports from `stores` plus delivery, hashing, hooks, time and randomness.
+    /// The storage ports from `stores` plus delivery, hashing, hooks, the network, time and
+    /// randomness.
+    #[allow(clippy::too_many_arguments)] // one per port; a struct of them would be this again
     pub fn new(
         stores: Stores,
         mailer: Arc<dyn Mailer>,
         sms: Arc<dyn SmsSender>,
         hasher: Arc<dyn PasswordHasher>,
         events: Arc<dyn EventSink>,
+        http: Arc<dyn HttpClient>,
         clock: Arc<dyn Clock>,
         random: Arc<dyn Random>,
     ) -> Self {
@@ -439,6 +517,7 @@ impl Ports {
             sessions,
             attempts,
             mfa_codes,
+            oauth,
             sweeper,
             counter,
         } = stores;
@@ -449,12 +528,14 @@ impl Ports {
             sessions,
             attempts,
             mfa_codes,
+            oauth,
             sweeper,
             counter,
             mailer,
             sms,
             hasher,
             events,
+            http,
             clock,
             random,
         }

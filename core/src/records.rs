@@ -291,3 +291,103 @@ pub enum CodeCheck {
     /// Right (the row is gone now).
     Ok,
 }
+
+/// An account's link to a provider's subject (`oauth_identities`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthIdentity {
+    /// 32-char uuid hex on SQL, ObjectId hex on Mongo.
+    pub id: String,
+    /// The account.
+    pub user_id: String,
+    /// The provider's name (`google`, or a configured one).
+    pub provider: String,
+    /// The provider's `sub`.
+    pub subject_id: String,
+    /// The address the provider gave when the link was made (a snapshot).
+    pub email: Option<String>,
+    /// When the link was made.
+    pub linked_at: Timestamp,
+    /// The last sign-in through it.
+    pub last_used_at: Option<Timestamp>,
+}
+
+impl OAuthIdentity {
+    /// The entry of `GET /oauth/providers`' `linked` list (timestamps in `isoformat()`).
+    pub fn public(&self) -> Value {
+        json!({
+            "provider": self.provider,
+            "email": self.email,
+            "linked_at": to_isoformat(self.linked_at),
+            "last_used_at": self.last_used_at.map(to_isoformat),
+        })
+    }
+}
+
+/// What an authorization round trip is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OAuthMode {
+    /// Sign in (or create an account).
+    Signin,
+    /// Attach the provider to the signed-in account.
+    Link,
+}
+
+impl OAuthMode {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthMode::Signin => "signin",
+            OAuthMode::Link => "link",
+        }
+    }
+
+    /// The mode of a stored spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "signin" => Some(OAuthMode::Signin),
+            "link" => Some(OAuthMode::Link),
+            _ => None,
+        }
+    }
+}
+
+/// One authorization round trip (`oauth_states`): made at start, taken by the callback (which
+/// puts it back with the result), and taken for good by the exchange. Its `Debug` hides the
+/// PKCE verifier and the result token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthState {
+    /// The `state` parameter (32 random bytes, base64url).
+    pub id: String,
+    /// The provider's name.
+    pub provider: String,
+    /// The PKCE verifier (64 random bytes, base64url).
+    pub code_verifier: String,
+    /// The OpenID Connect nonce (16 random bytes, base64url).
+    pub nonce: String,
+    /// Where the browser goes when it is done.
+    pub redirect_to: String,
+    /// Sign in or link.
+    pub mode: OAuthMode,
+    /// The account a link attaches to.
+    pub linking_user_id: Option<String>,
+    /// When the round trip started.
+    pub created_at: Timestamp,
+    /// When the row stops counting.
+    pub expires_at: Timestamp,
+    /// After a successful callback: the session (or `login_mfa`) token the exchange hands out.
+    pub result_token: Option<String>,
+    /// After a successful callback: whether it made a new account.
+    pub result_was_new: bool,
+}
+
+impl std::fmt::Debug for OAuthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthState")
+            .field("provider", &self.provider)
+            .field("mode", &self.mode)
+            .field("linking_user_id", &self.linking_user_id)
+            .field("expires_at", &self.expires_at)
+            .field("completed", &self.result_token.is_some())
+            .finish_non_exhaustive()
+    }
+}

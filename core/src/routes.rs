@@ -33,6 +33,8 @@ pub enum Group {
     Relay,
     /// `enable_admin_router`.
     Admin,
+    /// `enable_oauth` with at least one provider.
+    OAuth,
 }
 
 impl Group {
@@ -48,6 +50,7 @@ impl Group {
                     && config.sms.backend != SmsBackend::Relay
             }
             Group::Admin => config.enable_admin_router,
+            Group::OAuth => config.enable_oauth && config.oauth.has_providers(),
         }
     }
 }
@@ -97,6 +100,12 @@ pub enum Endpoint {
     AdminDeleteUser,
     AdminResendVerification,
     AdminPromotePending,
+    OAuthProviders,
+    OAuthStart,
+    OAuthLinkStart,
+    OAuthUnlink,
+    OAuthCallback,
+    OAuthExchange,
 }
 
 impl Endpoint {
@@ -128,6 +137,12 @@ impl Endpoint {
         Endpoint::AdminDeleteUser,
         Endpoint::AdminResendVerification,
         Endpoint::AdminPromotePending,
+        Endpoint::OAuthProviders,
+        Endpoint::OAuthStart,
+        Endpoint::OAuthLinkStart,
+        Endpoint::OAuthUnlink,
+        Endpoint::OAuthCallback,
+        Endpoint::OAuthExchange,
     ];
 
     /// This endpoint's row.
@@ -234,6 +249,18 @@ impl Endpoint {
                 None,
                 Group::Admin,
             ),
+            Endpoint::OAuthProviders => (Method::GET, "/oauth/providers", Bearer, None, OAuth),
+            Endpoint::OAuthStart => (Method::GET, "/oauth/{provider}/start", Public, None, OAuth),
+            Endpoint::OAuthLinkStart => (Method::POST, "/oauth/{provider}/link/start", Bearer, None, OAuth),
+            Endpoint::OAuthUnlink => (Method::DELETE, "/oauth/{provider}/link", Bearer, None, OAuth),
+            Endpoint::OAuthCallback => (Method::GET, "/oauth/{provider}/callback", Public, None, OAuth),
+            Endpoint::OAuthExchange => (
+                Method::POST,
+                "/oauth/exchange",
+                Public,
+                Some(RateClass::OAuthExchange),
+                OAuth,
+            ),
         };
         Route {
             method,
@@ -274,11 +301,13 @@ pub enum FieldType {
     NullableRole,
 }
 
-/// One integer query parameter (pydantic's `Query(ge=…, le=…)`).
+/// One query parameter: an integer (pydantic's `Query(ge=…, le=…)`), or text when `text`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueryParam {
     /// Its name.
     pub name: &'static str,
+    /// A string rather than an integer (the bounds then do not apply).
+    pub text: bool,
     /// The value when absent.
     pub default: u64,
     /// Smallest accepted.
@@ -354,17 +383,28 @@ const CODE: Field = text("code", 4, Some(10));
 pub const PAGE: &[QueryParam] = &[
     QueryParam {
         name: "skip",
+        text: false,
         default: 0,
         min: 0,
         max: None,
     },
     QueryParam {
         name: "limit",
+        text: false,
         default: 50,
         min: 1,
         max: Some(crate::flows::admin::PAGE_LIMIT_MAX),
     },
 ];
+
+/// `redirect_to` of the OAuth start routes (docs/oauth.md, "redirect_to").
+pub const REDIRECT_TO: &[QueryParam] = &[QueryParam {
+    name: "redirect_to",
+    text: true,
+    default: 0,
+    min: 0,
+    max: None,
+}];
 
 const fn ok(status: u16, bodies: &'static [&'static str]) -> Success {
     Success { status, bodies }
@@ -397,6 +437,7 @@ impl Endpoint {
         const BODY_13: &[Field] = &[text("phone_number", 4, Some(20)), CURRENT_PASSWORD];
         const BODY_14: &[Field] = &[text("pending_token", 0, None), CODE];
         const BODY_15: &[Field] = &[CURRENT_PASSWORD];
+        const EXCHANGE: &[Field] = &[text("id", 8, Some(128))];
         const ADMIN_PATCH: &[Field] = &[
             Field {
                 name: "is_active",
@@ -555,6 +596,48 @@ impl Endpoint {
                 ok(201, USER),
                 &[404, 409],
             ),
+            Endpoint::OAuthProviders => c(
+                "The providers on offer and the ones linked to the caller",
+                None,
+                ok(200, &["OAuthProviders"]),
+                &[],
+            ),
+            Endpoint::OAuthStart => Contract {
+                query: REDIRECT_TO,
+                ..c(
+                    "Sign in with a provider: redirects the browser to it",
+                    None,
+                    ok(302, &[]),
+                    &[400, 404, 503],
+                )
+            },
+            Endpoint::OAuthLinkStart => Contract {
+                query: REDIRECT_TO,
+                ..c(
+                    "Link a provider to the caller: the URL to send the browser to",
+                    None,
+                    ok(200, &["AuthorizationUrl"]),
+                    &[400, 404, 503],
+                )
+            },
+            Endpoint::OAuthUnlink => c(
+                "Unlink a provider from the caller (never the only way to sign in)",
+                None,
+                ok(200, MESSAGE),
+                &[400, 404],
+            ),
+            Endpoint::OAuthCallback => c(
+                "Where the provider sends the browser back: redirects to the UI, with an error code on failure",
+                None,
+                ok(302, &[]),
+                &[],
+            ),
+            Endpoint::OAuthExchange => c(
+                "Trade a completed round trip's id for its session (once)",
+                Some(EXCHANGE),
+                ok(200, &["OAuthExchange"]),
+                &[400, 404],
+            ),
         }
     }
 }
@@ -574,9 +657,22 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(
             Endpoint::mounted(&c).count(),
-            Endpoint::ALL.len() - 11,
-            "sms routes, the relay endpoint and the admin API are off by default"
+            Endpoint::ALL.len() - 17,
+            "sms routes, the relay endpoint, the admin API and OAuth are off by default"
         );
+        c.enable_oauth = true;
+        assert!(
+            !Endpoint::mounted(&c).any(|e| e.route().group == Group::OAuth),
+            "OAuth needs a provider as well"
+        );
+        c.oauth.providers.insert("corp".into(), Default::default());
+        assert_eq!(
+            Endpoint::mounted(&c)
+                .filter(|e| e.route().group == Group::OAuth)
+                .count(),
+            6
+        );
+        c = Config::default();
         c.enable_admin_router = true;
         assert_eq!(
             Endpoint::mounted(&c)

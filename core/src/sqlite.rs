@@ -11,7 +11,9 @@ use serde_json::{Map, Value as Json};
 
 use crate::email::key as email_key;
 use crate::ports::StoreError;
-use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use crate::records::{
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+};
 use crate::time::{from_sql_text, to_sql_text, Timestamp};
 
 /// A value to bind. Booleans are stored as 0 and 1, datetimes as [`to_sql_text`].
@@ -607,6 +609,140 @@ pub fn delete_codes(user_id: &str) -> Statement {
     Statement::new("DELETE FROM mfa_codes WHERE user_id = ?1", vec![text(user_id)])
 }
 
+/// The `oauth_identities` columns, in [`identity_from`]'s terms.
+pub const IDENTITY_COLUMNS: &str = "id, user_id, provider, subject_id, email, linked_at, last_used_at";
+
+/// The `oauth_states` columns, in [`state_from`]'s terms.
+pub const STATE_COLUMNS: &str = "id, provider, code_verifier, nonce, redirect_to, mode, linking_user_id, created_at, \
+     expires_at, result_token, result_was_new";
+
+/// A link from a row of [`IDENTITY_COLUMNS`].
+pub fn identity_from(row: &impl Row) -> Result<OAuthIdentity, StoreError> {
+    Ok(OAuthIdentity {
+        id: required(row, "id")?,
+        user_id: required(row, "user_id")?,
+        provider: required(row, "provider")?,
+        subject_id: required(row, "subject_id")?,
+        email: row.text("email")?,
+        linked_at: read_time(row, "linked_at")?,
+        last_used_at: read_opt_time(row, "last_used_at")?,
+    })
+}
+
+/// A round trip from a row of [`STATE_COLUMNS`].
+pub fn state_from(row: &impl Row) -> Result<OAuthState, StoreError> {
+    let mode = required(row, "mode")?;
+    Ok(OAuthState {
+        id: required(row, "id")?,
+        provider: required(row, "provider")?,
+        code_verifier: required(row, "code_verifier")?,
+        nonce: required(row, "nonce")?,
+        redirect_to: required(row, "redirect_to")?,
+        mode: OAuthMode::parse(&mode).ok_or_else(|| StoreError::Backend(format!("unknown oauth mode {mode:?}")))?,
+        linking_user_id: row.text("linking_user_id")?,
+        created_at: read_time(row, "created_at")?,
+        expires_at: read_time(row, "expires_at")?,
+        result_token: row.text("result_token")?,
+        result_was_new: row.flag("result_was_new")?,
+    })
+}
+
+/// The link of a provider's subject.
+pub fn identity_by_subject(provider: &str, subject: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {IDENTITY_COLUMNS} FROM oauth_identities WHERE provider = ?1 AND subject_id = ?2"),
+        vec![text(provider), text(subject)],
+    )
+}
+
+/// An account's links, oldest first.
+pub fn identities_of(user_id: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {IDENTITY_COLUMNS} FROM oauth_identities WHERE user_id = ?1 ORDER BY linked_at, id"),
+        vec![text(user_id)],
+    )
+}
+
+/// Inserts a link unless either unique key is taken (no row changed then).
+pub fn insert_identity(i: &OAuthIdentity) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT INTO oauth_identities ({IDENTITY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
+        ),
+        vec![
+            text(&i.id),
+            text(&i.user_id),
+            text(&i.provider),
+            text(&i.subject_id),
+            opt_text(i.email.as_deref()),
+            time(i.linked_at),
+            opt_time(i.last_used_at),
+        ],
+    )
+}
+
+/// Deletes an account's link to a provider; with `keep_one`, only when the account has
+/// another link, decided in the same statement.
+pub fn delete_identity(user_id: &str, provider: &str, keep_one: bool) -> Statement {
+    Statement::new(
+        "DELETE FROM oauth_identities WHERE user_id = ?1 AND provider = ?2 \
+         AND (?3 = 0 OR (SELECT COUNT(*) FROM oauth_identities WHERE user_id = ?1) > 1)",
+        vec![text(user_id), text(provider), Value::Bool(keep_one)],
+    )
+}
+
+/// Whether an account has a link to a provider (column `hit`).
+pub fn has_identity(user_id: &str, provider: &str) -> Statement {
+    Statement::new(
+        "SELECT 1 AS hit FROM oauth_identities WHERE user_id = ?1 AND provider = ?2",
+        vec![text(user_id), text(provider)],
+    )
+}
+
+/// Records a sign-in through a link.
+pub fn touch_identity(id: &str, now: Timestamp) -> Statement {
+    Statement::new(
+        "UPDATE oauth_identities SET last_used_at = ?2 WHERE id = ?1",
+        vec![text(id), time(now)],
+    )
+}
+
+/// Stores a round trip, replacing a row with its id.
+pub fn put_state(s: &OAuthState) -> Statement {
+    Statement::new(
+        format!(
+            "INSERT OR REPLACE INTO oauth_states ({STATE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
+        vec![
+            text(&s.id),
+            text(&s.provider),
+            text(&s.code_verifier),
+            text(&s.nonce),
+            text(&s.redirect_to),
+            text(s.mode.as_str()),
+            opt_text(s.linking_user_id.as_deref()),
+            time(s.created_at),
+            time(s.expires_at),
+            opt_text(s.result_token.as_deref()),
+            Value::Bool(s.result_was_new),
+        ],
+    )
+}
+
+/// Takes a round trip: one statement, so one caller gets it. With `completed`, only a row
+/// whose callback finished; without, only one still waiting for it.
+pub fn take_state(id: &str, completed: bool) -> Statement {
+    let only = if completed {
+        " AND result_token IS NOT NULL"
+    } else {
+        " AND result_token IS NULL"
+    };
+    Statement::new(
+        format!("DELETE FROM oauth_states WHERE id = ?1{only} RETURNING {STATE_COLUMNS}"),
+        vec![text(id)],
+    )
+}
+
 /// What a SQLite driver does for the stores: run the shared statements. The native sqlx pool
 /// and the edge's D1 binding implement it; every store decision around the statements is
 /// written once, in [`SqlStore`].
@@ -865,6 +1001,83 @@ impl<E: Executor> crate::ports::MfaCodeStore for SqlStore<E> {
 
     async fn delete_for_user(&self, user_id: &str) -> Result<(), StoreError> {
         self.0.run(delete_codes(user_id)).await.map(|_| ())
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::OAuthStore for SqlStore<E> {
+    async fn identity(&self, provider: &str, subject: &str) -> Result<Option<OAuthIdentity>, StoreError> {
+        self.first(identity_by_subject(provider, subject))
+            .await?
+            .as_ref()
+            .map(identity_from)
+            .transpose()
+    }
+
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<OAuthIdentity>, StoreError> {
+        self.0
+            .rows(identities_of(user_id))
+            .await?
+            .iter()
+            .map(identity_from)
+            .collect()
+    }
+
+    async fn link(&self, identity: &OAuthIdentity) -> Result<OAuthIdentity, StoreError> {
+        if self.0.run(insert_identity(identity)).await? == 1 {
+            return Ok(identity.clone());
+        }
+        let taken = self
+            .first(identity_by_subject(&identity.provider, &identity.subject_id))
+            .await?;
+        Err(StoreError::Conflict(
+            if taken.is_some() {
+                "provider_subject"
+            } else {
+                "user_provider"
+            }
+            .into(),
+        ))
+    }
+
+    async fn unlink(
+        &self,
+        user_id: &str,
+        provider: &str,
+        keep_one: bool,
+    ) -> Result<crate::ports::Unlinked, StoreError> {
+        use crate::ports::Unlinked;
+        if self.0.run(delete_identity(user_id, provider, keep_one)).await? > 0 {
+            return Ok(Unlinked::Removed);
+        }
+        Ok(match self.first(has_identity(user_id, provider)).await? {
+            Some(_) => Unlinked::LastMethod,
+            None => Unlinked::NotLinked,
+        })
+    }
+
+    async fn touch(&self, identity_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.0.run(touch_identity(identity_id, now)).await.map(|_| ())
+    }
+
+    async fn put_state(&self, state: &OAuthState) -> Result<(), StoreError> {
+        self.0.run(put_state(state)).await.map(|_| ())
+    }
+
+    async fn take_waiting_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        self.first(take_state(id, false))
+            .await?
+            .as_ref()
+            .map(state_from)
+            .transpose()
+    }
+
+    async fn take_completed_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        self.first(take_state(id, true))
+            .await?
+            .as_ref()
+            .map(state_from)
+            .transpose()
     }
 }
 

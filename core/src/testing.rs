@@ -11,9 +11,11 @@ use crate::memory::{MemoryCounter, MemoryStore};
 use crate::password::{HashParams, InlineHasher};
 use crate::ports::{
     Clock, DeliveryError, EmailMessage, EventSink, Mailer, Ports, Random, Reservation, SessionRecord, SmsMessage,
-    SmsSender, StoreError, Stores,
+    SmsSender, StoreError, Stores, Unlinked,
 };
-use crate::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use crate::records::{
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+};
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
 
 /// A clock that starts at a fixed instant and moves forward 1 ms on every reading, so
@@ -153,6 +155,77 @@ impl EventSink for RecordingEvents {
     }
 }
 
+/// A network that answers nothing: every request fails, as offline.
+pub struct Offline;
+
+#[async_trait]
+impl crate::ports::HttpClient for Offline {
+    async fn send(
+        &self,
+        _: crate::ports::OutboundRequest,
+    ) -> Result<crate::ports::InboundResponse, crate::ports::NetError> {
+        Err(crate::ports::NetError("offline (test ports)".into()))
+    }
+}
+
+/// An OAuth provider without a network: its authorization URL is
+/// `https://provider.test/authorize?state=…&nonce=…`, and a callback finishes as whoever
+/// [`ScriptedProvider::answer`] last named (or with the error given).
+pub struct ScriptedProvider {
+    name: String,
+    next: Mutex<Result<crate::oauth::ProviderIdentity, crate::oauth::ProviderError>>,
+    /// The nonce of each authorization URL made, so a test can check it came back.
+    pub nonces: Mutex<Vec<String>>,
+}
+
+impl ScriptedProvider {
+    /// A provider called `name` that refuses until told whom to answer.
+    pub fn new(name: &str) -> Arc<Self> {
+        Arc::new(Self {
+            name: name.into(),
+            next: Mutex::new(Err(crate::oauth::ProviderError::Unavailable("nothing scripted".into()))),
+            nonces: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The next callbacks finish as this.
+    pub fn answer(&self, outcome: Result<crate::oauth::ProviderIdentity, crate::oauth::ProviderError>) {
+        *self.next.lock().unwrap() = outcome;
+    }
+}
+
+#[async_trait]
+impl crate::oauth::OAuthProvider for ScriptedProvider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn display_name(&self) -> &str {
+        &self.name
+    }
+
+    async fn authorization_url(
+        &self,
+        req: &crate::oauth::AuthorizationRequest<'_>,
+    ) -> Result<String, crate::oauth::ProviderError> {
+        self.nonces.lock().unwrap().push(req.nonce.to_string());
+        Ok(format!(
+            "https://provider.test/authorize?state={}&nonce={}&code_challenge={}",
+            req.state, req.nonce, req.code_challenge
+        ))
+    }
+
+    async fn complete(
+        &self,
+        _code: &str,
+        _verifier: &str,
+        _nonce: &str,
+        _now: Timestamp,
+    ) -> Result<crate::oauth::ProviderIdentity, crate::oauth::ProviderError> {
+        self.next.lock().unwrap().clone()
+    }
+}
+
 /// Argon2 parameters cheap enough for unit tests.
 pub const CHEAP_HASH: HashParams = HashParams {
     memory_kib: 64,
@@ -190,6 +263,7 @@ pub fn test_ports() -> TestPorts {
         sms.clone(),
         Arc::new(InlineHasher::new(CHEAP_HASH, random.clone())),
         events.clone(),
+        Arc::new(Offline),
         clock.clone(),
         random,
     );
@@ -241,7 +315,7 @@ pub async fn contract_at(stores: Stores, parallelism: usize, now: Timestamp) {
 
 /// The named cases of the port contract, in the order [`contract_at`] runs them (the sweep
 /// last: it deletes what the others left expired).
-pub const CONTRACT_CASES: [&str; 9] = [
+pub const CONTRACT_CASES: [&str; 10] = [
     "users",
     "listing",
     "pending",
@@ -249,6 +323,7 @@ pub const CONTRACT_CASES: [&str; 9] = [
     "sessions",
     "attempts",
     "mfa_codes",
+    "oauth",
     "counter",
     "sweeper",
 ];
@@ -265,6 +340,7 @@ pub async fn contract_case(case: &str, stores: &Stores, parallelism: usize, now:
             "sessions" => session_contract(stores, now).await,
             "attempts" => attempts_contract(stores, now, parallelism).await,
             "mfa_codes" => mfa_contract(stores, now, parallelism).await,
+            "oauth" => oauth_contract(stores, now, parallelism).await,
             "counter" => counter_contract(stores, now, parallelism).await,
             "sweeper" => sweeper_contract(stores, now).await,
             other => panic!("no port contract case {other:?}"),
@@ -328,6 +404,11 @@ async fn sweeper_contract(s: &Stores, now: Timestamp) {
         .await
         .unwrap();
 
+    let mut old_state = oauth_state("sweep-state-old", now);
+    old_state.expires_at = plus_seconds(now, -1);
+    s.oauth.put_state(&old_state).await.unwrap();
+    s.oauth.put_state(&oauth_state("sweep-state-new", now)).await.unwrap();
+
     s.sweeper.purge_expired(now, window_start).await.unwrap();
 
     // What expired is gone; what is still in force stays.
@@ -356,6 +437,8 @@ async fn sweeper_contract(s: &Stores, now: Timestamp) {
             .unwrap(),
         CodeCheck::Wrong { .. }
     ));
+    assert_eq!(s.oauth.take_waiting_state("sweep-state-old").await.unwrap(), None);
+    assert!(s.oauth.take_waiting_state("sweep-state-new").await.unwrap().is_some());
     let again = s.sweeper.purge_expired(now, window_start).await.unwrap();
     assert_eq!(again.total(), 0, "a second sweep finds nothing: {again:?}");
 }
@@ -684,6 +767,154 @@ async fn session_contract(s: &Stores, now: Timestamp) {
     assert_eq!(s.sessions.lookup("nope", "js-1").await.unwrap(), both(None, true));
     assert_eq!(s.sessions.lookup("nope", "js-2").await.unwrap(), both(None, false));
     assert!(s.users.delete(&u).await.unwrap());
+}
+
+fn oauth_state(id: &str, now: Timestamp) -> OAuthState {
+    OAuthState {
+        id: id.into(),
+        provider: "google".into(),
+        code_verifier: "v".repeat(86),
+        nonce: "n".repeat(22),
+        redirect_to: "/account/me".into(),
+        mode: OAuthMode::Signin,
+        linking_user_id: None,
+        created_at: now,
+        expires_at: plus_seconds(now, 300),
+        result_token: None,
+        result_was_new: false,
+    }
+}
+
+/// Links keep both unique keys, list oldest first and die with their account; unlinking
+/// never removes an account's last link when asked not to, even under a race; a round trip
+/// is taken once, and a completed one only once it is completed.
+async fn oauth_contract(s: &Stores, now: Timestamp, parallelism: usize) {
+    let owner = s
+        .users
+        .create(&user("00000000000000000000000000000061", "linked@example.com", now))
+        .await
+        .unwrap();
+    let other = "00000000000000000000000000000062";
+    let ids = std::sync::atomic::AtomicU32::new(70);
+    let link = |user_id: &str, provider: &str, subject: &str, at: Timestamp| OAuthIdentity {
+        id: format!("{:0>32}", ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed)),
+        user_id: user_id.into(),
+        provider: provider.into(),
+        subject_id: subject.into(),
+        email: Some("linked@example.com".into()),
+        linked_at: at,
+        last_used_at: None,
+    };
+    let google = s.oauth.link(&link(&owner.id, "google", "sub-1", now)).await.unwrap();
+    assert_eq!(s.oauth.identity("google", "sub-1").await.unwrap(), Some(google.clone()));
+    assert_eq!(s.oauth.identity("google", "sub-2").await.unwrap(), None);
+    assert_eq!(s.oauth.identity("corp", "sub-1").await.unwrap(), None);
+    assert_eq!(
+        s.oauth.link(&link(other, "google", "sub-1", now)).await,
+        Err(StoreError::Conflict("provider_subject".into())),
+        "a subject links to one account"
+    );
+    assert_eq!(
+        s.oauth.link(&link(&owner.id, "google", "sub-9", now)).await,
+        Err(StoreError::Conflict("user_provider".into())),
+        "an account links to a provider once"
+    );
+    let corp = s
+        .oauth
+        .link(&link(&owner.id, "corp", "sub-1", plus_seconds(now, 1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.oauth.identities_of(&owner.id).await.unwrap(),
+        vec![google.clone(), corp.clone()]
+    );
+    assert_eq!(s.oauth.identities_of(other).await.unwrap(), vec![]);
+    s.oauth.touch(&google.id, plus_seconds(now, 5)).await.unwrap();
+    assert_eq!(
+        s.oauth
+            .identity("google", "sub-1")
+            .await
+            .unwrap()
+            .and_then(|i| i.last_used_at),
+        Some(plus_seconds(now, 5))
+    );
+    assert_eq!(
+        s.oauth.unlink(&owner.id, "github", true).await.unwrap(),
+        Unlinked::NotLinked
+    );
+    // Two links, both unlinked at once by a password-less account: one may go, never both.
+    let (a, b) = futures_util::future::join(
+        s.oauth.unlink(&owner.id, "google", true),
+        s.oauth.unlink(&owner.id, "corp", true),
+    )
+    .await;
+    let removed = [a.unwrap(), b.unwrap()]
+        .iter()
+        .filter(|u| **u == Unlinked::Removed)
+        .count();
+    let left = s.oauth.identities_of(&owner.id).await.unwrap();
+    assert!(
+        removed <= 1 && left.len() == 2 - removed,
+        "{removed} removed, {left:?} left"
+    );
+    let last = &left[left.len() - 1].provider;
+    if left.len() == 1 {
+        assert_eq!(
+            s.oauth.unlink(&owner.id, last, true).await.unwrap(),
+            Unlinked::LastMethod
+        );
+    }
+    assert_eq!(s.oauth.unlink(&owner.id, last, false).await.unwrap(), Unlinked::Removed);
+    s.oauth.link(&link(&owner.id, "google", "sub-1", now)).await.unwrap();
+    assert!(s.users.delete(&owner).await.unwrap());
+    assert_eq!(
+        s.oauth.identity("google", "sub-1").await.unwrap(),
+        None,
+        "links die with their account"
+    );
+
+    // Round trips.
+    let waiting = oauth_state("contract-state-1", now);
+    s.oauth.put_state(&waiting).await.unwrap();
+    assert_eq!(
+        s.oauth.take_completed_state(&waiting.id).await.unwrap(),
+        None,
+        "a round trip whose callback has not completed is not handed out"
+    );
+    let takes = futures_join((0..parallelism).map(|_| {
+        let oauth = s.oauth.clone();
+        let id = waiting.id.clone();
+        async move { oauth.take_waiting_state(&id).await.unwrap() }
+    }))
+    .await;
+    let taken: Vec<_> = takes.into_iter().flatten().collect();
+    assert_eq!(
+        taken,
+        vec![waiting.clone()],
+        "the callback's claim is won once, and the row is intact"
+    );
+    let done = OAuthState {
+        mode: OAuthMode::Link,
+        linking_user_id: Some(other.into()),
+        result_token: Some("result-token".into()),
+        result_was_new: true,
+        ..waiting
+    };
+    s.oauth.put_state(&done).await.unwrap();
+    assert_eq!(
+        s.oauth.take_waiting_state(&done.id).await.unwrap(),
+        None,
+        "a completed round trip is not claimed by a callback again"
+    );
+    let takes = futures_join((0..parallelism).map(|_| {
+        let oauth = s.oauth.clone();
+        let id = done.id.clone();
+        async move { oauth.take_completed_state(&id).await.unwrap() }
+    }))
+    .await;
+    let taken: Vec<_> = takes.into_iter().flatten().collect();
+    assert_eq!(taken, vec![done.clone()], "an exchange is won once");
+    assert_eq!(s.oauth.take_completed_state(&done.id).await.unwrap(), None);
 }
 
 async fn attempts_contract(s: &Stores, now: Timestamp, parallelism: usize) {

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use sha2::Sha256;
 
 use crate::events::Event;
-use crate::ports::{Clock, EventSink, HttpPoster, OutboundRequest, Random, Spawner, Timer};
+use crate::ports::{Clock, EventSink, HttpClient, HttpMethod, OutboundRequest, Random, Spawner, Timer};
 use crate::time::to_isoformat;
 
 // Their own names: an origin that also takes forward-auth identity headers
@@ -133,6 +133,25 @@ pub fn payload(event: &Event, id: &str, occurred_at: crate::time::Timestamp, inc
         Event::PhoneSetupStarted { phone, .. } => {
             data.insert("phone".into(), json!(phone));
         }
+        Event::OAuthSigninStarted { provider, mode, .. } => {
+            data.insert("provider".into(), json!(provider));
+            data.insert("mode".into(), json!(mode.as_str()));
+        }
+        Event::OAuthSigninCompleted {
+            provider,
+            mode,
+            was_new,
+            mfa_required,
+            ..
+        } => {
+            data.insert("provider".into(), json!(provider));
+            data.insert("mode".into(), json!(mode.as_str()));
+            data.insert("was_new".into(), json!(was_new));
+            data.insert("mfa_required".into(), json!(mfa_required));
+        }
+        Event::OAuthAccountLinked { provider, .. } | Event::OAuthAccountUnlinked { provider, .. } => {
+            data.insert("provider".into(), json!(provider));
+        }
         _ => {}
     }
     json!({
@@ -244,7 +263,7 @@ impl std::fmt::Debug for Target {
 #[derive(Clone)]
 pub struct Network {
     /// Outbound HTTP (never following redirects).
-    pub http: Arc<dyn HttpPoster>,
+    pub http: Arc<dyn HttpClient>,
     /// Waiting between tries.
     pub timer: Arc<dyn Timer>,
     /// The signing timestamp.
@@ -262,6 +281,7 @@ pub async fn deliver(target: &Target, net: &Network, delivery: &Delivery) -> Res
         }
         let timestamp = net.clock.now().timestamp();
         let request = OutboundRequest {
+            method: HttpMethod::Post,
             url: target.url.clone(),
             headers: vec![
                 ("content-type".into(), "application/json".into()),
@@ -272,8 +292,9 @@ pub async fn deliver(target: &Target, net: &Network, delivery: &Delivery) -> Res
             ],
             body: delivery.body.clone(),
             timeout: target.policy.timeout,
+            max_response_bytes: 0,
         };
-        match net.http.post(request).await {
+        match net.http.send(request).await.map(|r| r.status) {
             Ok(status) if (200..300).contains(&status) => return Ok(status),
             Ok(status) if !worth_retrying(status) => return Ok(status),
             Ok(status) => last = Ok(status),

@@ -39,14 +39,21 @@ async fn handlers_keep_the_declared_bodies() {
         require_verification: false,
         enable_sms_2fa: true,
         enable_admin_router: true,
+        enable_oauth: true,
         password_hash_memory_kib: 64,
         password_hash_iterations: 1,
         ..Config::default()
     };
     let t = test_ports();
-    let engine = Engine::new(config, t.ports.clone(), Renderer::new(Default::default()))
-        .await
-        .unwrap();
+    let provider = regstack_core::testing::ScriptedProvider::new("corp");
+    let engine = Engine::with_oauth_providers(
+        config,
+        t.ports.clone(),
+        Renderer::new(Default::default()),
+        vec![provider],
+    )
+    .await
+    .unwrap();
     let engine = Arc::new(engine);
     let app = regstack_core::http::router(engine.clone());
     let creds = json!({"email": "contract@example.com", "password": "correct horse"});

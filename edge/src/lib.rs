@@ -14,6 +14,7 @@ mod counter;
 mod delivery;
 mod js;
 mod log;
+mod net;
 mod origin;
 mod store;
 mod system;
@@ -78,15 +79,22 @@ fn install_panic_hook() {
 }
 
 /// Reads every `REGSTACK_*` name the config knows (see `config::env_name`), as vars or
-/// secrets, from the Worker's env.
+/// secrets, from the Worker's env; then the settings of each generic OAuth provider named
+/// (`REGSTACK_OAUTH__PROVIDERS__<NAME>__CLIENT_SECRET`, kept in a secret).
 fn env_sources(env: &Env) -> Vec<(String, String)> {
-    config::env_names()
-        .into_iter()
-        .filter_map(|name| {
-            let value = env.var(&name).ok()?.to_string();
-            Some((name, value))
-        })
-        .collect()
+    let read = |names: Vec<String>| -> Vec<(String, String)> {
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let value = env.var(&name).ok()?.to_string();
+                Some((name, value))
+            })
+            .collect()
+    };
+    let mut vars = read(config::env_names());
+    let per_provider = read(config::provider_env_names(&vars));
+    vars.extend(per_provider);
+    vars
 }
 
 /// Events have no host hooks at the edge: each is logged at INFO (its name and user id, never
@@ -158,7 +166,7 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
     use regstack_core::webhook::{RetryPolicy, Target};
     if let Some(target) = Target::from_config(&config, RetryPolicy::EDGE) {
         let net = regstack_core::webhook::Network {
-            http: Arc::new(webhook::FetchPoster),
+            http: Arc::new(net::FetchClient),
             timer: Arc::new(webhook::WorkerTimer),
             clock: clock.clone(),
         };
@@ -171,7 +179,16 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
         );
         events = Arc::new(regstack_core::webhook::Fanout(vec![events, Arc::new(sink)]));
     }
-    let ports = Ports::new(stores, mailer, sms, hasher, events, clock, random);
+    let ports = Ports::new(
+        stores,
+        mailer,
+        sms,
+        hasher,
+        events,
+        Arc::new(net::FetchClient),
+        clock,
+        random,
+    );
     let engine = Arc::new(
         Engine::new(config, ports, Renderer::new(HashMap::new()))
             .await

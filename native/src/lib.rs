@@ -35,6 +35,7 @@ pub mod delivery;
 pub mod extract;
 pub mod hasher;
 pub mod hooks;
+pub mod net;
 pub mod serve;
 pub mod settings;
 pub mod store;
@@ -118,9 +119,17 @@ pub struct Builder {
     template_dirs: Vec<String>,
     stores: StoreSource,
     migrate: bool,
+    oauth_providers: Vec<Arc<dyn regstack_core::oauth::OAuthProvider>>,
 }
 
 impl Builder {
+    /// Offers sign-in through the host's own OAuth provider beside the configured ones
+    /// (docs/oauth.md, "Your own provider"); it counts when `enable_oauth` is on.
+    pub fn oauth_provider(mut self, provider: Arc<dyn regstack_core::oauth::OAuthProvider>) -> Self {
+        self.oauth_providers.push(provider);
+        self
+    }
+
     /// Sends email through the host's own [`Mailer`] instead of `email.backend`.
     pub fn mailer(mut self, mailer: Arc<dyn Mailer>) -> Self {
         self.mailer = Some(mailer);
@@ -220,10 +229,12 @@ impl Builder {
         let renderer = Renderer::new(read_template_dirs(&dirs)?);
         let hooks = Hooks::new(config.delivery_queue_limit);
         let mut events: Arc<dyn regstack_core::ports::EventSink> = Arc::new(hooks.clone());
+        let http: Arc<dyn regstack_core::ports::HttpClient> =
+            Arc::new(net::ReqwestClient::new().map_err(StartError::Delivery)?);
         use regstack_core::webhook::{RetryPolicy, Target};
         if let Some(target) = Target::from_config(&config, RetryPolicy::NATIVE) {
             let net = regstack_core::webhook::Network {
-                http: Arc::new(webhook::ReqwestPoster::new().map_err(StartError::Delivery)?),
+                http: http.clone(),
                 timer: Arc::new(webhook::TokioTimer),
                 clock: Arc::new(SystemClock),
             };
@@ -255,10 +266,11 @@ impl Builder {
             Arc::new(Deferred::<dyn SmsSender>::new(sms.clone(), sms_queue)),
             hasher,
             events,
+            http,
             Arc::new(SystemClock),
             random,
         );
-        let engine = Engine::new(config, ports, renderer).await?;
+        let engine = Engine::with_oauth_providers(config, ports, renderer, self.oauth_providers).await?;
         Ok(RegStack {
             engine: Arc::new(engine),
             hooks,
@@ -305,6 +317,7 @@ impl RegStack {
             mailer: None,
             sms: None,
             template_dirs: Vec::new(),
+            oauth_providers: Vec::new(),
             stores: StoreSource::Config,
             migrate: true,
         }

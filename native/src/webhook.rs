@@ -1,5 +1,5 @@
-//! Signed outbound webhooks, natively (docs/events.md): reqwest for the POSTs (rustls, never
-//! following a redirect), tokio for the waits, and a bounded [`Backlog`] drained by a few
+//! Signed outbound webhooks, natively (docs/events.md): `crate::net` for the POSTs (rustls,
+//! never following a redirect), tokio for the waits, and a bounded [`Backlog`] drained by a few
 //! worker tasks, so a receiver that is slow or down never holds a request and loses nothing
 //! while the backlog has room.
 //!
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use regstack_core::ports::{HttpPoster, NetError, OutboundRequest, Timer};
+use regstack_core::ports::Timer;
 use regstack_core::webhook::{deliver, report, Backlog, Delivery, Network, Outbox, Target};
 use tokio::sync::Notify;
 
@@ -33,37 +33,6 @@ pub fn verify_request(secret: &str, headers: &axum::http::HeaderMap, body: &[u8]
         now,
         DEFAULT_TOLERANCE_SECONDS,
     )
-}
-
-/// POSTs over reqwest: rustls, no redirects, the request's own timeout.
-pub struct ReqwestPoster(reqwest::Client);
-
-impl ReqwestPoster {
-    /// A client that never follows a redirect.
-    pub fn new() -> Result<Self, String> {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map(Self)
-            .map_err(|e| format!("building the webhook HTTP client: {e}"))
-    }
-}
-
-#[async_trait]
-impl HttpPoster for ReqwestPoster {
-    async fn post(&self, req: OutboundRequest) -> Result<u16, NetError> {
-        let mut builder = self.0.post(&req.url).timeout(req.timeout).body(req.body);
-        for (name, value) in &req.headers {
-            builder = builder.header(name, value);
-        }
-        // The error text names the URL and the cause, never a header or the body.
-        let resp = builder
-            .send()
-            .await
-            .map_err(|e| NetError(e.without_url().to_string()))?;
-        Ok(resp.status().as_u16())
-    }
 }
 
 /// Waiting with tokio.

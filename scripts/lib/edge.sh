@@ -1,12 +1,13 @@
 # The edge toolchain (shared/edge-toolchain.md): wrangler and Node 22 from npm, wasm-opt from
-# npm binaryen, worker-build and the wasm-bindgen CLI from crates.io (cached under
+# npm binaryen (and, for the tests, oidc-provider), worker-build and the wasm-bindgen CLI from crates.io (cached under
 # ~/.cache/regstack-tools). Sourced by scripts/test and scripts/edge-build.
 
 EDGE_TOOLS="$HOME/.cache/regstack-tools"
 WORKER_BUILD_VERSION=0.8.7
 
 install_edge_tools() {
-  if ! PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/wrangler --version >/dev/null 2>&1 || ! node_modules/.bin/wasm-opt --version >/dev/null 2>&1; then
+  if ! PATH="$PWD/node_modules/.bin:$PATH" node_modules/.bin/wrangler --version >/dev/null 2>&1 || ! node_modules/.bin/wasm-opt --version >/dev/null 2>&1 \
+    || [ ! -f node_modules/oidc-provider/package.json ]; then
     # Not `npm ci`: the lock cannot record workerd's other-platform packages (edge-toolchain.md).
     npm install --no-audit --no-fund >&2
   fi

@@ -57,12 +57,14 @@ mod client;
 mod inspect;
 pub mod mail;
 pub mod msg;
+mod oidc;
 mod scrape;
 mod server;
 mod unique;
 
 pub use client::*;
 pub use inspect::*;
+pub use oidc::*;
 pub use scrape::*;
 pub use server::*;
 pub use unique::*;

@@ -135,6 +135,12 @@ impl Server {
         Self::start_on(extra_env, false).await
     }
 
+    /// [`Server::start`] with owned pairs (settings built at run time).
+    pub async fn start_with(env: &[(String, String)]) -> Server {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::start_on(&pairs, false).await
+    }
+
     /// Starts `regstack serve` even when the suite drives the edge (for scenarios that need
     /// both, such as relayed delivery).
     pub async fn start_native(extra_env: &[(&str, &str)]) -> Server {
@@ -142,7 +148,20 @@ impl Server {
     }
 
     async fn start_on(extra_env: &[(&str, &str)], native: bool) -> Server {
+        Self::start_prepared(extra_env, native, |_| {}).await
+    }
+
+    /// Starts `regstack serve` on its default SQLite database after `prepare` has been given
+    /// the directory the database file goes in (`regstack.db`), to lay down a database another
+    /// program made (a regstack 0.9.3 one, say).
+    pub async fn start_native_on_prepared_sqlite(env: &[(String, String)], prepare: impl FnOnce(&Path)) -> Server {
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Self::start_prepared(&pairs, true, prepare).await
+    }
+
+    async fn start_prepared(extra_env: &[(&str, &str)], native: bool, prepare: impl FnOnce(&Path)) -> Server {
         let dir = TempDir::new();
+        prepare(&dir.0);
         let template = std::env::var("REGSTACK_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "sqlite+aiosqlite:///{dir}/regstack.db".to_string());
         let id = format!("rs_{}", unique_id());

@@ -63,11 +63,46 @@ pub fn env_names() -> Vec<String> {
     names
 }
 
+/// A map field's entries take any name; the schema holds one entry's shape under this key.
+const ANY_NAME: &str = "*";
+
+/// The shape every source is checked against: the defaults, plus the shape of an entry of
+/// each map field (`oauth.providers`).
+fn schema() -> Value {
+    let mut schema = serde_json::to_value(Config::default()).expect("config serialises");
+    schema["oauth"]["providers"] = serde_json::json!({
+        ANY_NAME: serde_json::to_value(super::OidcProviderConfig::default()).expect("provider config serialises")
+    });
+    schema
+}
+
+/// The environment names of the per-provider settings a runtime cannot list in advance (the
+/// edge asks for each name): for each provider named in `REGSTACK_OAUTH__PROVIDERS`'s JSON
+/// among `known`, its `…__CLIENT_SECRET` and the other fields of one provider.
+pub fn provider_env_names(known: &[(String, String)]) -> Vec<String> {
+    let providers = env_name(&["oauth", "providers"]);
+    let Some((_, json)) = known.iter().find(|(k, _)| k.eq_ignore_ascii_case(&providers)) else {
+        return Vec::new();
+    };
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(json) else {
+        return Vec::new();
+    };
+    let fields = serde_json::to_value(super::OidcProviderConfig::default()).expect("provider config serialises");
+    let mut names = Vec::new();
+    for name in map.keys() {
+        for field in fields.as_object().into_iter().flatten().map(|(k, _)| k) {
+            names.push(env_name(&["oauth", "providers", name, field]));
+        }
+    }
+    names
+}
+
 /// Merges the sources (TOML < secrets-env < env < overrides), coerces strings to each
 /// field's type, warns about unknown keys, and validates bounds.
 pub fn load(sources: Sources<'_>) -> Result<Loaded, ConfigError> {
-    let schema = serde_json::to_value(Config::default()).expect("config serialises");
-    let mut tree = schema.clone();
+    let schema = schema();
+    let defaults = serde_json::to_value(Config::default()).expect("config serialises");
+    let mut tree = defaults.clone();
     let mut warnings = Vec::new();
 
     if let Some(text) = sources.toml {
@@ -115,7 +150,7 @@ pub fn load(sources: Sources<'_>) -> Result<Loaded, ConfigError> {
 
     let config: Config = match serde_json::from_value(tree.clone()) {
         Ok(config) => config,
-        Err(e) => return Err(field_error(&schema, &tree, e)),
+        Err(e) => return Err(field_error(&defaults, &tree, e)),
     };
     config.validate()?;
     warnings.extend(config.inert_settings());
@@ -206,17 +241,40 @@ fn set_path(
         .iter()
         .find(|(alias, _)| alias == first && schema_obj.contains_key("allow_registration"))
         .map_or_else(|| first.clone(), |(_, field)| field.to_string());
-    let Some(field_schema) = schema_obj.get(first) else {
+    let Some(field_schema) = schema_obj.get(first).or_else(|| schema_obj.get(ANY_NAME)) else {
         warnings.push(format!("ignoring unknown config key `{dotted}` from {source}"));
         return Ok(());
+    };
+    // A new entry of a map field starts from an entry's defaults.
+    let fresh = |field_schema: &Value| {
+        let mut v = field_schema.clone();
+        if let Some(map) = v.as_object_mut() {
+            map.remove(ANY_NAME);
+        }
+        v
     };
     if path.len() > 1 {
         if !field_schema.is_object() {
             warnings.push(format!("ignoring unknown config key `{dotted}` from {source}"));
             return Ok(());
         }
-        let slot = tree_obj.entry(first.clone()).or_insert_with(|| field_schema.clone());
+        let slot = tree_obj.entry(first.clone()).or_insert_with(|| fresh(field_schema));
         return set_path(field_schema, slot, &path[1..], value, source, warnings);
+    }
+    if let (Value::Object(_), Value::Object(map)) = (field_schema, &value) {
+        // A TOML table (or a JSON object inside one), merged key by key.
+        let slot = tree_obj.entry(first.clone()).or_insert_with(|| fresh(field_schema));
+        for (k, v) in map {
+            set_path(
+                field_schema,
+                slot,
+                &[k.to_ascii_lowercase()],
+                v.clone(),
+                source,
+                warnings,
+            )?;
+        }
+        return Ok(());
     }
     if let (Value::Object(_), Value::String(s)) = (field_schema, &value) {
         // A whole sub-model as JSON (pydantic-settings accepts it), merged key by key.
@@ -224,7 +282,7 @@ fn set_path(
         let Value::Object(map) = parsed else {
             return Err(invalid(&dotted, "expected a JSON object"));
         };
-        let slot = tree_obj.entry(first.clone()).or_insert_with(|| field_schema.clone());
+        let slot = tree_obj.entry(first.clone()).or_insert_with(|| fresh(field_schema));
         for (k, v) in map {
             set_path(field_schema, slot, &[k.to_ascii_lowercase()], v, source, warnings)?;
         }

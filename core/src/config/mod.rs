@@ -13,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use links::redact_token;
-pub use load::{env_name, env_names, load, parse_env_file, Loaded, Sources, ENV_PREFIX};
-pub(crate) use validate::is_loopback_authority;
+pub use load::{env_name, env_names, load, parse_env_file, provider_env_names, Loaded, Sources, ENV_PREFIX};
 pub use validate::is_placeholder_secret;
+#[cfg(feature = "oauth")]
+pub(crate) use validate::secure_url;
+pub(crate) use validate::{is_loopback_authority, valid_provider_name};
 
 pub use crate::jwt::JwtAlgorithm;
 use crate::rate_limit::RateClass;
@@ -264,6 +266,63 @@ pub struct OAuthConfig {
     pub enforce_mfa_on_oauth_signin: bool,
     pub state_ttl_seconds: i64,
     pub completion_ttl_seconds: i64,
+    // Additive (docs/oauth.md): Google's endpoints and issuer, to point them elsewhere (a
+    // local OpenID Connect provider in tests).
+    pub google_authorization_endpoint: String,
+    pub google_token_endpoint: String,
+    pub google_jwks_uri: String,
+    pub google_issuer: String,
+    // Additive: how long a provider may take to answer a token exchange, in seconds
+    // (discovery and key sets get at most 5).
+    pub http_timeout_seconds: u64,
+    // Additive: any OpenID Connect provider, by name (`[oauth.providers.<name>]`).
+    pub providers: std::collections::BTreeMap<String, OidcProviderConfig>,
+    // The names of the providers a host registered in code (not read from any source).
+    #[serde(skip)]
+    pub host_providers: Vec<String>,
+}
+
+impl OAuthConfig {
+    /// Whether any provider is configured: Google's credentials, a generic provider, or one a
+    /// host registered. The OAuth routes mount only then (and with `enable_oauth`).
+    pub fn has_providers(&self) -> bool {
+        (self.google_client_id.is_some() && self.google_client_secret.is_some())
+            || !self.providers.is_empty()
+            || !self.host_providers.is_empty()
+    }
+}
+
+/// One generic OpenID Connect provider (`[oauth.providers.<name>]`, docs/oauth.md): found
+/// through its issuer's `/.well-known/openid-configuration`.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
+#[allow(missing_docs)]
+pub struct OidcProviderConfig {
+    pub issuer: String,
+    pub display_name: Option<String>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scopes: Vec<String>,
+}
+
+impl Default for OidcProviderConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            display_name: None,
+            client_id: String::new(),
+            client_secret: None,
+            redirect_uri: None,
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+        }
+    }
+}
+
+impl std::fmt::Debug for OidcProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        debug_redacted("OidcProviderConfig", self, f)
+    }
 }
 
 impl Default for Config {
@@ -410,6 +469,13 @@ impl Default for OAuthConfig {
             enforce_mfa_on_oauth_signin: false,
             state_ttl_seconds: 300,
             completion_ttl_seconds: 30,
+            google_authorization_endpoint: "https://accounts.google.com/o/oauth2/v2/auth".into(),
+            google_token_endpoint: "https://oauth2.googleapis.com/token".into(),
+            google_jwks_uri: "https://www.googleapis.com/oauth2/v3/certs".into(),
+            google_issuer: "https://accounts.google.com".into(),
+            http_timeout_seconds: 10,
+            providers: Default::default(),
+            host_providers: Vec::new(),
         }
     }
 }

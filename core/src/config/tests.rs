@@ -404,3 +404,93 @@ fn webhooks_need_https_or_loopback_and_a_real_secret() {
         .unwrap_err()
         .contains("webhook_secret"));
 }
+
+#[regstack_macros::dual_test]
+fn generic_providers_load_from_toml_and_env_with_their_secrets_apart() {
+    let toml = "enable_oauth = true\n[oauth.providers.corp]\nissuer = \"https://id.corp.example\"\nclient_id = \"rs\"\ndisplay_name = \"Corp SSO\"\n";
+    let vars = env(&[("REGSTACK_OAUTH__PROVIDERS__CORP__CLIENT_SECRET", "corp-secret-q3Vx9")]);
+    let loaded = load(Sources {
+        toml: Some(toml),
+        env: &vars,
+        ..Default::default()
+    })
+    .unwrap();
+    let corp = &loaded.config.oauth.providers["corp"];
+    assert_eq!(corp.issuer, "https://id.corp.example");
+    assert_eq!(corp.display_name.as_deref(), Some("Corp SSO"));
+    assert_eq!(corp.client_secret.as_deref(), Some("corp-secret-q3Vx9"));
+    assert_eq!(corp.scopes, ["openid", "email", "profile"]);
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(!format!("{corp:?}").contains("corp-secret"), "Debug hides the secret");
+
+    // The whole table as JSON in one variable (how the edge is given it), secrets apart.
+    let vars = env(&[
+        ("REGSTACK_ENABLE_OAUTH", "1"),
+        (
+            "REGSTACK_OAUTH__PROVIDERS",
+            r#"{"okta": {"issuer": "https://x.okta.com", "client_id": "id"}}"#,
+        ),
+    ]);
+    assert_eq!(
+        provider_env_names(&vars),
+        [
+            "REGSTACK_OAUTH__PROVIDERS__OKTA__ISSUER",
+            "REGSTACK_OAUTH__PROVIDERS__OKTA__DISPLAY_NAME",
+            "REGSTACK_OAUTH__PROVIDERS__OKTA__CLIENT_ID",
+            "REGSTACK_OAUTH__PROVIDERS__OKTA__CLIENT_SECRET",
+            "REGSTACK_OAUTH__PROVIDERS__OKTA__REDIRECT_URI",
+            "REGSTACK_OAUTH__PROVIDERS__OKTA__SCOPES",
+        ]
+    );
+    let refused = load(Sources {
+        env: &vars,
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("REGSTACK_OAUTH__PROVIDERS__OKTA__CLIENT_SECRET"),
+        "{refused}"
+    );
+
+    for (bad, why) in [
+        (
+            r#"{"google": {"issuer": "https://a.example", "client_id": "i", "client_secret": "s"}}"#,
+            "oauth.providers.google",
+        ),
+        (
+            r#"{"Bad Name": {"issuer": "https://a.example", "client_id": "i", "client_secret": "s"}}"#,
+            "oauth.providers.bad name",
+        ),
+        (
+            r#"{"corp": {"issuer": "http://a.example", "client_id": "i", "client_secret": "s"}}"#,
+            "oauth.providers.corp.issuer",
+        ),
+        (
+            r#"{"corp": {"issuer": "https://a.example", "client_id": "", "client_secret": "s"}}"#,
+            "oauth.providers.corp.client_id",
+        ),
+        (
+            r#"{"corp": {"issuer": "https://a.example", "client_id": "i", "client_secret": "s", "scopes": ["email"]}}"#,
+            "oauth.providers.corp.scopes",
+        ),
+    ] {
+        let vars = env(&[("REGSTACK_OAUTH__PROVIDERS", bad)]);
+        let e = load(Sources {
+            env: &vars,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains(why), "{bad}: {e}");
+    }
+    let vars = env(&[("REGSTACK_OAUTH__GOOGLE_TOKEN_ENDPOINT", "http://evil.example/token")]);
+    assert!(
+        load(Sources {
+            env: &vars,
+            ..Default::default()
+        })
+        .is_err(),
+        "provider endpoints are https"
+    );
+}

@@ -11,21 +11,11 @@ impl Config {
     pub fn inert_settings(&self) -> Vec<String> {
         let defaults = Config::default();
         let pages = "the server-rendered pages are not built yet";
-        let checks: [(&str, bool, &str); 11] = [
-            (
-                "enable_oauth",
-                self.enable_oauth,
-                "sign-in with OAuth providers is not built yet",
-            ),
+        let checks: [(&str, bool, &str); 9] = [
             (
                 "[oauth]",
-                self.oauth != defaults.oauth,
-                "sign-in with OAuth providers is not built yet",
-            ),
-            (
-                "oauth_exchange_rate_limit",
-                self.oauth_exchange_rate_limit.is_some(),
-                "sign-in with OAuth providers is not built yet",
+                !self.enable_oauth && self.oauth != defaults.oauth,
+                "enable_oauth is off",
             ),
             (
                 "enable_ui_router",
@@ -306,6 +296,63 @@ impl Config {
             1,
             86_400,
         )?;
+        range(
+            "oauth.http_timeout_seconds",
+            self.oauth.http_timeout_seconds as i64,
+            1,
+            120,
+        )?;
+        self.validate_oauth()?;
+        Ok(())
+    }
+
+    /// Provider URLs are https (or http to this machine), names fit the `provider` column and
+    /// do not shadow Google, and a provider has what it needs to sign anyone in.
+    fn validate_oauth(&self) -> Result<(), ConfigError> {
+        let o = &self.oauth;
+        for (field, url) in [
+            ("oauth.google_authorization_endpoint", &o.google_authorization_endpoint),
+            ("oauth.google_token_endpoint", &o.google_token_endpoint),
+            ("oauth.google_jwks_uri", &o.google_jwks_uri),
+            ("oauth.google_issuer", &o.google_issuer),
+        ] {
+            if !secure_url(url) {
+                return Err(invalid(field, "must be an https URL (or http to localhost)"));
+            }
+        }
+        for (name, p) in &o.providers {
+            let field = |f: &str| format!("oauth.providers.{name}.{f}");
+            if !valid_provider_name(name) || name == "google" {
+                return Err(invalid(
+                    &format!("oauth.providers.{name}"),
+                    "a provider's name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit, and not \"google\"",
+                ));
+            }
+            if !secure_url(&p.issuer) {
+                return Err(invalid(&field("issuer"), "must be an https URL (or http to localhost)"));
+            }
+            if p.client_id.trim().is_empty() {
+                return Err(invalid(&field("client_id"), "is required"));
+            }
+            if p.client_secret.as_deref().is_none_or(|s| s.trim().is_empty()) {
+                return Err(invalid(
+                    &field("client_secret"),
+                    format!(
+                        "is required (put it in regstack.secrets.env as REGSTACK_OAUTH__PROVIDERS__{}__CLIENT_SECRET)",
+                        name.to_ascii_uppercase()
+                    ),
+                ));
+            }
+            if !p.scopes.iter().any(|s| s == "openid") {
+                return Err(invalid(&field("scopes"), "must include \"openid\""));
+            }
+        }
+        if self.enable_oauth && o.google_client_id.is_some() != o.google_client_secret.is_some() {
+            return Err(invalid(
+                "oauth.google_client_secret",
+                "Google sign-in needs both google_client_id and google_client_secret",
+            ));
+        }
         Ok(())
     }
 }
@@ -334,6 +381,25 @@ pub fn is_placeholder_secret(secret: &str) -> bool {
     }
     let bytes = secret.as_bytes();
     (1..=8).any(|period| bytes.len() > period && bytes.iter().enumerate().all(|(i, b)| *b == bytes[i % period]))
+}
+
+/// Whether `url` is https, or http to this machine.
+pub(crate) fn secure_url(url: &str) -> bool {
+    match url.split_once("://") {
+        Some(("https", rest)) => !rest.is_empty(),
+        Some(("http", rest)) => is_loopback_authority(rest),
+        _ => false,
+    }
+}
+
+/// Whether `name` can name a provider: it goes in URLs and in a 32-character column.
+pub(crate) fn valid_provider_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
 /// Whether the host of `authority_and_path` (what follows `http://`) is `localhost` or a

@@ -168,7 +168,7 @@ pub(crate) async fn finish_login(engine: &Engine, user: &User, patch: UserPatch)
 }
 
 /// Mints a session for `user`, records `last_login = iat` (plus any extra `patch`).
-async fn issue_session(engine: &Engine, user: &User, mut patch: UserPatch) -> FlowResult<LoggedIn> {
+pub(crate) async fn issue_session(engine: &Engine, user: &User, mut patch: UserPatch) -> FlowResult<LoggedIn> {
     let now = engine.now();
     let ttl = engine.config.jwt_ttl_seconds;
     let jti = new_jti(engine.ports.random.as_ref());

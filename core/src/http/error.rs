@@ -105,6 +105,22 @@ impl From<FlowError> for ApiError {
             ),
             InvalidEmail(reason) => bad_request(&format!("The email address is not valid: {reason}")),
             PasswordLength => bad_request("The password must be 8 to 128 characters."),
+            OAuthProviderUnknown(name) => ApiError::detail(
+                StatusCode::NOT_FOUND,
+                format!("OAuth provider '{name}' is not configured."),
+            ),
+            OAuthRedirectRefused => bad_request("redirect_to must be same-origin."),
+            OAuthProviderUnavailable => ApiError::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The sign-in provider cannot be reached. Try again shortly.",
+            )
+            .with_header(header::RETRY_AFTER, "5".into()),
+            OAuthNotLinked => ApiError::detail(StatusCode::NOT_FOUND, "That provider is not linked to your account."),
+            OAuthLastMethod => bad_request(
+                "Cannot unlink your only sign-in method. Set a password (use forgot-password) or link another provider first.",
+            ),
+            OAuthStateNotFound => ApiError::detail(StatusCode::NOT_FOUND, "OAuth state not found or already consumed."),
+            OAuthStateExpired => bad_request("OAuth state has expired."),
             RelayRefused => ApiError::detail(StatusCode::UNAUTHORIZED, "Relay request refused."),
             RegistrationDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Registration is disabled."),
             EmailTaken => ApiError::detail(StatusCode::CONFLICT, "An account with that email already exists."),

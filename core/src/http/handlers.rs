@@ -16,7 +16,7 @@ use crate::flows::admin::{self, AdminPatch};
 use crate::flows::login::LoginOutcome;
 use crate::flows::register::Registered;
 use crate::flows::session::Session;
-use crate::flows::{account, email_change, login as login_flow, password, phone, register as register_flow};
+use crate::flows::{account, email_change, login as login_flow, oauth, password, phone, register as register_flow};
 
 type Reply = Result<Response, ApiError>;
 
@@ -278,6 +278,7 @@ type PathParam = Result<axum::extract::Path<String>, axum::extract::rejection::P
 enum Missing {
     User,
     Pending,
+    Provider,
 }
 
 fn path_param(p: PathParam, missing: Missing) -> Result<String, ApiError> {
@@ -287,6 +288,7 @@ fn path_param(p: PathParam, missing: Missing) -> Result<String, ApiError> {
         _ => Err(match missing {
             Missing::User => crate::flows::FlowError::UserNotFound.into(),
             Missing::Pending => ApiError::not_found(),
+            Missing::Provider => crate::flows::FlowError::OAuthProviderUnknown(String::new()).into(),
         }),
     }
 }
@@ -372,5 +374,113 @@ pub async fn admin_promote_pending(State(engine): State<Arc<Engine>>, email: Pat
     ok(
         StatusCode::CREATED,
         admin::promote_pending(&engine, &email).await?.public(),
+    )
+}
+
+/// The last value of each named query parameter (pydantic reads the last of repeats).
+fn query_values<const N: usize>(raw: Option<&str>, names: [&str; N]) -> [Option<String>; N] {
+    let mut out: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if let Some(i) = names.iter().position(|n| *n == k) {
+            out[i] = Some(v.into_owned());
+        }
+    }
+    out
+}
+
+fn redirect(location: &str) -> Reply {
+    let mut resp = StatusCode::FOUND.into_response();
+    let value = axum::http::HeaderValue::from_str(location)
+        .map_err(|_| ApiError::detail(StatusCode::BAD_REQUEST, "redirect_to must be same-origin."))?;
+    resp.headers_mut().insert(axum::http::header::LOCATION, value);
+    Ok(resp)
+}
+
+/// `GET /oauth/providers`
+pub async fn oauth_providers(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>) -> Reply {
+    let list = oauth::providers(&engine, &session).await?;
+    ok(
+        StatusCode::OK,
+        json!({
+            "available": list.available,
+            "linked": list.linked.iter().map(crate::records::OAuthIdentity::public).collect::<Vec<_>>(),
+        }),
+    )
+}
+
+/// `GET /oauth/{provider}/start?redirect_to=`: 302 to the provider.
+pub async fn oauth_start(
+    State(engine): State<Arc<Engine>>,
+    provider: PathParam,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Reply {
+    let provider = path_param(provider, Missing::Provider)?;
+    let [redirect_to] = query_values(query.as_deref(), ["redirect_to"]);
+    let url = oauth::start(&engine, &provider, redirect_to.as_deref(), None).await?;
+    redirect(&url)
+}
+
+/// `POST /oauth/{provider}/link/start?redirect_to=`
+pub async fn oauth_link_start(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    provider: PathParam,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Reply {
+    let provider = path_param(provider, Missing::Provider)?;
+    let [redirect_to] = query_values(query.as_deref(), ["redirect_to"]);
+    let url = oauth::start(&engine, &provider, redirect_to.as_deref(), Some(&session.user)).await?;
+    ok(StatusCode::OK, json!({ "authorization_url": url }))
+}
+
+/// `DELETE /oauth/{provider}/link`
+pub async fn oauth_unlink(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    provider: PathParam,
+) -> Reply {
+    let provider = path_param(provider, Missing::Provider).map_err(|_| crate::flows::FlowError::OAuthNotLinked)?;
+    oauth::unlink(&engine, &session, &provider).await?;
+    message(StatusCode::OK, &format!("Unlinked {provider}."))
+}
+
+/// `GET /oauth/{provider}/callback?code=&state=&error=`: always a 302, to the UI.
+pub async fn oauth_callback(
+    State(engine): State<Arc<Engine>>,
+    provider: PathParam,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Reply {
+    let [code, state, error] = query_values(query.as_deref(), ["code", "state", "error"]);
+    let provider = path_param(provider, Missing::Provider).unwrap_or_default();
+    let q = oauth::CallbackQuery {
+        code: code.as_deref(),
+        state: state.as_deref(),
+        error: error.as_deref(),
+    };
+    redirect(&oauth::callback(&engine, &provider, q).await)
+}
+
+/// `POST /oauth/exchange`
+pub async fn oauth_exchange(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+    let mut f = Fields::new(body)?;
+    let id = f.string("id", 8, Some(128));
+    f.finish()?;
+    let done = oauth::exchange(&engine, &take(id)?).await?;
+    let (access_token, pending) = if done.mfa_required {
+        (String::new(), Some(done.token))
+    } else {
+        (done.token, None)
+    };
+    ok(
+        StatusCode::OK,
+        json!({
+            "access_token": access_token,
+            "redirect_to": done.redirect_to,
+            "was_new_account": done.was_new_account,
+            "token_type": "bearer",
+            "expires_in": done.expires_in,
+            "mfa_required": done.mfa_required,
+            "mfa_pending_token": pending,
+        }),
     )
 }

@@ -16,10 +16,12 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use regstack_core::config::Config;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
-    SessionRecord, StoreError, Sweeper, UserCounts, UserStore,
+    AttemptStore, Counter, MfaCodeStore, OAuthStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
+    SessionRecord, StoreError, Sweeper, Unlinked, UserCounts, UserStore,
 };
-use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use regstack_core::records::{
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+};
 use regstack_core::time::{from_micros, to_micros, Timestamp};
 
 const DUPLICATE_KEY: i32 = 11000;
@@ -950,6 +952,172 @@ pub async fn index_names(store: &MongoStore, collection: &str) -> Result<Vec<Str
 /// The TTL indexes already expire these documents on a real MongoDB (its monitor runs about
 /// once a minute); the sweep deletes them at once and also serves servers without TTL
 /// support, so the same guarantee holds on every backend.
+fn identity_from(d: &Document) -> Result<OAuthIdentity, StoreError> {
+    Ok(OAuthIdentity {
+        id: id_string(d)?,
+        user_id: str_field(d, "user_id")?,
+        provider: str_field(d, "provider")?,
+        subject_id: str_field(d, "subject_id")?,
+        email: opt_str(d, "email"),
+        linked_at: date(d, "linked_at")?,
+        last_used_at: opt_date(d, "last_used_at"),
+    })
+}
+
+fn state_from(d: &Document) -> Result<OAuthState, StoreError> {
+    let mode = str_field(d, "mode")?;
+    Ok(OAuthState {
+        id: id_string(d)?,
+        provider: str_field(d, "provider")?,
+        code_verifier: str_field(d, "code_verifier")?,
+        nonce: str_field(d, "nonce")?,
+        redirect_to: str_field(d, "redirect_to")?,
+        mode: OAuthMode::parse(&mode).ok_or_else(|| StoreError::Backend(format!("unknown oauth mode {mode:?}")))?,
+        linking_user_id: opt_str(d, "linking_user_id"),
+        created_at: date(d, "created_at")?,
+        expires_at: date(d, "expires_at")?,
+        result_token: opt_str(d, "result_token"),
+        result_was_new: flag(d, "result_was_new", false),
+    })
+}
+
+#[async_trait]
+impl OAuthStore for MongoStore {
+    async fn identity(&self, provider: &str, subject: &str) -> Result<Option<OAuthIdentity>, StoreError> {
+        let found = self
+            .identities
+            .find_one(doc! { "provider": provider, "subject_id": subject })
+            .await
+            .map_err(map_err)?;
+        found.as_ref().map(identity_from).transpose()
+    }
+
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<OAuthIdentity>, StoreError> {
+        let docs: Vec<Document> = self
+            .identities
+            .find(doc! { "user_id": user_id })
+            .sort(doc! { "linked_at": 1, "_id": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        docs.iter().map(identity_from).collect()
+    }
+
+    async fn link(&self, i: &OAuthIdentity) -> Result<OAuthIdentity, StoreError> {
+        let id = ObjectId::new();
+        let mut d = doc! {
+            "_id": id,
+            "user_id": &i.user_id,
+            "provider": &i.provider,
+            "subject_id": &i.subject_id,
+            "linked_at": bson_date(i.linked_at),
+        };
+        if let Some(e) = &i.email {
+            d.insert("email", e);
+        }
+        if let Some(t) = i.last_used_at {
+            d.insert("last_used_at", bson_date(t));
+        }
+        match self.identities.insert_one(d).await {
+            Ok(_) => Ok(OAuthIdentity {
+                id: id.to_hex(),
+                ..i.clone()
+            }),
+            Err(e) if is_duplicate(&e) => {
+                let taken = self.identity(&i.provider, &i.subject_id).await?.is_some();
+                Err(StoreError::Conflict(
+                    if taken { "provider_subject" } else { "user_provider" }.into(),
+                ))
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
+    async fn unlink(&self, user_id: &str, provider: &str, keep_one: bool) -> Result<Unlinked, StoreError> {
+        // Count-then-delete under the account's lease, so two unlinks cannot both pass the
+        // count (there are no multi-document transactions without a replica set).
+        let now = regstack_core::time::from_micros(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64),
+        );
+        self.leased(&format!("oauth-links:{user_id}"), now, async {
+            let links = self
+                .identities
+                .count_documents(doc! { "user_id": user_id })
+                .await
+                .map_err(map_err)?;
+            let mine = doc! { "user_id": user_id, "provider": provider };
+            if self.identities.find_one(mine.clone()).await.map_err(map_err)?.is_none() {
+                return Ok(Unlinked::NotLinked);
+            }
+            if keep_one && links <= 1 {
+                return Ok(Unlinked::LastMethod);
+            }
+            self.identities.delete_one(mine).await.map_err(map_err)?;
+            Ok(Unlinked::Removed)
+        })
+        .await
+    }
+
+    async fn touch(&self, identity_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.identities
+            .update_one(
+                id_filter(identity_id),
+                doc! { "$set": { "last_used_at": bson_date(now) } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn put_state(&self, s: &OAuthState) -> Result<(), StoreError> {
+        let mut d = doc! {
+            "_id": &s.id,
+            "provider": &s.provider,
+            "code_verifier": &s.code_verifier,
+            "nonce": &s.nonce,
+            "redirect_to": &s.redirect_to,
+            "mode": s.mode.as_str(),
+            "created_at": bson_date(s.created_at),
+            "expires_at": bson_date(s.expires_at),
+            "result_was_new": s.result_was_new,
+        };
+        if let Some(u) = &s.linking_user_id {
+            d.insert("linking_user_id", u);
+        }
+        if let Some(t) = &s.result_token {
+            d.insert("result_token", t);
+        }
+        self.states
+            .replace_one(doc! { "_id": &s.id }, d)
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_waiting_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        let found = self
+            .states
+            .find_one_and_delete(doc! { "_id": id, "result_token": Bson::Null })
+            .await
+            .map_err(map_err)?;
+        found.as_ref().map(state_from).transpose()
+    }
+
+    async fn take_completed_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        let found = self
+            .states
+            .find_one_and_delete(doc! { "_id": id, "result_token": { "$type": "string" } })
+            .await
+            .map_err(map_err)?;
+        found.as_ref().map(state_from).transpose()
+    }
+}
+
 #[async_trait]
 impl Sweeper for MongoStore {
     async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {

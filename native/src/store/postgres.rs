@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
-    SessionRecord, StoreError, Sweeper, UserCounts, UserStore,
+    AttemptStore, Counter, MfaCodeStore, OAuthStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
+    SessionRecord, StoreError, Sweeper, Unlinked, UserCounts, UserStore,
 };
-use regstack_core::records::{CodeCheck, CodeKind, MfaCode, PendingRegistration, User, UserPatch};
+use regstack_core::records::{
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+};
 use regstack_core::time::{truncate_micros, Timestamp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgPool, Row};
@@ -822,6 +824,175 @@ impl Counter for PgStore {
                 .map_err(map_err)?;
         }
         Ok(count as u64)
+    }
+}
+
+const IDENTITY_COLUMNS: &str = "id, user_id, provider, subject_id, email, linked_at, last_used_at";
+const STATE_COLUMNS: &str = "id, provider, code_verifier, nonce, redirect_to, mode, linking_user_id, created_at, \
+     expires_at, result_token, result_was_new";
+
+fn identity_from(row: &PgRow) -> Result<OAuthIdentity, StoreError> {
+    Ok(OAuthIdentity {
+        id: row.try_get("id").map_err(map_err)?,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        provider: row.try_get("provider").map_err(map_err)?,
+        subject_id: row.try_get("subject_id").map_err(map_err)?,
+        email: row.try_get("email").map_err(map_err)?,
+        linked_at: row.try_get("linked_at").map_err(map_err)?,
+        last_used_at: row.try_get("last_used_at").map_err(map_err)?,
+    })
+}
+
+fn state_from(row: &PgRow) -> Result<OAuthState, StoreError> {
+    let mode: String = row.try_get("mode").map_err(map_err)?;
+    Ok(OAuthState {
+        id: row.try_get("id").map_err(map_err)?,
+        provider: row.try_get("provider").map_err(map_err)?,
+        code_verifier: row.try_get("code_verifier").map_err(map_err)?,
+        nonce: row.try_get("nonce").map_err(map_err)?,
+        redirect_to: row.try_get("redirect_to").map_err(map_err)?,
+        mode: OAuthMode::parse(&mode).ok_or_else(|| StoreError::Backend(format!("unknown oauth mode {mode:?}")))?,
+        linking_user_id: row.try_get("linking_user_id").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+        result_token: row.try_get("result_token").map_err(map_err)?,
+        result_was_new: row.try_get("result_was_new").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl OAuthStore for PgStore {
+    async fn identity(&self, provider: &str, subject: &str) -> Result<Option<OAuthIdentity>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM oauth_identities WHERE provider = $1 AND subject_id = $2"
+        ))
+        .bind(provider)
+        .bind(subject)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(identity_from).transpose()
+    }
+
+    async fn identities_of(&self, user_id: &str) -> Result<Vec<OAuthIdentity>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {IDENTITY_COLUMNS} FROM oauth_identities WHERE user_id = $1 ORDER BY linked_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(identity_from).collect()
+    }
+
+    async fn link(&self, i: &OAuthIdentity) -> Result<OAuthIdentity, StoreError> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO oauth_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+        ))
+        .bind(&i.id)
+        .bind(&i.user_id)
+        .bind(&i.provider)
+        .bind(&i.subject_id)
+        .bind(&i.email)
+        .bind(t(i.linked_at))
+        .bind(i.last_used_at.map(t))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 1 {
+            return Ok(i.clone());
+        }
+        let taken = self.identity(&i.provider, &i.subject_id).await?.is_some();
+        Err(StoreError::Conflict(
+            if taken { "provider_subject" } else { "user_provider" }.into(),
+        ))
+    }
+
+    async fn unlink(&self, user_id: &str, provider: &str, keep_one: bool) -> Result<Unlinked, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // One account's links change one at a time, so the count below stays true.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('regstack-oauth-links:' || $1))")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let providers: Vec<String> = sqlx::query_scalar("SELECT provider FROM oauth_identities WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        if !providers.iter().any(|p| p == provider) {
+            return Ok(Unlinked::NotLinked);
+        }
+        if keep_one && providers.len() <= 1 {
+            return Ok(Unlinked::LastMethod);
+        }
+        sqlx::query("DELETE FROM oauth_identities WHERE user_id = $1 AND provider = $2")
+            .bind(user_id)
+            .bind(provider)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Unlinked::Removed)
+    }
+
+    async fn touch(&self, identity_id: &str, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("UPDATE oauth_identities SET last_used_at = $2 WHERE id = $1")
+            .bind(identity_id)
+            .bind(t(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn put_state(&self, s: &OAuthState) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO oauth_states ({STATE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (id) DO UPDATE SET provider = excluded.provider, code_verifier = excluded.code_verifier, \
+             nonce = excluded.nonce, redirect_to = excluded.redirect_to, mode = excluded.mode, \
+             linking_user_id = excluded.linking_user_id, created_at = excluded.created_at, \
+             expires_at = excluded.expires_at, result_token = excluded.result_token, \
+             result_was_new = excluded.result_was_new"
+        ))
+        .bind(&s.id)
+        .bind(&s.provider)
+        .bind(&s.code_verifier)
+        .bind(&s.nonce)
+        .bind(&s.redirect_to)
+        .bind(s.mode.as_str())
+        .bind(&s.linking_user_id)
+        .bind(t(s.created_at))
+        .bind(t(s.expires_at))
+        .bind(&s.result_token)
+        .bind(s.result_was_new)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_waiting_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        let row = sqlx::query(&format!(
+            "DELETE FROM oauth_states WHERE id = $1 AND result_token IS NULL RETURNING {STATE_COLUMNS}"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(state_from).transpose()
+    }
+
+    async fn take_completed_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError> {
+        let row = sqlx::query(&format!(
+            "DELETE FROM oauth_states WHERE id = $1 AND result_token IS NOT NULL RETURNING {STATE_COLUMNS}"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(state_from).transpose()
     }
 }
 

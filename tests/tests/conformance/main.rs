@@ -15,6 +15,7 @@ mod forward_auth;
 mod hardening;
 mod lifecycle;
 mod login;
+mod oauth;
 mod password_reset;
 mod register;
 mod relay;
