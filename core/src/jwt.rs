@@ -332,6 +332,15 @@ fn number_as_f64(v: &Value) -> Option<f64> {
     v.as_f64().filter(|f| f.is_finite())
 }
 
+/// The `purpose` claim of a token, read without checking it: only for a token regstack minted
+/// itself and read back from its own storage (the OAuth exchange, which must tell a session
+/// from an SMS sign-in step while the row, not the token, decides expiry).
+pub fn purpose_claim(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("purpose")?.as_str().map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,8 @@ pub struct AuthorizationRequest<'a> {
     pub code_challenge: &'a str,
     /// The OpenID Connect nonce the ID token must carry back.
     pub nonce: &'a str,
+    /// Now.
+    pub now: Timestamp,
 }
 
 /// Who the provider says signed in, from a verified ID token.
@@ -65,6 +67,13 @@ pub trait OAuthProvider: Send + Sync {
     fn name(&self) -> &str;
     /// The name shown to people ("Google").
     fn display_name(&self) -> &str;
+    /// Whether a sign-in whose address this provider verified may link to an existing
+    /// account with that (confirmed) address. Off unless the provider's issuer is trusted
+    /// to verify addresses: an issuer that lets its users mark any address verified would
+    /// otherwise hand them other people's accounts.
+    fn auto_link_verified_emails(&self) -> bool {
+        false
+    }
     /// Where to send the browser to authorize this round trip.
     async fn authorization_url(&self, req: &AuthorizationRequest<'_>) -> Result<String, ProviderError>;
     /// Exchanges `code` (with the round trip's PKCE verifier) and verifies the ID token,

@@ -45,8 +45,9 @@ fn person(subject: &str, email: Option<&str>, verified: bool) -> Result<Provider
 
 /// Starts a sign-in and finishes its callback; the location the browser is sent to.
 async fn round_trip(engine: &Engine, user: Option<&regstack_core::records::User>) -> String {
-    let url = oauth::start(engine, "corp", None, user).await.unwrap();
-    let state = url
+    let started = oauth::start(engine, "corp", None, user).await.unwrap();
+    let state = started
+        .url
         .split("state=")
         .nth(1)
         .unwrap()
@@ -58,6 +59,7 @@ async fn round_trip(engine: &Engine, user: Option<&regstack_core::records::User>
         code: Some("code"),
         state: Some(&state),
         error: None,
+        binding: Some(&started.cookie.1),
     };
     oauth::callback(engine, "corp", q).await
 }
@@ -116,8 +118,9 @@ async fn a_completed_round_trip_expires_after_completion_ttl() {
 async fn a_waiting_round_trip_expires_after_state_ttl() {
     let (engine, t, provider) = engine(Config::default()).await;
     provider.answer(person("s-3", Some("slow@example.com"), true));
-    let url = oauth::start(&engine, "corp", Some("/back"), None).await.unwrap();
-    let state = url
+    let started = oauth::start(&engine, "corp", Some("/back"), None).await.unwrap();
+    let state = started
+        .url
         .split("state=")
         .nth(1)
         .unwrap()
@@ -130,6 +133,7 @@ async fn a_waiting_round_trip_expires_after_state_ttl() {
         code: Some("c"),
         state: Some(&state),
         error: None,
+        binding: Some(&started.cookie.1),
     };
     assert_eq!(
         oauth::callback(&engine, "corp", q).await,
@@ -180,16 +184,11 @@ async fn disabled_and_vanished_accounts_are_refused() {
 
 #[regstack_macros::dual_test]
 async fn auto_link_never_reaches_a_disabled_account() {
-    let (engine, _t, provider) = engine(Config {
-        oauth: regstack_core::config::OAuthConfig {
-            auto_link_verified_emails: true,
-            ..Default::default()
-        },
-        ..Config::default()
-    })
-    .await;
+    let (engine, _t, provider) = engine(Config::default()).await;
+    provider.auto_link.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut user = engine.new_user("off@example.com".into(), None);
     user.is_active = false;
+    user.is_verified = true;
     let user = engine.ports.users.create(&user).await.unwrap();
     provider.answer(person("s-6", Some("off@example.com"), true));
     assert_eq!(round_trip(&engine, None).await, "/account/login?error=user_inactive");
@@ -242,4 +241,33 @@ async fn linking_and_unlinking_fire_their_events() {
         oauth::start(&engine, "corp", Some("https://evil.example/"), None).await,
         Err(FlowError::OAuthRedirectRefused)
     ));
+}
+
+#[regstack_macros::dual_test]
+async fn auto_link_needs_both_sides_to_vouch_for_the_address() {
+    let (engine, _t, provider) = engine(Config::default()).await;
+    provider.auto_link.store(true, std::sync::atomic::Ordering::Relaxed);
+    // An account that never confirmed its address (an adopted row, say) is not linked to,
+    // even by a provider that verified the address.
+    let unconfirmed = engine.new_user("early@example.com".into(), None);
+    let unconfirmed = engine.ports.users.create(&unconfirmed).await.unwrap();
+    provider.answer(person("s-7", Some("early@example.com"), true));
+    assert_eq!(round_trip(&engine, None).await, "/account/login?error=email_in_use");
+    assert_eq!(engine.ports.oauth.identities_of(&unconfirmed.id).await.unwrap(), vec![]);
+    // A confirmed account is, when the provider verified the address.
+    let mut confirmed = engine.new_user("owner2@example.com".into(), None);
+    confirmed.is_verified = true;
+    let confirmed = engine.ports.users.create(&confirmed).await.unwrap();
+    provider.answer(person("s-8", Some("owner2@example.com"), false));
+    assert_eq!(round_trip(&engine, None).await, "/account/login?error=email_in_use");
+    provider.answer(person("s-8", Some("owner2@example.com"), true));
+    let done = oauth::exchange(&engine, &id_of(&round_trip(&engine, None).await))
+        .await
+        .unwrap();
+    assert!(!done.was_new_account);
+    assert_eq!(engine.ports.oauth.identities_of(&confirmed.id).await.unwrap().len(), 1);
+    // Without the provider's trust, never.
+    provider.auto_link.store(false, std::sync::atomic::Ordering::Relaxed);
+    provider.answer(person("s-9", Some("owner2@example.com"), true));
+    assert_eq!(round_trip(&engine, None).await, "/account/login?error=email_in_use");
 }

@@ -49,8 +49,8 @@ impl HttpClient for FetchClient {
                 let status = resp.status_code();
                 let headers = resp.headers().entries().collect();
                 let mut body = Vec::new();
-                if limit > 0 {
-                    let mut stream = resp.stream().map_err(failed)?;
+                // A response without a body (204, 304) has no stream: it is an empty body.
+                if let (true, Ok(mut stream)) = (limit > 0, resp.stream()) {
                     while let Some(chunk) = stream.next().await {
                         let chunk = chunk.map_err(failed)?;
                         if body.len() + chunk.len() > limit {

@@ -37,10 +37,7 @@ impl HttpClient for ReqwestClient {
             builder = builder.header(name, value);
         }
         // Error texts name the cause, never the URL (it may carry a secret), a header or the body.
-        let mut resp = builder
-            .send()
-            .await
-            .map_err(|e| NetError(e.without_url().to_string()))?;
+        let mut resp = builder.send().await.map_err(net_error)?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -49,7 +46,7 @@ impl HttpClient for ReqwestClient {
             .collect();
         let mut body = Vec::new();
         if req.max_response_bytes > 0 {
-            while let Some(chunk) = resp.chunk().await.map_err(|e| NetError(e.without_url().to_string()))? {
+            while let Some(chunk) = resp.chunk().await.map_err(net_error)? {
                 if body.len() + chunk.len() > req.max_response_bytes {
                     return Err(NetError(format!(
                         "the answer is longer than {} bytes",
@@ -61,4 +58,17 @@ impl HttpClient for ReqwestClient {
         }
         Ok(InboundResponse { status, headers, body })
     }
+}
+
+/// The error and its causes (a refused connection, a timeout), without the URL.
+fn net_error(e: reqwest::Error) -> NetError {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    NetError(text)
 }

@@ -96,32 +96,93 @@ pub async fn sign_in_at_provider(authorization_url: &str, login: &str) -> String
     panic!("the provider kept redirecting from {authorization_url}")
 }
 
+/// A round trip begun at regstack: where the browser goes next, and the binding cookie the
+/// start set (`name=value`), which that browser brings back to the callback.
+#[derive(Clone, Debug)]
+pub struct Started {
+    /// The provider's authorization URL.
+    pub url: String,
+    /// The `Cookie` header value the browser sends back.
+    pub cookie: String,
+}
+
+impl Started {
+    fn from(resp: &Resp, url: String) -> Self {
+        let set = resp
+            .header("set-cookie")
+            .unwrap_or_else(|| panic!("the start set no cookie:\n{resp}"));
+        let cookie = set.split(';').next().unwrap_or_default().to_string();
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+            "the binding cookie is HttpOnly and SameSite=Lax: {set}"
+        );
+        Started { url, cookie }
+    }
+
+    /// The query parameter `name` of the authorization URL.
+    pub fn param(&self, name: &str) -> String {
+        let query = self.url.split_once('?').map_or("", |(_, q)| q);
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} missing from {}", self.url))
+            .to_string()
+    }
+}
+
 impl Api {
-    /// `GET` an absolute URL of this server (a callback the provider sent the browser to).
+    /// `GET` an absolute URL of this server without cookies (a callback opened in a browser
+    /// that did not start the round trip).
     pub async fn get_absolute(&self, url: &str) -> Resp {
         self.send(self.client.get(url)).await
     }
 
-    /// The whole round trip through a browser: `GET /oauth/{provider}/start`, the sign-in at
-    /// the provider as `login`, the callback; returns the callback's `Location` (relative).
-    pub async fn oauth_signin_location(&self, provider: &str, login: &str) -> String {
-        let start = self.get(&format!("/oauth/{provider}/start")).await;
-        start.assert_status(302);
-        let to = start.header("location").expect("start sets Location");
-        self.oauth_finish(&to, login).await
+    /// `GET /oauth/{provider}/start` (with `?redirect_to=` already in `provider_and_query`'s
+    /// tail, if any): the 302's target and cookie.
+    pub async fn oauth_start(&self, provider_and_query: &str) -> Started {
+        let (provider, query) = provider_and_query.split_once('?').unwrap_or((provider_and_query, ""));
+        let path = if query.is_empty() {
+            format!("/oauth/{provider}/start")
+        } else {
+            format!("/oauth/{provider}/start?{query}")
+        };
+        let r = self.get(&path).await;
+        r.assert_status(302);
+        let url = r.header("location").expect("start sets Location");
+        Started::from(&r, url)
     }
 
-    /// From an authorization URL: the sign-in at the provider and the callback; the
-    /// callback's `Location`.
-    pub async fn oauth_finish(&self, authorization_url: &str, login: &str) -> String {
-        let callback = sign_in_at_provider(authorization_url, login).await;
+    /// `POST /oauth/{provider}/link/start` as `token`'s account.
+    pub async fn oauth_link_start(&self, path_tail: &str, token: &str) -> Started {
+        let r = self.post_auth(&format!("/oauth/{path_tail}"), token).await;
+        r.assert_status(200);
+        let url = r.str("authorization_url");
+        Started::from(&r, url)
+    }
+
+    /// The callback, from the browser that started the round trip (its cookie sent).
+    pub async fn oauth_callback(&self, callback_url: &str, started: &Started) -> Resp {
+        self.send(self.client.get(callback_url).header("cookie", &started.cookie))
+            .await
+    }
+
+    /// The sign-in at the provider as `login` and the callback; the callback's `Location`.
+    pub async fn oauth_finish(&self, started: &Started, login: &str) -> String {
+        let callback = sign_in_at_provider(&started.url, login).await;
         assert!(
             callback.starts_with(self.root_url()),
             "the provider sent the browser to {callback}, not back to this server"
         );
-        let back = self.get_absolute(&callback).await;
+        let back = self.oauth_callback(&callback, started).await;
         back.assert_status(302);
         back.header("location").expect("the callback sets Location")
+    }
+
+    /// The whole round trip through a browser: start, the sign-in at the provider as `login`,
+    /// the callback; returns the callback's `Location` (relative).
+    pub async fn oauth_signin_location(&self, provider: &str, login: &str) -> String {
+        let started = self.oauth_start(provider).await;
+        self.oauth_finish(&started, login).await
     }
 
     /// A sign-in that must succeed: the exchange's answer.

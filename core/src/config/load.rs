@@ -324,7 +324,19 @@ fn coerce(like: &Value, value: Value) -> Result<Value, String> {
         (Value::Null, Value::Null) => Ok(Value::Null),
         (Value::String(_) | Value::Null, Value::Number(n)) => Ok(Value::String(n.to_string())),
         (Value::String(_) | Value::Null, Value::Bool(b)) => Ok(Value::String(b.to_string())),
-        (_, other) => Err(format!("unexpected value {other}")),
+        // The value is not quoted: it may be a secret in the wrong place.
+        (_, other) => Err(format!("unexpected {}", kind_of(&other))),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "table",
     }
 }
 

@@ -304,6 +304,9 @@ pub struct OidcProviderConfig {
     pub client_secret: Option<String>,
     pub redirect_uri: Option<String>,
     pub scopes: Vec<String>,
+    // Per provider (Google's is `oauth.auto_link_verified_emails`): off unless this issuer is
+    // trusted to verify addresses.
+    pub auto_link_verified_emails: bool,
 }
 
 impl Default for OidcProviderConfig {
@@ -315,6 +318,7 @@ impl Default for OidcProviderConfig {
             client_secret: None,
             redirect_uri: None,
             scopes: vec!["openid".into(), "email".into(), "profile".into()],
+            auto_link_verified_emails: false,
         }
     }
 }
@@ -539,6 +543,7 @@ fn debug_redacted<T: Serialize>(name: &str, value: &T, f: &mut std::fmt::Formatt
                     .iter()
                     .any(|w| key.contains(w))
                     && !key.ends_with("_ttl_seconds")
+                    && !key.ends_with("_endpoint")
                     && !value.is_null();
                 if secret {
                     *value = Value::from("[redacted]");

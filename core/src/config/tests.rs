@@ -440,6 +440,7 @@ fn generic_providers_load_from_toml_and_env_with_their_secrets_apart() {
             "REGSTACK_OAUTH__PROVIDERS__OKTA__CLIENT_SECRET",
             "REGSTACK_OAUTH__PROVIDERS__OKTA__REDIRECT_URI",
             "REGSTACK_OAUTH__PROVIDERS__OKTA__SCOPES",
+            "REGSTACK_OAUTH__PROVIDERS__OKTA__AUTO_LINK_VERIFIED_EMAILS",
         ]
     );
     let refused = load(Sources {
@@ -476,7 +477,7 @@ fn generic_providers_load_from_toml_and_env_with_their_secrets_apart() {
             "oauth.providers.corp.scopes",
         ),
     ] {
-        let vars = env(&[("REGSTACK_OAUTH__PROVIDERS", bad)]);
+        let vars = env(&[("REGSTACK_ENABLE_OAUTH", "true"), ("REGSTACK_OAUTH__PROVIDERS", bad)]);
         let e = load(Sources {
             env: &vars,
             ..Default::default()
@@ -484,7 +485,10 @@ fn generic_providers_load_from_toml_and_env_with_their_secrets_apart() {
         .unwrap_err();
         assert!(e.to_string().contains(why), "{bad}: {e}");
     }
-    let vars = env(&[("REGSTACK_OAUTH__GOOGLE_TOKEN_ENDPOINT", "http://evil.example/token")]);
+    let vars = env(&[
+        ("REGSTACK_ENABLE_OAUTH", "true"),
+        ("REGSTACK_OAUTH__GOOGLE_TOKEN_ENDPOINT", "http://evil.example/token"),
+    ]);
     assert!(
         load(Sources {
             env: &vars,
@@ -493,4 +497,51 @@ fn generic_providers_load_from_toml_and_env_with_their_secrets_apart() {
         .is_err(),
         "provider endpoints are https"
     );
+    // A leftover secret of a switched-off set-up does not stop a server; it is named.
+    let vars = env(&[("REGSTACK_OAUTH__PROVIDERS__CORP__CLIENT_SECRET", "left-over-q3Vx9")]);
+    let loaded = load(Sources {
+        env: &vars,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("[oauth]")),
+        "{:?}",
+        loaded.warnings
+    );
+    // Google with half its credentials: 0.9.3 started without the routes, and so does this.
+    let vars = env(&[
+        ("REGSTACK_ENABLE_OAUTH", "1"),
+        ("REGSTACK_OAUTH__GOOGLE_CLIENT_ID", "id"),
+    ]);
+    let loaded = load(Sources {
+        env: &vars,
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(!loaded.config.oauth.has_providers());
+    assert!(
+        loaded.warnings.iter().any(|w| w.contains("google_client_secret")),
+        "{:?}",
+        loaded.warnings
+    );
+    // A name the environment could not address, and a value error that does not echo.
+    let vars = env(&[
+        ("REGSTACK_ENABLE_OAUTH", "1"),
+        (
+            "REGSTACK_OAUTH__PROVIDERS",
+            r#"{"a__b": {"issuer": "https://a.example", "client_id": "i", "client_secret": "s"}}"#,
+        ),
+    ]);
+    assert!(load(Sources {
+        env: &vars,
+        ..Default::default()
+    })
+    .is_err());
+    let e = load(Sources {
+        toml: Some("[oauth]\nproviders = [{ client_secret = \"hunter2-q3Vx9\" }]\n"),
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(!e.to_string().contains("hunter2"), "{e}");
 }

@@ -11,11 +11,16 @@ impl Config {
     pub fn inert_settings(&self) -> Vec<String> {
         let defaults = Config::default();
         let pages = "the server-rendered pages are not built yet";
-        let checks: [(&str, bool, &str); 9] = [
+        let checks: [(&str, bool, &str); 10] = [
             (
                 "[oauth]",
                 !self.enable_oauth && self.oauth != defaults.oauth,
                 "enable_oauth is off",
+            ),
+            (
+                "oauth.google_client_id",
+                self.enable_oauth && self.oauth.google_client_id.is_some() != self.oauth.google_client_secret.is_some(),
+                "Google sign-in needs both google_client_id and google_client_secret",
             ),
             (
                 "enable_ui_router",
@@ -307,9 +312,28 @@ impl Config {
     }
 
     /// Provider URLs are https (or http to this machine), names fit the `provider` column and
-    /// do not shadow Google, and a provider has what it needs to sign anyone in.
+    /// do not shadow Google, and a provider has what it needs to sign anyone in. Only with
+    /// `enable_oauth`: leftovers of a switched-off set-up must not stop a server.
     fn validate_oauth(&self) -> Result<(), ConfigError> {
         let o = &self.oauth;
+        if !self.enable_oauth {
+            return Ok(());
+        }
+        for (field, uri) in [("oauth.google_redirect_uri", &o.google_redirect_uri)]
+            .into_iter()
+            .chain(
+                o.providers
+                    .values()
+                    .map(|p| ("oauth.providers.*.redirect_uri", &p.redirect_uri)),
+            )
+        {
+            if let Some(uri) = uri
+                .as_deref()
+                .filter(|u| !(u.starts_with("https://") || u.starts_with("http://")))
+            {
+                return Err(invalid(field, format!("must be an http(s) URL, got {uri:?}")));
+            }
+        }
         for (field, url) in [
             ("oauth.google_authorization_endpoint", &o.google_authorization_endpoint),
             ("oauth.google_token_endpoint", &o.google_token_endpoint),
@@ -325,7 +349,8 @@ impl Config {
             if !valid_provider_name(name) || name == "google" {
                 return Err(invalid(
                     &format!("oauth.providers.{name}"),
-                    "a provider's name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit, and not \"google\"",
+                    "a provider's name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit, \
+                     without `__`, and not \"google\"",
                 ));
             }
             if !secure_url(&p.issuer) {
@@ -338,7 +363,8 @@ impl Config {
                 return Err(invalid(
                     &field("client_secret"),
                     format!(
-                        "is required (put it in regstack.secrets.env as REGSTACK_OAUTH__PROVIDERS__{}__CLIENT_SECRET)",
+                        "is required (put it in regstack.secrets.env as REGSTACK_OAUTH__PROVIDERS__{}__CLIENT_SECRET; \
+                         a name with `-` cannot be exported from a POSIX shell, but the file takes it)",
                         name.to_ascii_uppercase()
                     ),
                 ));
@@ -346,12 +372,6 @@ impl Config {
             if !p.scopes.iter().any(|s| s == "openid") {
                 return Err(invalid(&field("scopes"), "must include \"openid\""));
             }
-        }
-        if self.enable_oauth && o.google_client_id.is_some() != o.google_client_secret.is_some() {
-            return Err(invalid(
-                "oauth.google_client_secret",
-                "Google sign-in needs both google_client_id and google_client_secret",
-            ));
         }
         Ok(())
     }
@@ -392,10 +412,12 @@ pub(crate) fn secure_url(url: &str) -> bool {
     }
 }
 
-/// Whether `name` can name a provider: it goes in URLs and in a 32-character column.
+/// Whether `name` can name a provider: it goes in URLs, in a 32-character column, and in
+/// environment names (so no `__`, the nesting separator).
 pub(crate) fn valid_provider_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 32
+        && !name.contains("__")
         && chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())

@@ -43,6 +43,16 @@ fn random_token(engine: &Engine, bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(b)
 }
 
+/// A round trip begun: where to send the browser, and the cookie ([`binding`]) the browser
+/// must bring back to the callback.
+#[derive(Debug)]
+pub struct Started {
+    /// The provider's authorization URL.
+    pub url: String,
+    /// The binding cookie's name and value.
+    pub cookie: (String, String),
+}
+
 /// Starts a round trip: checks the provider and `redirect_to`, stores the state row (PKCE
 /// verifier, nonce) and answers the provider's authorization URL. `user` is the caller of a
 /// link; `None` signs in.
@@ -51,7 +61,7 @@ pub async fn start(
     provider: &str,
     redirect_to: Option<&str>,
     user: Option<&User>,
-) -> FlowResult<String> {
+) -> FlowResult<Started> {
     let p = engine
         .oauth
         .get(provider)
@@ -81,10 +91,12 @@ pub async fn start(
             state: &state.id,
             code_challenge: &challenge,
             nonce: &state.nonce,
+            now,
         })
         .await
         .map_err(|e| {
-            tracing::warn!(target: "regstack.oauth", provider, error = %e, "cannot start a sign-in");
+            let why = sanitize_for_log(&e.to_string());
+            tracing::warn!(target: "regstack.oauth", provider, error = %why, "cannot start a sign-in");
             FlowError::OAuthProviderUnavailable
         })?;
     engine.ports.oauth.put_state(&state).await?;
@@ -97,7 +109,10 @@ pub async fn start(
             user: user.cloned(),
         })
         .await;
-    Ok(url)
+    Ok(Started {
+        url,
+        cookie: binding(&state.id),
+    })
 }
 
 /// Removes the caller's link to `provider`, unless it is the only way they can sign in.
@@ -158,6 +173,14 @@ impl CallbackError {
     }
 }
 
+/// The cookie that binds a round trip to the browser that started it: its name and value,
+/// both derived from the `state` (the value is the state's SHA-256, so the cookie is useless
+/// without the state, and the state without the cookie).
+pub fn binding(state: &str) -> (String, String) {
+    let hash = crate::hex::encode(&Sha256::digest(state.as_bytes()));
+    (format!("regstack_oauth_{}", &hash[..16]), hash)
+}
+
 /// The query of a callback.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CallbackQuery<'a> {
@@ -167,6 +190,8 @@ pub struct CallbackQuery<'a> {
     pub state: Option<&'a str>,
     /// The provider's error, when it refused.
     pub error: Option<&'a str>,
+    /// The value of the browser's binding cookie for this `state` ([`binding`]), if sent.
+    pub binding: Option<&'a str>,
 }
 
 /// Finishes a round trip at the callback: the relative URL to send the browser to, which is
@@ -193,6 +218,14 @@ async fn finish(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> Result
         return Err(CallbackError::MissingCodeOrState);
     };
     let p = engine.oauth.get(provider).ok_or(CallbackError::UnknownProvider)?;
+    // Only the browser that started the round trip carries its binding: a callback URL handed
+    // to someone else signs nobody in (login CSRF), and leaves the round trip untouched.
+    if !q
+        .binding
+        .is_some_and(|b| crate::token::secrets_equal(b, &binding(state_id).1))
+    {
+        return Err(CallbackError::BadState);
+    }
     // Claimed once: a replayed state finds nothing.
     let mut state = match engine.ports.oauth.take_waiting_state(state_id).await {
         Ok(Some(s)) if s.provider == provider => s,
@@ -207,14 +240,17 @@ async fn finish(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> Result
         .complete(code, &state.code_verifier, &state.nonce, now)
         .await
         .map_err(|e| {
-            tracing::warn!(target: "regstack.oauth", provider, error = %e, "the provider's answer was refused");
+            // The text can quote the provider's own words: one clean line, at most 200 characters.
+            let why = sanitize_for_log(&e.to_string());
+            tracing::warn!(target: "regstack.oauth", provider, error = %why, "the provider's answer was refused");
             match e {
                 ProviderError::TokenExchange(_) => CallbackError::TokenExchangeFailed,
                 ProviderError::IdToken(_) => CallbackError::IdTokenFailed,
                 ProviderError::Unavailable(_) => CallbackError::OauthFailed,
             }
         })?;
-    let (user, was_new) = resolve_user(engine, provider, &identity, &state).await?;
+    let auto_link = p.auto_link_verified_emails();
+    let (user, was_new) = resolve_user(engine, provider, auto_link, &identity, &state).await?;
     if let Ok(Some(link)) = engine.ports.oauth.identity(provider, &identity.subject).await {
         if let Err(e) = engine.ports.oauth.touch(&link.id, engine.now()).await {
             tracing::warn!(target: "regstack.oauth", error = %e, "recording the link's use failed");
@@ -239,6 +275,11 @@ async fn finish(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> Result
     state.result_token = Some(token);
     state.result_was_new = was_new;
     state.expires_at = plus_seconds(engine.now(), lifetime);
+    // The result waits under a new id that only this browser learns: the `state` travelled
+    // through the provider and whoever started the round trip knows it, so it must not be
+    // able to collect the session (an attacker could otherwise start a round trip, send the
+    // victim through it, and poll the exchange with the `state`).
+    state.id = random_token(engine, 32);
     engine
         .ports
         .oauth
@@ -267,10 +308,12 @@ async fn finish(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> Result
 }
 
 /// The account a verified identity signs in to (docs/oauth.md, "Which account"), and
-/// whether it was made now.
+/// whether it was made now. `auto_link`: the provider's addresses may link to existing
+/// accounts.
 async fn resolve_user(
     engine: &Engine,
     provider: &str,
+    auto_link: bool,
     who: &ProviderIdentity,
     state: &OAuthState,
 ) -> Result<(User, bool), CallbackError> {
@@ -280,12 +323,19 @@ async fn resolve_user(
     };
     let active = |user: Option<User>| user.filter(|u| u.is_active).ok_or(CallbackError::UserInactive);
     let users = &engine.ports.users;
+    // An address the provider gave, as regstack stores addresses; one that does not parse
+    // cannot match an account and is not stored anywhere.
+    let email = who
+        .email
+        .as_deref()
+        .and_then(|e| crate::email::Email::parse(e).ok())
+        .map(|e| e.as_str().to_string());
     let new_link = |user_id: &str| OAuthIdentity {
         id: engine.new_id(),
         user_id: user_id.to_string(),
         provider: provider.to_string(),
         subject_id: who.subject.clone(),
-        email: who.email.clone(),
+        email: email.clone(),
         linked_at: engine.now(),
         last_used_at: None,
     };
@@ -316,18 +366,18 @@ async fn resolve_user(
     if state.mode == OAuthMode::Link {
         let id = state.linking_user_id.as_deref().unwrap_or_default();
         let user = active(users.get(id).await.map_err(store_failed)?)?;
+        // A password change or a sign-out everywhere after the link began ends it too.
+        if crate::flows::session::issued_before_cutoff(&user, state.created_at) {
+            return Err(CallbackError::BadState);
+        }
         return Ok((link_to(user).await?, false));
     }
-    // An address the provider gave, as regstack stores addresses; one that does not parse
-    // cannot match an account and is not stored.
-    let email = who
-        .email
-        .as_deref()
-        .and_then(|e| crate::email::Email::parse(e).ok())
-        .map(|e| e.as_str().to_string());
     if let Some(address) = &email {
         if let Some(user) = users.find_by_email(address).await.map_err(store_failed)? {
-            if !(engine.config.oauth.auto_link_verified_emails && who.email_verified) {
+            // Both sides must vouch for the address, the provider (`email_verified`) and this
+            // account (it confirmed the address), or whoever registered the address first
+            // would be handed its owner's sign-ins.
+            if !(auto_link && who.email_verified && user.is_verified) {
                 return Err(CallbackError::EmailInUse);
             }
             let user = active(Some(user))?;
@@ -337,8 +387,11 @@ async fn resolve_user(
     if !engine.config.allow_registration {
         return Err(CallbackError::RegistrationDisabled);
     }
-    let verified = email.is_some() && who.email_verified;
-    let address = email.unwrap_or_else(|| placeholder_email(provider, &who.subject));
+    // An address the provider does not vouch for is not claimed: the account gets a
+    // placeholder, so the address's owner can still register it.
+    let verified_email = email.clone().filter(|_| who.email_verified);
+    let verified = verified_email.is_some();
+    let address = verified_email.unwrap_or_else(|| placeholder_email(provider, &who.subject));
     let mut user = engine.new_user(address, None);
     user.is_verified = verified;
     user.full_name = who.full_name.clone();
@@ -364,21 +417,22 @@ async fn resolve_user(
     Ok((user, true))
 }
 
-/// The address of an account whose provider gave none (or one that does not parse):
-/// `<provider>-<sub>@oauth.invalid`, which never delivers. A `sub` that is not plain
-/// `[A-Za-z0-9._-]` is replaced by its SHA-256, so the address is always well-formed.
+/// The address of an account whose provider gave none it vouches for:
+/// `google-<sub>@oauth.invalid` for Google's numeric subjects (regstack 0.9.3's form), else
+/// `<provider>.<31 hex of SHA-256(provider, sub)>@oauth.invalid`. It never delivers, it is
+/// well-formed (a local part of at most 64 characters), and two subjects never share one:
+/// `.` cannot appear in a provider's name, and the hash keeps case apart.
 pub fn placeholder_email(provider: &str, subject: &str) -> String {
-    let plain = !subject.is_empty()
-        && subject.len() <= 64
-        && subject
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    let local = if plain {
-        subject.to_ascii_lowercase()
-    } else {
-        crate::hex::encode(&Sha256::digest(subject.as_bytes()))
-    };
-    format!("{provider}-{local}@oauth.invalid")
+    if provider == "google" && !subject.is_empty() && subject.len() <= 50 && subject.bytes().all(|b| b.is_ascii_digit())
+    {
+        return format!("google-{subject}@oauth.invalid");
+    }
+    let mut h = Sha256::new();
+    h.update(provider.as_bytes());
+    h.update([0]);
+    h.update(subject.as_bytes());
+    let hash = crate::hex::encode(&h.finalize());
+    format!("{provider}.{}@oauth.invalid", &hash[..31])
 }
 
 /// A completed round trip handed out by `POST /oauth/exchange`.
@@ -409,8 +463,9 @@ pub async fn exchange(engine: &Engine, id: &str) -> FlowResult<Exchanged> {
         return Err(FlowError::OAuthStateExpired);
     }
     let token = state.result_token.unwrap_or_default();
-    // The token was minted here and read from our own row: its purpose is what it says.
-    let mfa_required = engine.jwt.decode(&token, Purpose::LoginMfa, engine.now()).is_ok();
+    // Minted here and read from our own row, so its `purpose` claim is read as it is; the
+    // row's expiry, not the token's, decides whether it may still be handed out.
+    let mfa_required = crate::jwt::purpose_claim(&token).as_deref() == Some(Purpose::LoginMfa.as_str());
     Ok(Exchanged {
         token,
         redirect_to: state.redirect_to,
@@ -435,7 +490,13 @@ mod tests {
             "google-1234567890@oauth.invalid"
         );
         let odd = placeholder_email("corp", "a b@c\"d");
-        assert!(odd.starts_with("corp-") && odd.ends_with("@oauth.invalid") && !odd.contains(' '));
-        assert_eq!(odd.len(), "corp-".len() + 64 + "@oauth.invalid".len());
+        assert!(odd.starts_with("corp.") && odd.ends_with("@oauth.invalid") && !odd.contains(' '));
+        let long = placeholder_email(&"p".repeat(32), "x");
+        assert_eq!(long.split('@').next().unwrap().len(), 64, "{long}");
+        // Distinct subjects, distinct addresses: case, and a `-` that could shift between the
+        // provider's name and the subject.
+        assert_ne!(placeholder_email("corp", "AbC"), placeholder_email("corp", "abc"));
+        assert_ne!(placeholder_email("corp", "x-1"), placeholder_email("corp-x", "1"));
+        assert_ne!(placeholder_email("google", "AbC"), placeholder_email("google", "abc"));
     }
 }

@@ -388,12 +388,41 @@ fn query_values<const N: usize>(raw: Option<&str>, names: [&str; N]) -> [Option<
     out
 }
 
-fn redirect(location: &str) -> Reply {
+fn redirect(location: &str) -> Result<Response, ApiError> {
     let mut resp = StatusCode::FOUND.into_response();
     let value = axum::http::HeaderValue::from_str(location)
         .map_err(|_| ApiError::detail(StatusCode::BAD_REQUEST, "redirect_to must be same-origin."))?;
     resp.headers_mut().insert(axum::http::header::LOCATION, value);
     Ok(resp)
+}
+
+/// Sets (or, with `max_age` 0, clears) a round trip's binding cookie (docs/oauth.md, "The
+/// round trip"): HttpOnly, `SameSite=Lax` so the provider's redirect back still carries it,
+/// `Secure` when `base_url` is https, and gone when the round trip would expire anyway.
+fn with_binding(mut resp: Response, engine: &Engine, (name, value): &(String, String), max_age: i64) -> Response {
+    let secure = if engine.config.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!("{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
 }
 
 /// `GET /oauth/providers`
@@ -416,8 +445,9 @@ pub async fn oauth_start(
 ) -> Reply {
     let provider = path_param(provider, Missing::Provider)?;
     let [redirect_to] = query_values(query.as_deref(), ["redirect_to"]);
-    let url = oauth::start(&engine, &provider, redirect_to.as_deref(), None).await?;
-    redirect(&url)
+    let started = oauth::start(&engine, &provider, redirect_to.as_deref(), None).await?;
+    let ttl = engine.config.oauth.state_ttl_seconds;
+    Ok(with_binding(redirect(&started.url)?, &engine, &started.cookie, ttl))
 }
 
 /// `POST /oauth/{provider}/link/start?redirect_to=`
@@ -429,8 +459,10 @@ pub async fn oauth_link_start(
 ) -> Reply {
     let provider = path_param(provider, Missing::Provider)?;
     let [redirect_to] = query_values(query.as_deref(), ["redirect_to"]);
-    let url = oauth::start(&engine, &provider, redirect_to.as_deref(), Some(&session.user)).await?;
-    ok(StatusCode::OK, json!({ "authorization_url": url }))
+    let started = oauth::start(&engine, &provider, redirect_to.as_deref(), Some(&session.user)).await?;
+    let ttl = engine.config.oauth.state_ttl_seconds;
+    let resp = ok(StatusCode::OK, json!({ "authorization_url": started.url }))?;
+    Ok(with_binding(resp, &engine, &started.cookie, ttl))
 }
 
 /// `DELETE /oauth/{provider}/link`
@@ -448,16 +480,24 @@ pub async fn oauth_unlink(
 pub async fn oauth_callback(
     State(engine): State<Arc<Engine>>,
     provider: PathParam,
+    headers: axum::http::HeaderMap,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Reply {
     let [code, state, error] = query_values(query.as_deref(), ["code", "state", "error"]);
     let provider = path_param(provider, Missing::Provider).unwrap_or_default();
+    let bound = state.as_deref().map(oauth::binding);
     let q = oauth::CallbackQuery {
         code: code.as_deref(),
         state: state.as_deref(),
         error: error.as_deref(),
+        binding: bound.as_ref().and_then(|(name, _)| cookie(&headers, name)),
     };
-    redirect(&oauth::callback(&engine, &provider, q).await)
+    let resp = redirect(&oauth::callback(&engine, &provider, q).await)?;
+    // The cookie has done its work, whatever the outcome.
+    Ok(match &bound {
+        Some(b) => with_binding(resp, &engine, b, 0),
+        None => resp,
+    })
 }
 
 /// `POST /oauth/exchange`

@@ -55,12 +55,18 @@ struct Endpoints {
 enum Source {
     /// Configured (Google).
     Fixed(Endpoints),
-    /// Discovered from the issuer, once, on first use.
+    /// Discovered from the issuer, once, on first use. `failed_at` is the last failure: for
+    /// a few seconds after it, round trips are refused without asking again, so a stream of
+    /// start requests cannot turn into a stream of fetches while the issuer is down.
     Discovered {
         issuer: String,
         found: Mutex<Option<Endpoints>>,
+        failed_at: Mutex<Option<Timestamp>>,
     },
 }
+
+/// How long a failed discovery is remembered.
+const DISCOVERY_RETRY_AFTER_SECONDS: i64 = 10;
 
 /// A verifying key from the provider's key set.
 enum Key {
@@ -83,6 +89,8 @@ pub struct OidcProvider {
     scopes: Vec<String>,
     /// Parameters the authorization request adds (Google: `prompt`, `access_type`).
     extra_params: Vec<(String, String)>,
+    /// Verified addresses link to existing accounts.
+    auto_link: bool,
     source: Source,
     keys: Mutex<KeySet>,
     http: Arc<dyn HttpClient>,
@@ -106,6 +114,7 @@ impl OidcProvider {
         let o = &config.oauth;
         let (id, secret) = (o.google_client_id.clone()?, o.google_client_secret.clone()?);
         Some(Self::new(
+            o.auto_link_verified_emails,
             "google",
             "Google",
             id,
@@ -131,6 +140,7 @@ impl OidcProvider {
     /// A provider of `[oauth.providers.<name>]`, discovered from its issuer on first use.
     pub fn discovered(config: &Config, name: &str, p: &OidcProviderConfig, http: Arc<dyn HttpClient>) -> Self {
         Self::new(
+            p.auto_link_verified_emails,
             name,
             p.display_name.as_deref().unwrap_or(name),
             p.client_id.clone(),
@@ -141,6 +151,7 @@ impl OidcProvider {
             Source::Discovered {
                 issuer: p.issuer.trim_end_matches('/').to_string(),
                 found: Mutex::new(None),
+                failed_at: Mutex::new(None),
             },
             http,
             Duration::from_secs(config.oauth.http_timeout_seconds),
@@ -149,6 +160,7 @@ impl OidcProvider {
 
     #[allow(clippy::too_many_arguments)] // private: the two constructors above name each
     fn new(
+        auto_link: bool,
         name: &str,
         display_name: &str,
         client_id: String,
@@ -161,6 +173,7 @@ impl OidcProvider {
         timeout: Duration,
     ) -> Self {
         Self {
+            auto_link,
             name: name.to_string(),
             display_name: display_name.to_string(),
             client_id,
@@ -178,16 +191,32 @@ impl OidcProvider {
         }
     }
 
-    /// The endpoints, discovering them on first use. A failed discovery is not remembered,
-    /// so the next round trip tries again.
-    async fn endpoints(&self) -> Result<Endpoints, ProviderError> {
-        let (issuer, found) = match &self.source {
+    /// The endpoints, discovering them on first use. A failure is remembered for
+    /// [`DISCOVERY_RETRY_AFTER_SECONDS`]; after that a round trip tries again.
+    async fn endpoints(&self, now: Timestamp) -> Result<Endpoints, ProviderError> {
+        let (issuer, found, failed_at) = match &self.source {
             Source::Fixed(e) => return Ok(e.clone()),
-            Source::Discovered { issuer, found } => (issuer, found),
+            Source::Discovered {
+                issuer,
+                found,
+                failed_at,
+            } => (issuer, found, failed_at),
         };
         if let Some(e) = lock(found).clone() {
             return Ok(e);
         }
+        if lock(failed_at).is_some_and(|t| (now - t).num_seconds() < DISCOVERY_RETRY_AFTER_SECONDS) {
+            return Err(ProviderError::Unavailable("discovery failed moments ago".into()));
+        }
+        let discovered = self.discover(issuer).await;
+        match &discovered {
+            Ok(e) => *lock(found) = Some(e.clone()),
+            Err(_) => *lock(failed_at) = Some(now),
+        }
+        discovered
+    }
+
+    async fn discover(&self, issuer: &str) -> Result<Endpoints, ProviderError> {
         let url = format!("{issuer}/.well-known/openid-configuration");
         let doc: Discovery = self.get_json(&url).await.map_err(ProviderError::Unavailable)?;
         if doc.issuer.trim_end_matches('/') != issuer {
@@ -214,7 +243,6 @@ impl OidcProvider {
                 && !methods.iter().any(|m| m == "client_secret_basic")
                 && methods.iter().any(|m| m == "client_secret_post"),
         };
-        *lock(found) = Some(endpoints.clone());
         Ok(endpoints)
     }
 
@@ -259,7 +287,13 @@ impl OidcProvider {
             )
         };
         if stale {
-            self.fetch_keys(jwks_uri, now).await?;
+            if let Err(e) = self.fetch_keys(jwks_uri, now).await {
+                // Keys already held still verify what they signed; only an empty set fails.
+                if lock(&self.keys).keys.is_empty() {
+                    return Err(e);
+                }
+                tracing::warn!(target: "regstack.oauth", provider = %self.name, error = %e, "refreshing the key set failed; using the keys held");
+            }
         }
         if let Some(claims) = self.check_with_held_keys(kid.as_deref(), &alg, token)? {
             return Ok(claims);
@@ -293,21 +327,26 @@ impl OidcProvider {
             })
             .map(|(_, key)| key)
             .collect();
-        // Without a kid, only an unambiguous key set will do.
-        let key = match (kid, candidates.as_slice()) {
+        // Without a kid, only an unambiguous key set will do; with one, any key of that id
+        // (a provider may publish a key twice during a rotation).
+        match (kid, candidates.as_slice()) {
             (_, []) => return Ok(None),
-            (None, [only]) => *only,
-            (None, _) => {
+            (None, [_, _, ..]) => {
                 return Err(ProviderError::IdToken(
                     "the token names no key and several match".into(),
                 ))
             }
-            (Some(_), [first, ..]) => *first,
-        };
-        let verified = match key {
-            Key::Rsa(k) => StrongAlg(Rsa::rs256()).validator::<IdClaims>(k).validate(token),
-            Key::Es256(k) => Es256.validator::<IdClaims>(k).validate(token),
-        };
+            _ => {}
+        }
+        let mut refused = None;
+        let verified = candidates.iter().find_map(|key| {
+            let outcome = match key {
+                Key::Rsa(k) => StrongAlg(Rsa::rs256()).validator::<IdClaims>(k).validate(token),
+                Key::Es256(k) => Es256.validator::<IdClaims>(k).validate(token),
+            };
+            outcome.map_err(|e| refused = Some(e.to_string())).ok()
+        });
+        let verified = verified.ok_or_else(|| refused.unwrap_or_default());
         let token = verified.map_err(|e| ProviderError::IdToken(format!("signature: {e}")))?;
         let c = token.claims();
         Ok(Some(IdClaims {
@@ -414,9 +453,11 @@ impl OidcProvider {
         if !audiences.contains(&self.client_id.as_str()) {
             return Err(refused("wrong audience"));
         }
-        // With other audiences beside us, the token must have been issued to us.
-        if audiences.len() > 1 && claims.azp.as_deref() != Some(self.client_id.as_str()) {
-            return Err(refused("several audiences and azp is not this client"));
+        // With other audiences beside us the token must have been issued to us, and an `azp`
+        // that names someone else is refused whatever the audience.
+        let azp = claims.azp.as_deref();
+        if (audiences.len() > 1 && azp.is_none()) || azp.is_some_and(|a| a != self.client_id) {
+            return Err(refused("azp is not this client"));
         }
         let exp = claims.exp.ok_or_else(|| refused("no exp"))?;
         if exp <= plus_seconds(now, -CLOCK_SKEW_SECONDS) {
@@ -436,7 +477,7 @@ impl OidcProvider {
         if !crate::token::secrets_equal(sent, nonce) {
             return Err(refused("nonce mismatch"));
         }
-        let subject = claims.sub.filter(|s| !s.is_empty() && s.len() <= 255);
+        let subject = claims.sub.filter(|s| !s.is_empty() && s.chars().count() <= 255);
         let subject = subject.ok_or_else(|| refused("no usable sub"))?;
         let email_verified = match &claims.email_verified {
             Some(Value::Bool(b)) => *b,
@@ -467,8 +508,12 @@ impl OAuthProvider for OidcProvider {
         &self.display_name
     }
 
+    fn auto_link_verified_emails(&self) -> bool {
+        self.auto_link
+    }
+
     async fn authorization_url(&self, req: &AuthorizationRequest<'_>) -> Result<String, ProviderError> {
-        let endpoints = self.endpoints().await?;
+        let endpoints = self.endpoints(req.now).await?;
         let bad = |e: String| ProviderError::Unavailable(e);
         let client = Client::new(ClientId::new(self.client_id.clone()))
             .set_auth_uri(AuthUrl::new(endpoints.authorization.clone()).map_err(|e| bad(e.to_string()))?)
@@ -492,7 +537,7 @@ impl OAuthProvider for OidcProvider {
         nonce: &str,
         now: Timestamp,
     ) -> Result<ProviderIdentity, ProviderError> {
-        let endpoints = self.endpoints().await?;
+        let endpoints = self.endpoints(now).await?;
         let id_token = self.exchange(&endpoints, code, code_verifier).await?;
         self.verify_id_token(&endpoints, &id_token, nonce, now).await
     }

@@ -949,9 +949,6 @@ pub async fn index_names(store: &MongoStore, collection: &str) -> Result<Vec<Str
     Ok(names)
 }
 
-/// The TTL indexes already expire these documents on a real MongoDB (its monitor runs about
-/// once a minute); the sweep deletes them at once and also serves servers without TTL
-/// support, so the same guarantee holds on every backend.
 fn identity_from(d: &Document) -> Result<OAuthIdentity, StoreError> {
     Ok(OAuthIdentity {
         id: id_string(d)?,
@@ -1118,6 +1115,9 @@ impl OAuthStore for MongoStore {
     }
 }
 
+/// The TTL indexes already expire these documents on a real MongoDB (its monitor runs about
+/// once a minute); the sweep deletes them at once and also serves servers without TTL
+/// support, so the same guarantee holds on every backend.
 #[async_trait]
 impl Sweeper for MongoStore {
     async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {

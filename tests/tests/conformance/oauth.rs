@@ -130,10 +130,20 @@ async fn signin_makes_an_account_and_hands_its_session_out_once() {
     let me = s.me(&r.str("access_token")).await;
     let email = me["email"].as_str().unwrap();
     assert!(
-        email.starts_with("corp-") && email.ends_with("@oauth.invalid"),
+        email.starts_with("corp.") && email.ends_with("@oauth.invalid"),
         "{email}"
     );
     assert_eq!(me["is_verified"], false);
+
+    // An address the provider does not vouch for is not claimed: its owner can still
+    // register it.
+    let claimed = verified("oauth-unclaimed");
+    let r = s.oauth_signin("google", &format!("unverified:{claimed}")).await;
+    let me = s.me(&r.str("access_token")).await;
+    assert!(me["email"].as_str().unwrap().ends_with("@oauth.invalid"), "{me}");
+    s.post_json("/register", &json!({"email": claimed, "password": PASSWORD}))
+        .await
+        .assert_status(201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -177,14 +187,12 @@ async fn linking_unlinking_and_the_last_way_in() {
     let me = s.me(&session).await["id"].clone();
     let subject = verified("oauth-link-subject");
 
-    let start = s
-        .post_auth("/oauth/google/link/start?redirect_to=/settings", &session)
+    let started = s
+        .oauth_link_start("google/link/start?redirect_to=/settings", &session)
         .await;
-    start.assert_status(200);
-    let url = start.str("authorization_url");
-    assert!(url.starts_with(&oidc_issuer()), "{url}");
-    assert!(url.contains(&format!("client_id={GOOGLE_CLIENT_ID}")));
-    let id = oauth_complete_id(&s.oauth_finish(&url, &subject).await);
+    assert!(started.url.starts_with(&oidc_issuer()), "{}", started.url);
+    assert_eq!(started.param("client_id"), GOOGLE_CLIENT_ID);
+    let id = oauth_complete_id(&s.oauth_finish(&started, &subject).await);
     let r = s.post_json("/oauth/exchange", &json!({ "id": id })).await;
     r.assert_status(200);
     assert_eq!(r.json["was_new_account"], false);
@@ -194,16 +202,10 @@ async fn linking_unlinking_and_the_last_way_in() {
     assert_eq!(linked.json["linked"][0]["provider"], "google");
 
     // The same subject again, by the same account and by another.
-    let again = s
-        .post_auth("/oauth/google/link/start", &session)
-        .await
-        .str("authorization_url");
+    let again = s.oauth_link_start("google/link/start", &session).await;
     assert_eq!(oauth_error(&s.oauth_finish(&again, &subject).await), "already_linked");
     let (_, other) = s.new_session("oauth-other").await;
-    let theirs = s
-        .post_auth("/oauth/google/link/start", &other)
-        .await
-        .str("authorization_url");
+    let theirs = s.oauth_link_start("google/link/start", &other).await;
     assert_eq!(oauth_error(&s.oauth_finish(&theirs, &subject).await), "identity_in_use");
     // Signing in with the linked subject reaches the linking account.
     let r = s.oauth_signin("google", &subject).await;
@@ -229,10 +231,7 @@ async fn linking_unlinking_and_the_last_way_in() {
         .await
         .assert_detail(400, UNLINK_LAST);
     // With a second provider linked, one of them may go, and then the other is the last.
-    let url = s
-        .post_auth("/oauth/corp/link/start", &oauth_only)
-        .await
-        .str("authorization_url");
+    let url = s.oauth_link_start("corp/link/start", &oauth_only).await;
     let id = oauth_complete_id(&s.oauth_finish(&url, &verified("oauth-only-corp")).await);
     s.post_json("/oauth/exchange", &json!({ "id": id }))
         .await
@@ -270,10 +269,7 @@ async fn the_sms_second_factor_follows_an_oauth_signin_when_enforced() {
         .assert_status(200);
     // Linking is not signing in: no second factor for it.
     let subject = verified("oauth-mfa-subject");
-    let url = s
-        .post_auth("/oauth/google/link/start", &session)
-        .await
-        .str("authorization_url");
+    let url = s.oauth_link_start("google/link/start", &session).await;
     let id = oauth_complete_id(&s.oauth_finish(&url, &subject).await);
     let linked = s.post_json("/oauth/exchange", &json!({ "id": id })).await;
     assert_eq!(linked.json["mfa_required"], false);
@@ -325,42 +321,72 @@ async fn callback_failures_are_codes_never_errors() {
         "unknown_provider"
     );
 
-    // A replayed callback: the state was used.
-    let start = s.get("/oauth/google/start").await.header("location").unwrap();
-    let callback = regstack_conformance::sign_in_at_provider(&start, &verified("oauth-replay")).await;
-    let first = s.get_absolute(&callback).await;
-    oauth_complete_id(&first.header("location").unwrap());
+    // A callback opened in another browser (someone handed the victim the attacker's
+    // callback URL, or the other way round) signs nobody in, and leaves the round trip to
+    // the browser that started it.
+    let started = s.oauth_start("google").await;
+    let callback = regstack_conformance::sign_in_at_provider(&started.url, &verified("oauth-csrf")).await;
     assert_eq!(error_of(s.get_absolute(&callback).await), "bad_state");
+    let elsewhere = s
+        .send(s.client.get(&callback).header("cookie", format!("{}x", started.cookie)))
+        .await;
+    assert_eq!(error_of(elsewhere), "bad_state", "a cookie with another value");
+    let done = s.oauth_callback(&callback, &started).await;
+    let id = oauth_complete_id(&done.header("location").unwrap());
+    assert!(
+        done.header("set-cookie").unwrap().contains("Max-Age=0"),
+        "the binding cookie is cleared"
+    );
+    // The session waits under a new id only that browser learned: the `state`, which went
+    // through the provider and which whoever started the round trip knows, collects nothing.
+    assert_ne!(id, started.param("state"));
+    s.post_json("/oauth/exchange", &json!({ "id": started.param("state") }))
+        .await
+        .assert_detail(404, "OAuth state not found or already consumed.");
+    s.post_json("/oauth/exchange", &json!({ "id": id }))
+        .await
+        .assert_status(200);
+
+    // A replayed callback: the state was used.
+    let started = s.oauth_start("google").await;
+    let callback = regstack_conformance::sign_in_at_provider(&started.url, &verified("oauth-replay")).await;
+    let first = s.oauth_callback(&callback, &started).await;
+    oauth_complete_id(&first.header("location").unwrap());
+    assert_eq!(error_of(s.oauth_callback(&callback, &started).await), "bad_state");
 
     // A state used with another provider's callback is spent, and refused.
-    let start = s.get("/oauth/google/start").await.header("location").unwrap();
-    let callback = regstack_conformance::sign_in_at_provider(&start, &verified("oauth-cross")).await;
+    let started = s.oauth_start("google").await;
+    let callback = regstack_conformance::sign_in_at_provider(&started.url, &verified("oauth-cross")).await;
     let crossed = callback.replace("/oauth/google/callback", "/oauth/corp/callback");
-    assert_eq!(error_of(s.get_absolute(&crossed).await), "bad_state");
-    assert_eq!(error_of(s.get_absolute(&callback).await), "bad_state");
+    assert_eq!(error_of(s.oauth_callback(&crossed, &started).await), "bad_state");
+    assert_eq!(error_of(s.oauth_callback(&callback, &started).await), "bad_state");
 
-    // A code used twice: a fresh state with the first round trip's code.
-    let start = s.get("/oauth/google/start").await.header("location").unwrap();
-    let used = regstack_conformance::sign_in_at_provider(&start, &verified("oauth-code")).await;
-    s.get_absolute(&used).await.assert_status(302);
-    let fresh = s.get("/oauth/google/start").await.header("location").unwrap();
-    let fresh_state = query_param(&fresh, "state");
+    // A code used twice: a fresh round trip with the first one's code.
+    let started = s.oauth_start("google").await;
+    let used = regstack_conformance::sign_in_at_provider(&started.url, &verified("oauth-code")).await;
+    s.oauth_callback(&used, &started).await.assert_status(302);
+    let fresh = s.oauth_start("google").await;
     let code = query_param(&used, "code");
-    let reused = cb(&format!("?code={code}&state={fresh_state}"));
-    assert_eq!(error_of(s.get_absolute(&reused).await), "token_exchange_failed");
+    let reused = cb(&format!("?code={code}&state={}", fresh.param("state")));
+    assert_eq!(
+        error_of(s.oauth_callback(&reused, &fresh).await),
+        "token_exchange_failed"
+    );
 
     // A nonce changed on the way to the provider comes back in the ID token.
-    let start = s.get("/oauth/google/start").await.header("location").unwrap();
-    let nonce = query_param(&start, "nonce");
-    let tampered = start.replace(&format!("nonce={nonce}"), "nonce=somebody-elses-nonce");
-    let callback = regstack_conformance::sign_in_at_provider(&tampered, &verified("oauth-nonce")).await;
-    assert_eq!(error_of(s.get_absolute(&callback).await), "id_token_failed");
+    let mut started = s.oauth_start("google").await;
+    let nonce = started.param("nonce");
+    started.url = started
+        .url
+        .replace(&format!("nonce={nonce}"), "nonce=somebody-elses-nonce");
+    let callback = regstack_conformance::sign_in_at_provider(&started.url, &verified("oauth-nonce")).await;
+    assert_eq!(error_of(s.oauth_callback(&callback, &started).await), "id_token_failed");
 
     // An expired state.
-    let start = s.get("/oauth/google/start").await.header("location").unwrap();
-    let callback = regstack_conformance::sign_in_at_provider(&start, &verified("oauth-late")).await;
+    let started = s.oauth_start("google").await;
+    let callback = regstack_conformance::sign_in_at_provider(&started.url, &verified("oauth-late")).await;
     tokio::time::sleep(Duration::from_millis(3200)).await;
-    let late = error_of(s.get_absolute(&callback).await);
+    let late = error_of(s.oauth_callback(&callback, &started).await);
     // MongoDB's TTL monitor may have removed the expired row first.
     assert!(late == "state_expired" || late == "bad_state", "{late}");
 
@@ -385,12 +411,11 @@ async fn callback_failures_are_codes_never_errors() {
     s.post_json("/oauth/exchange", &json!({"id": "short"}))
         .await
         .assert_validation("string_too_short", &["body", "id"]);
-    let start = s.get("/oauth/google/start").await.header("location").unwrap();
-    let state = query_param(&start, "state");
-    s.post_json("/oauth/exchange", &json!({ "id": state }))
+    let started = s.oauth_start("google").await;
+    s.post_json("/oauth/exchange", &json!({ "id": started.param("state") }))
         .await
         .assert_detail(404, "OAuth state not found or already consumed.");
-    let id = oauth_complete_id(&s.oauth_finish(&start, &verified("oauth-early")).await);
+    let id = oauth_complete_id(&s.oauth_finish(&started, &verified("oauth-early")).await);
     s.post_json("/oauth/exchange", &json!({ "id": id }))
         .await
         .assert_status(200);
