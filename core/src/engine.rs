@@ -128,6 +128,12 @@ impl Engine {
         extra: Vec<std::sync::Arc<dyn crate::oauth::OAuthProvider>>,
     ) -> Result<Self, EngineError> {
         config.validate()?;
+        if config.access_token_expire_hours != 0 {
+            // One lifetime from here on: everything that mints or reports it reads this.
+            config.jwt_ttl_seconds = config.access_token_expire_hours * 3600;
+            // Said once, as seconds, so the config in force validates as it stands.
+            config.access_token_expire_hours = 0;
+        }
         let oauth = oauth_providers(&mut config, &ports, extra)?;
         // Hashes in flight: the ones running (`password_hash_concurrency`) plus the queue.
         ports.hasher = Arc::new(crate::password::LoadShedding::new(

@@ -11,6 +11,7 @@ pub mod login;
 pub mod oauth;
 pub mod password;
 pub mod phone;
+pub mod refresh;
 pub mod register;
 pub mod relay;
 pub mod session;
@@ -122,6 +123,8 @@ pub enum FlowError {
     OAuthStateNotFound,
     #[error("OAuth state expired")]
     OAuthStateExpired,
+    #[error("refresh token invalid, expired or spent")]
+    RefreshInvalid,
     #[error("rate limited")]
     RateLimited { limit: RateLimit, retry_after: u64 },
     #[error(transparent)]

@@ -66,6 +66,7 @@ fn handler(endpoint: Endpoint) -> MethodRouter<Arc<Engine>> {
         Endpoint::OAuthUnlink => on(filter, handlers::oauth_unlink),
         Endpoint::OAuthCallback => on(filter, handlers::oauth_callback),
         Endpoint::OAuthExchange => on(filter, handlers::oauth_exchange),
+        Endpoint::TokenRefresh => on(filter, handlers::token_refresh),
     }
 }
 

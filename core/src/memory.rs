@@ -7,10 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::ports::{
-    AttemptStore, Counter, MfaCodeStore, OAuthStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
-    SessionRecord, StoreError, Sweeper, Unlinked, UserCounts, UserStore,
+    AttemptStore, Counter, FamilyMember, MfaCodeStore, NextRefresh, OAuthStore, PendingStore, Purged,
+    RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord, StoreError, Sweeper,
+    Unlinked, UserCounts, UserStore,
 };
-use crate::records::{CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, User, UserPatch};
+use crate::records::{
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, RefreshToken, User, UserPatch,
+};
 use crate::time::Timestamp;
 
 #[derive(Default)]
@@ -23,6 +26,7 @@ struct Tables {
     codes: Vec<MfaCode>,
     identities: Vec<OAuthIdentity>,
     states: HashMap<String, OAuthState>,
+    refresh: Vec<RefreshToken>,
 }
 
 /// Every store in one mutex, so cascades and check-then-write steps are atomic.
@@ -95,6 +99,7 @@ impl UserStore for MemoryStore {
         t.attempts.retain(|(_, e, _)| !same_email(e, &user.email));
         t.codes.retain(|c| c.user_id != user.id);
         t.identities.retain(|i| i.user_id != user.id);
+        t.refresh.retain(|r| r.user_id != user.id);
         Ok(deleted)
     }
 
@@ -355,6 +360,76 @@ impl OAuthStore for MemoryStore {
 }
 
 #[async_trait]
+impl RefreshTokenStore for MemoryStore {
+    async fn put(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.refresh
+            .iter()
+            .any(|r| r.token_hash == token.token_hash || r.id == token.id)
+        {
+            return Err(StoreError::Conflict("refresh_token_hash_unique".into()));
+        }
+        t.refresh.push(token.clone());
+        Ok(())
+    }
+
+    async fn rotate(&self, token_hash: &str, next: &NextRefresh, now: Timestamp) -> Result<Rotation, StoreError> {
+        let mut t = self.lock();
+        let Some(at) = t.refresh.iter().position(|r| r.token_hash == token_hash) else {
+            return Ok(Rotation::Unknown);
+        };
+        let previous = t.refresh[at].clone();
+        if previous.used_at.is_some() || previous.revoked {
+            return Ok(Rotation::Reused(previous));
+        }
+        if previous.expires_at <= now {
+            return Ok(Rotation::Expired);
+        }
+        t.refresh[at].used_at = Some(now);
+        let successor = RefreshToken {
+            id: next.id.clone(),
+            user_id: previous.user_id.clone(),
+            family_id: previous.family_id.clone(),
+            token_hash: next.token_hash.clone(),
+            access_jti: next.access_jti.clone(),
+            created_at: now,
+            expires_at: next.expires_at,
+            used_at: None,
+            revoked: false,
+        };
+        t.refresh.push(successor.clone());
+        Ok(Rotation::Rotated {
+            previous,
+            next: successor,
+        })
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<Vec<FamilyMember>, StoreError> {
+        let mut t = self.lock();
+        Ok(t.refresh
+            .iter_mut()
+            .filter(|r| r.family_id == family_id)
+            .map(|r| {
+                r.revoked = true;
+                FamilyMember {
+                    access_jti: r.access_jti.clone(),
+                    issued_at: r.created_at,
+                }
+            })
+            .collect())
+    }
+
+    async fn family_of_session(&self, access_jti: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .lock()
+            .refresh
+            .iter()
+            .find(|r| r.access_jti == access_jti)
+            .map(|r| r.family_id.clone()))
+    }
+}
+
+#[async_trait]
 impl Sweeper for MemoryStore {
     async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
         let mut t = self.lock();
@@ -364,18 +439,21 @@ impl Sweeper for MemoryStore {
             t.revoked.len(),
             t.codes.len(),
             t.states.len(),
+            t.refresh.len(),
         );
         t.attempts.retain(|(_, _, when)| *when >= attempts_before);
         t.pending.retain(|p| p.expires_at > now);
         t.revoked.retain(|_, exp| *exp > now);
         t.codes.retain(|c| c.expires_at > now);
         t.states.retain(|_, s| s.expires_at > now);
+        t.refresh.retain(|r| r.expires_at > now);
         Ok(Purged {
             attempts: (before.0 - t.attempts.len()) as u64,
             pending: (before.1 - t.pending.len()) as u64,
             revocations: (before.2 - t.revoked.len()) as u64,
             codes: (before.3 - t.codes.len()) as u64,
             oauth_states: (before.4 - t.states.len()) as u64,
+            refresh_tokens: (before.5 - t.refresh.len()) as u64,
         })
     }
 }

@@ -113,6 +113,14 @@ pub fn document(config: &Config) -> Value {
         path[route.method.as_str().to_ascii_lowercase()] = Value::Object(op);
     }
     let mut schemas = components();
+    if config.enable_refresh_tokens && !config.refresh_token_cookie {
+        // Sessions come with a refresh token (docs/refresh-tokens.md).
+        for name in ["Token", "OAuthExchange"] {
+            if let Some(props) = schemas.get_mut(name).and_then(|s| s.get_mut("properties")) {
+                props["refresh_token"] = json!({ "type": "string", "description": "enable_refresh_tokens" });
+            }
+        }
+    }
     schemas.extend(bodies);
     json!({
         "openapi": "3.1.0",
@@ -381,6 +389,7 @@ mod tests {
             enable_admin_router: true,
             relay_secret: Some("relay-secret-q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE".into()),
             enable_oauth: true,
+            enable_refresh_tokens: true,
             ..Config::default()
         };
         everything.oauth.google_client_id = Some("client".into());

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 
 use crate::events::Event;
 use crate::password::{PasswordError, Verified};
-use crate::records::{CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, User, UserPatch};
+use crate::records::{
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, RefreshToken, User, UserPatch,
+};
 use crate::time::Timestamp;
 
 /// Storage failures, independent of the backend.
@@ -224,6 +226,64 @@ pub trait OAuthStore: Send + Sync {
     async fn take_completed_state(&self, id: &str) -> Result<Option<OAuthState>, StoreError>;
 }
 
+/// The successor a rotation writes: everything but what it inherits (the account and the
+/// family come from the token it replaces).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NextRefresh {
+    /// Its id.
+    pub id: String,
+    /// SHA-256 hex of the new raw token.
+    pub token_hash: String,
+    /// The `jti` of the session minted beside it.
+    pub access_jti: String,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+}
+
+/// The outcome of [`RefreshTokenStore::rotate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is spent, and `next` (returned as stored) replaced it.
+    /// `previous` is the spent token (its `used_at` may already show the spending).
+    Rotated {
+        /// The spent token.
+        previous: RefreshToken,
+        /// Its successor.
+        next: RefreshToken,
+    },
+    /// The token was already spent or its family killed: presented again, it is reuse.
+    Reused(RefreshToken),
+    /// The token was never spent but has expired.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+/// A token of a killed family: the session minted beside it, for the token blacklist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyMember {
+    /// The session's `jti`.
+    pub access_jti: String,
+    /// When the token (and its session) was issued.
+    pub issued_at: Timestamp,
+}
+
+/// Refresh tokens (`refresh_tokens`, docs/refresh-tokens.md).
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Stores the first token of a new family.
+    async fn put(&self, token: &RefreshToken) -> Result<(), StoreError>;
+    /// Spends the token with this hash and writes its successor, atomically: of N parallel
+    /// rotations of one live token exactly one is `Rotated`; the others see it spent
+    /// (`Reused`). A successor written while its family is being killed is killed too.
+    async fn rotate(&self, token_hash: &str, next: &NextRefresh, now: Timestamp) -> Result<Rotation, StoreError>;
+    /// Kills every token of a family, including one a rotation in flight is writing, and
+    /// answers the sessions minted beside them.
+    async fn revoke_family(&self, family_id: &str) -> Result<Vec<FamilyMember>, StoreError>;
+    /// The family of the token minted beside session `access_jti`, if any.
+    async fn family_of_session(&self, access_jti: &str) -> Result<Option<String>, StoreError>;
+}
+
 /// What one sweep removed, table by table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -237,12 +297,14 @@ pub struct Purged {
     pub codes: u64,
     /// OAuth states past their expiry.
     pub oauth_states: u64,
+    /// Refresh tokens past their expiry.
+    pub refresh_tokens: u64,
 }
 
 impl Purged {
     /// Rows removed in all.
     pub fn total(&self) -> u64 {
-        self.attempts + self.pending + self.revocations + self.codes + self.oauth_states
+        self.attempts + self.pending + self.revocations + self.codes + self.oauth_states + self.refresh_tokens
     }
 }
 
@@ -251,7 +313,8 @@ impl Purged {
 #[async_trait]
 pub trait Sweeper: Send + Sync {
     /// Deletes login failures from before `attempts_before`, and pending registrations,
-    /// revocations, SMS codes and OAuth states whose expiry is at or before `now`. Rows still
+    /// revocations, SMS codes, OAuth states and refresh tokens whose expiry is at or before
+    /// `now`. Rows still
     /// in force are untouched; running it twice removes nothing the second time.
     async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError>;
 }
@@ -424,6 +487,8 @@ pub struct Stores {
     pub mfa_codes: Arc<dyn MfaCodeStore>,
     /// Provider links and round trips.
     pub oauth: Arc<dyn OAuthStore>,
+    /// Refresh tokens.
+    pub refresh: Arc<dyn RefreshTokenStore>,
     /// Expired-row sweeping.
     pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
@@ -441,6 +506,7 @@ impl Stores {
             + AttemptStore
             + MfaCodeStore
             + OAuthStore
+            + RefreshTokenStore
             + Sweeper
             + Clone
             + 'static,
@@ -453,6 +519,7 @@ impl Stores {
             attempts: Arc::new(store.clone()),
             mfa_codes: Arc::new(store.clone()),
             oauth: Arc::new(store.clone()),
+            refresh: Arc::new(store.clone()),
             sweeper: Arc::new(store),
             counter,
         }
@@ -476,6 +543,8 @@ pub struct Ports {
     pub mfa_codes: Arc<dyn MfaCodeStore>,
     /// Provider links and round trips.
     pub oauth: Arc<dyn OAuthStore>,
+    /// Refresh tokens.
+    pub refresh: Arc<dyn RefreshTokenStore>,
     /// Expired-row sweeping.
     pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
@@ -518,6 +587,7 @@ impl Ports {
             attempts,
             mfa_codes,
             oauth,
+            refresh,
             sweeper,
             counter,
         } = stores;
@@ -529,6 +599,7 @@ impl Ports {
             attempts,
             mfa_codes,
             oauth,
+            refresh,
             sweeper,
             counter,
             mailer,

@@ -26,11 +26,12 @@ pub enum RateClass {
     PhoneStart,
     PhoneConfirm,
     PhoneDisable,
+    TokenRefresh,
 }
 
 impl RateClass {
     /// Every class.
-    pub const ALL: [RateClass; 15] = [
+    pub const ALL: [RateClass; 16] = [
         RateClass::Login,
         RateClass::LoginMfaConfirm,
         RateClass::Register,
@@ -46,6 +47,7 @@ impl RateClass {
         RateClass::PhoneStart,
         RateClass::PhoneConfirm,
         RateClass::PhoneDisable,
+        RateClass::TokenRefresh,
     ];
 
     /// The config field holding this class's limit.
@@ -66,6 +68,7 @@ impl RateClass {
             RateClass::PhoneStart => "phone_start_rate_limit",
             RateClass::PhoneConfirm => "phone_confirm_rate_limit",
             RateClass::PhoneDisable => "phone_disable_rate_limit",
+            RateClass::TokenRefresh => "token_refresh_rate_limit",
         }
     }
 

@@ -391,3 +391,41 @@ impl std::fmt::Debug for OAuthState {
             .finish_non_exhaustive()
     }
 }
+
+/// A refresh token (`refresh_tokens`), stored as the SHA-256 of the raw token. Its `Debug`
+/// hides the hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// 32-char uuid hex.
+    pub id: String,
+    /// The account.
+    pub user_id: String,
+    /// The sign-in this token descends from: every rotation keeps it.
+    pub family_id: String,
+    /// SHA-256 hex of the raw token.
+    pub token_hash: String,
+    /// The `jti` of the session minted beside it.
+    pub access_jti: String,
+    /// When it was issued.
+    pub created_at: Timestamp,
+    /// When it stops working.
+    pub expires_at: Timestamp,
+    /// When it was rotated (it is spent then).
+    pub used_at: Option<Timestamp>,
+    /// Its family was killed.
+    pub revoked: bool,
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshToken")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("family_id", &self.family_id)
+            .field("created_at", &self.created_at)
+            .field("expires_at", &self.expires_at)
+            .field("used_at", &self.used_at)
+            .field("revoked", &self.revoked)
+            .finish_non_exhaustive()
+    }
+}

@@ -35,6 +35,8 @@ pub enum Group {
     Admin,
     /// `enable_oauth` with at least one provider.
     OAuth,
+    /// `enable_refresh_tokens`.
+    RefreshTokens,
 }
 
 impl Group {
@@ -51,6 +53,7 @@ impl Group {
             }
             Group::Admin => config.enable_admin_router,
             Group::OAuth => config.enable_oauth && config.oauth.has_providers(),
+            Group::RefreshTokens => config.enable_refresh_tokens,
         }
     }
 }
@@ -106,6 +109,7 @@ pub enum Endpoint {
     OAuthUnlink,
     OAuthCallback,
     OAuthExchange,
+    TokenRefresh,
 }
 
 impl Endpoint {
@@ -143,6 +147,7 @@ impl Endpoint {
         Endpoint::OAuthUnlink,
         Endpoint::OAuthCallback,
         Endpoint::OAuthExchange,
+        Endpoint::TokenRefresh,
     ];
 
     /// This endpoint's row.
@@ -260,6 +265,13 @@ impl Endpoint {
                 Public,
                 Some(RateClass::OAuthExchange),
                 OAuth,
+            ),
+            Endpoint::TokenRefresh => (
+                Method::POST,
+                "/token/refresh",
+                Public,
+                Some(RateClass::TokenRefresh),
+                RefreshTokens,
             ),
         };
         Route {
@@ -438,6 +450,11 @@ impl Endpoint {
         const BODY_14: &[Field] = &[text("pending_token", 0, None), CODE];
         const BODY_15: &[Field] = &[CURRENT_PASSWORD];
         const EXCHANGE: &[Field] = &[text("id", 8, Some(128))];
+        const REFRESH: &[Field] = &[Field {
+            name: "refresh_token",
+            ty: FieldType::NullableText { max: 512 },
+            required: false,
+        }];
         const ADMIN_PATCH: &[Field] = &[
             Field {
                 name: "is_active",
@@ -638,6 +655,12 @@ impl Endpoint {
                 ok(200, &["OAuthExchange"]),
                 &[400, 404],
             ),
+            Endpoint::TokenRefresh => c(
+                "Trade a refresh token (body or cookie) for a new session and a new refresh token",
+                Some(REFRESH),
+                ok(200, &["Token"]),
+                &[401],
+            ),
         }
     }
 }
@@ -657,8 +680,8 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(
             Endpoint::mounted(&c).count(),
-            Endpoint::ALL.len() - 17,
-            "sms routes, the relay endpoint, the admin API and OAuth are off by default"
+            Endpoint::ALL.len() - 18,
+            "sms routes, the relay endpoint, the admin API, OAuth and refresh tokens are off by default"
         );
         c.enable_oauth = true;
         assert!(

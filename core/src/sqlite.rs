@@ -12,7 +12,8 @@ use serde_json::{Map, Value as Json};
 use crate::email::key as email_key;
 use crate::ports::StoreError;
 use crate::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, RefreshToken, User,
+    UserPatch,
 };
 use crate::time::{from_sql_text, to_sql_text, Timestamp};
 
@@ -333,6 +334,7 @@ pub fn delete_user(user: &User) -> Vec<Statement> {
     vec![
         Statement::new("DELETE FROM users WHERE id = ?1", id()),
         Statement::new("DELETE FROM oauth_identities WHERE user_id = ?1", id()),
+        Statement::new("DELETE FROM refresh_tokens WHERE user_id = ?1", id()),
         Statement::new("DELETE FROM mfa_codes WHERE user_id = ?1", id()),
         Statement::new(
             format!("DELETE FROM pending_registrations WHERE {}", matches_email("?2", "?1")),
@@ -479,7 +481,7 @@ pub fn clear_attempts(email: &str) -> Statement {
 
 /// The sweep (see [`crate::ports::Sweeper`]), one DELETE per table, in the order of
 /// [`crate::ports::Purged`]'s fields. Each uses its table's expiry index.
-pub fn purge_expired(now: Timestamp, attempts_before: Timestamp) -> [Statement; 5] {
+pub fn purge_expired(now: Timestamp, attempts_before: Timestamp) -> [Statement; 6] {
     [
         Statement::new(
             "DELETE FROM login_attempts WHERE \"when\" < ?1",
@@ -492,6 +494,7 @@ pub fn purge_expired(now: Timestamp, attempts_before: Timestamp) -> [Statement; 
         Statement::new("DELETE FROM token_blacklist WHERE exp <= ?1", vec![time(now)]),
         Statement::new("DELETE FROM mfa_codes WHERE expires_at <= ?1", vec![time(now)]),
         Statement::new("DELETE FROM oauth_states WHERE expires_at <= ?1", vec![time(now)]),
+        Statement::new("DELETE FROM refresh_tokens WHERE expires_at <= ?1", vec![time(now)]),
     ]
 }
 
@@ -504,6 +507,7 @@ pub fn purged(changes: &[u64]) -> crate::ports::Purged {
         revocations: at(2),
         codes: at(3),
         oauth_states: at(4),
+        refresh_tokens: at(5),
     }
 }
 
@@ -740,6 +744,103 @@ pub fn take_state(id: &str, completed: bool) -> Statement {
     Statement::new(
         format!("DELETE FROM oauth_states WHERE id = ?1{only} RETURNING {STATE_COLUMNS}"),
         vec![text(id)],
+    )
+}
+
+/// The `refresh_tokens` columns, in [`refresh_from`]'s terms.
+pub const REFRESH_COLUMNS: &str =
+    "id, user_id, family_id, token_hash, access_jti, created_at, expires_at, used_at, revoked";
+
+/// A refresh token from a row of [`REFRESH_COLUMNS`].
+pub fn refresh_from(row: &impl Row) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        id: required(row, "id")?,
+        user_id: required(row, "user_id")?,
+        family_id: required(row, "family_id")?,
+        token_hash: required(row, "token_hash")?,
+        access_jti: required(row, "access_jti")?,
+        created_at: read_time(row, "created_at")?,
+        expires_at: read_time(row, "expires_at")?,
+        used_at: read_opt_time(row, "used_at")?,
+        revoked: row.flag("revoked")?,
+    })
+}
+
+/// Stores a refresh token.
+pub fn put_refresh(t: &RefreshToken) -> Statement {
+    Statement::new(
+        format!("INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
+        vec![
+            text(&t.id),
+            text(&t.user_id),
+            text(&t.family_id),
+            text(&t.token_hash),
+            text(&t.access_jti),
+            time(t.created_at),
+            time(t.expires_at),
+            opt_time(t.used_at),
+            Value::Bool(t.revoked),
+        ],
+    )
+}
+
+/// A rotation, to run as one transaction: the successor is written only while the token it
+/// replaces is live (inheriting its account and family), then that token is spent. The
+/// first statement writes, so SQLite takes its write lock before reading; a second rotation
+/// of the same token finds it spent and writes nothing.
+pub fn rotate_refresh(token_hash: &str, next: &crate::ports::NextRefresh, now: Timestamp) -> Vec<Statement> {
+    let live = "token_hash = ?1 AND used_at IS NULL AND revoked = 0 AND expires_at > ?2";
+    vec![
+        Statement::new(
+            format!(
+                "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) SELECT ?3, user_id, family_id, ?4, ?5, ?2, ?6, NULL, 0 \
+                 FROM refresh_tokens WHERE {live}"
+            ),
+            vec![
+                text(token_hash),
+                time(now),
+                text(&next.id),
+                text(&next.token_hash),
+                text(&next.access_jti),
+                time(next.expires_at),
+            ],
+        ),
+        Statement::new(
+            format!("UPDATE refresh_tokens SET used_at = ?2 WHERE {live}"),
+            vec![text(token_hash), time(now)],
+        ),
+    ]
+}
+
+/// A refresh token by its hash.
+pub fn refresh_by_hash(token_hash: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = ?1"),
+        vec![text(token_hash)],
+    )
+}
+
+/// A refresh token by its id.
+pub fn refresh_by_id(id: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE id = ?1"),
+        vec![text(id)],
+    )
+}
+
+/// Kills a family; answers each token's session and expiry.
+pub fn revoke_family(family_id: &str) -> Statement {
+    Statement::new(
+        "UPDATE refresh_tokens SET revoked = 1 WHERE family_id = ?1 RETURNING access_jti, created_at",
+        vec![text(family_id)],
+    )
+}
+
+/// The family of the token minted beside a session (column `family_id`).
+pub fn family_of_session(access_jti: &str) -> Statement {
+    Statement::new(
+        "SELECT family_id FROM refresh_tokens WHERE access_jti = ?1 LIMIT 1",
+        vec![text(access_jti)],
     )
 }
 
@@ -1078,6 +1179,68 @@ impl<E: Executor> crate::ports::OAuthStore for SqlStore<E> {
             .as_ref()
             .map(state_from)
             .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::RefreshTokenStore for SqlStore<E> {
+    async fn put(&self, token: &RefreshToken) -> Result<(), StoreError> {
+        self.0.run(put_refresh(token)).await.map(|_| ())
+    }
+
+    async fn rotate(
+        &self,
+        token_hash: &str,
+        next: &crate::ports::NextRefresh,
+        now: Timestamp,
+    ) -> Result<crate::ports::Rotation, StoreError> {
+        use crate::ports::Rotation;
+        let changed = self.0.batch(rotate_refresh(token_hash, next, now)).await?;
+        let previous = self
+            .first(refresh_by_hash(token_hash))
+            .await?
+            .as_ref()
+            .map(refresh_from)
+            .transpose()?;
+        let Some(previous) = previous else {
+            return Ok(Rotation::Unknown);
+        };
+        if changed.first() == Some(&1) {
+            let next = self
+                .first(refresh_by_id(&next.id))
+                .await?
+                .as_ref()
+                .map(refresh_from)
+                .transpose()?;
+            let next = next.ok_or_else(|| StoreError::Backend("the rotated token vanished".into()))?;
+            return Ok(Rotation::Rotated { previous, next });
+        }
+        Ok(if previous.used_at.is_some() || previous.revoked {
+            Rotation::Reused(previous)
+        } else {
+            Rotation::Expired
+        })
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<Vec<crate::ports::FamilyMember>, StoreError> {
+        self.0
+            .rows(revoke_family(family_id))
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(crate::ports::FamilyMember {
+                    access_jti: required(r, "access_jti")?,
+                    issued_at: read_time(r, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn family_of_session(&self, access_jti: &str) -> Result<Option<String>, StoreError> {
+        match self.first(family_of_session(access_jti)).await? {
+            Some(r) => Ok(Some(required(&r, "family_id")?)),
+            None => Ok(None),
+        }
     }
 }
 

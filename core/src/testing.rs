@@ -14,7 +14,8 @@ use crate::ports::{
     SmsSender, StoreError, Stores, Unlinked,
 };
 use crate::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, RefreshToken, User,
+    UserPatch,
 };
 use crate::time::{from_micros, plus_seconds, to_micros, Timestamp};
 
@@ -322,7 +323,7 @@ pub async fn contract_at(stores: Stores, parallelism: usize, now: Timestamp) {
 
 /// The named cases of the port contract, in the order [`contract_at`] runs them (the sweep
 /// last: it deletes what the others left expired).
-pub const CONTRACT_CASES: [&str; 10] = [
+pub const CONTRACT_CASES: [&str; 11] = [
     "users",
     "listing",
     "pending",
@@ -331,6 +332,7 @@ pub const CONTRACT_CASES: [&str; 10] = [
     "attempts",
     "mfa_codes",
     "oauth",
+    "refresh",
     "counter",
     "sweeper",
 ];
@@ -348,6 +350,7 @@ pub async fn contract_case(case: &str, stores: &Stores, parallelism: usize, now:
             "attempts" => attempts_contract(stores, now, parallelism).await,
             "mfa_codes" => mfa_contract(stores, now, parallelism).await,
             "oauth" => oauth_contract(stores, now, parallelism).await,
+            "refresh" => refresh_contract(stores, now, parallelism).await,
             "counter" => counter_contract(stores, now, parallelism).await,
             "sweeper" => sweeper_contract(stores, now).await,
             other => panic!("no port contract case {other:?}"),
@@ -917,6 +920,107 @@ async fn oauth_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     let taken: Vec<_> = takes.into_iter().flatten().collect();
     assert_eq!(taken, vec![done.clone()], "an exchange is won once");
     assert_eq!(s.oauth.take_completed_state(&done.id).await.unwrap(), None);
+}
+
+/// A rotation spends its token once: of parallel rotations exactly one wins and the rest see
+/// reuse; an expired token is expired, an unknown one unknown; killing a family marks every
+/// token in it, answers their sessions, and stops any later rotation; tokens die with their
+/// account.
+async fn refresh_contract(s: &Stores, now: Timestamp, parallelism: usize) {
+    use crate::ports::{NextRefresh, Rotation};
+    let owner = s
+        .users
+        .create(&user("00000000000000000000000000000081", "refresh@example.com", now))
+        .await
+        .unwrap();
+    let first = RefreshToken {
+        id: "00000000000000000000000000000082".into(),
+        user_id: owner.id.clone(),
+        family_id: "00000000000000000000000000000083".into(),
+        token_hash: "h-first".into(),
+        access_jti: "jti-first".into(),
+        created_at: now,
+        expires_at: plus_seconds(now, 3600),
+        used_at: None,
+        revoked: false,
+    };
+    s.refresh.put(&first).await.unwrap();
+    assert_eq!(
+        s.refresh.family_of_session("jti-first").await.unwrap().as_deref(),
+        Some(first.family_id.as_str())
+    );
+    assert_eq!(s.refresh.family_of_session("jti-none").await.unwrap(), None);
+    let next = |n: usize| NextRefresh {
+        id: format!("{:0>32}", 900 + n),
+        token_hash: format!("h-next-{n}"),
+        access_jti: format!("jti-next-{n}"),
+        expires_at: plus_seconds(now, 7200),
+    };
+    let later = plus_seconds(now, 10);
+    let outcomes = futures_join((0..parallelism).map(|n| {
+        let refresh = s.refresh.clone();
+        let next = next(n);
+        async move { refresh.rotate("h-first", &next, later).await.unwrap() }
+    }))
+    .await;
+    let winners: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Rotation::Rotated { previous, next } => Some((previous, next)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one rotation wins: {outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Rotation::Rotated { .. } | Rotation::Reused(_))),
+        "the others see the token spent: {outcomes:?}"
+    );
+    let (previous, successor) = winners[0];
+    assert_eq!((previous.id.as_str(), previous.created_at), (first.id.as_str(), now));
+    assert_eq!(successor.family_id, first.family_id);
+    assert_eq!(successor.user_id, owner.id);
+    assert!(!successor.revoked && successor.used_at.is_none());
+    assert_eq!(
+        s.refresh.rotate("h-nope", &next(99), later).await.unwrap(),
+        Rotation::Unknown
+    );
+    // Killing the family answers each token's session and stops the successor.
+    let mut members: Vec<String> = s
+        .refresh
+        .revoke_family(&first.family_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.access_jti)
+        .collect();
+    members.sort();
+    assert_eq!(members, vec!["jti-first".to_string(), successor.access_jti.clone()]);
+    assert!(matches!(
+        s.refresh.rotate(&successor.token_hash, &next(98), later).await.unwrap(),
+        Rotation::Reused(_)
+    ));
+    // Expiry.
+    let old = RefreshToken {
+        id: "00000000000000000000000000000084".into(),
+        family_id: "00000000000000000000000000000085".into(),
+        token_hash: "h-old".into(),
+        access_jti: "jti-old".into(),
+        expires_at: plus_seconds(now, 5),
+        ..first.clone()
+    };
+    s.refresh.put(&old).await.unwrap();
+    assert_eq!(
+        s.refresh.rotate("h-old", &next(97), later).await.unwrap(),
+        Rotation::Expired
+    );
+    assert!(s.users.delete(&owner).await.unwrap());
+    assert_eq!(
+        s.refresh.rotate("h-old", &next(96), now).await.unwrap(),
+        Rotation::Unknown,
+        "tokens die with their account"
+    );
 }
 
 async fn attempts_contract(s: &Stores, now: Timestamp, parallelism: usize) {

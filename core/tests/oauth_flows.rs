@@ -61,7 +61,13 @@ async fn round_trip(engine: &Engine, user: Option<&regstack_core::records::User>
         error: None,
         binding: Some(&started.cookie.1),
     };
-    oauth::callback(engine, "corp", q).await
+    oauth::callback(engine, "corp", q).await.location
+}
+
+/// The exchange, from the browser of the callback (its binding cookie sent).
+async fn exchange(engine: &Engine, id: &str) -> Result<oauth::Exchanged, FlowError> {
+    let cookie = oauth::binding(&engine.config, id).1;
+    oauth::exchange(engine, id, Some(&cookie)).await
 }
 
 fn id_of(location: &str) -> String {
@@ -82,7 +88,7 @@ async fn a_new_account_fires_its_events_and_its_session_is_a_real_one() {
         t.events.names(),
         vec!["oauth_signin_started", "user_registered", "oauth_signin_completed"]
     );
-    let done = oauth::exchange(&engine, &id_of(&location)).await.unwrap();
+    let done = exchange(&engine, &id_of(&location)).await.unwrap();
     assert!(done.was_new_account && !done.mfa_required);
     let session = authenticate(&engine, Some(&format!("Bearer {}", done.token)))
         .await
@@ -103,13 +109,24 @@ async fn a_completed_round_trip_expires_after_completion_ttl() {
     let (engine, t, provider) = engine(Config::default()).await;
     provider.answer(person("s-2", Some("late@example.com"), true));
     let id = id_of(&round_trip(&engine, None).await);
+    // Only the browser of the callback collects: without its cookie, or with another id's,
+    // nothing, and the round trip stays.
+    assert!(matches!(
+        oauth::exchange(&engine, &id, None).await,
+        Err(FlowError::OAuthStateNotFound)
+    ));
+    let other = oauth::binding(&engine.config, "some-other-id").1;
+    assert!(matches!(
+        oauth::exchange(&engine, &id, Some(&other)).await,
+        Err(FlowError::OAuthStateNotFound)
+    ));
     t.clock.advance_seconds(31);
     assert!(matches!(
-        oauth::exchange(&engine, &id).await,
+        exchange(&engine, &id).await,
         Err(FlowError::OAuthStateExpired)
     ));
     assert!(
-        matches!(oauth::exchange(&engine, &id).await, Err(FlowError::OAuthStateNotFound)),
+        matches!(exchange(&engine, &id).await, Err(FlowError::OAuthStateNotFound)),
         "taken, even though it had expired"
     );
 }
@@ -136,7 +153,7 @@ async fn a_waiting_round_trip_expires_after_state_ttl() {
         binding: Some(&started.cookie.1),
     };
     assert_eq!(
-        oauth::callback(&engine, "corp", q).await,
+        oauth::callback(&engine, "corp", q).await.location,
         "/account/login?error=state_expired"
     );
 }
@@ -150,7 +167,7 @@ async fn disabled_and_vanished_accounts_are_refused() {
     .await;
     provider.answer(person("s-4", Some("gone@example.com"), true));
     let id = id_of(&round_trip(&engine, None).await);
-    let done = oauth::exchange(&engine, &id).await.unwrap();
+    let done = exchange(&engine, &id).await.unwrap();
     let user = authenticate(&engine, Some(&format!("Bearer {}", done.token)))
         .await
         .unwrap()
@@ -213,7 +230,7 @@ async fn linking_and_unlinking_fire_their_events() {
     let user = engine.ports.users.create(&user).await.unwrap();
     provider.answer(person("s-5", None, false));
     let id = id_of(&round_trip(&engine, Some(&user)).await);
-    let done = oauth::exchange(&engine, &id).await.unwrap();
+    let done = exchange(&engine, &id).await.unwrap();
     assert!(!done.was_new_account);
     assert_eq!(
         t.events.names(),
@@ -261,7 +278,7 @@ async fn auto_link_needs_both_sides_to_vouch_for_the_address() {
     provider.answer(person("s-8", Some("owner2@example.com"), false));
     assert_eq!(round_trip(&engine, None).await, "/account/login?error=email_in_use");
     provider.answer(person("s-8", Some("owner2@example.com"), true));
-    let done = oauth::exchange(&engine, &id_of(&round_trip(&engine, None).await))
+    let done = exchange(&engine, &id_of(&round_trip(&engine, None).await))
         .await
         .unwrap();
     assert!(!done.was_new_account);

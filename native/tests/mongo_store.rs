@@ -64,6 +64,10 @@ async fn indexes_follow_the_contract_and_install_idempotently() {
             &["provider_subject_unique", "user_provider_unique"][..],
         ),
         ("oauth_states", &["oauth_state_ttl"][..]),
+        (
+            "refresh_tokens",
+            &["refresh_token_hash_unique", "refresh_family", "refresh_ttl"][..],
+        ),
     ] {
         let names = index_names(&store, collection).await.unwrap();
         for w in wanted {

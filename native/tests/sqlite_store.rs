@@ -69,6 +69,10 @@ async fn migrations_are_recorded_and_run_once() {
             "ix_pending_email_key",
             "ix_pending_email_lower",
             "ix_pending_expires_at",
+            "ix_refresh_tokens_access_jti",
+            "ix_refresh_tokens_expires_at",
+            "ix_refresh_tokens_family",
+            "ix_refresh_tokens_user",
             "ix_users_created_at",
             "ix_users_email_key",
             "ix_users_email_lower",
@@ -77,6 +81,7 @@ async fn migrations_are_recorded_and_run_once() {
             "oauth_identities",
             "oauth_states",
             "pending_registrations",
+            "refresh_tokens",
             "token_blacklist",
             "users",
         ]

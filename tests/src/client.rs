@@ -145,8 +145,11 @@ impl Api {
         // Idle connections are dropped after 2 s: `wrangler dev` answers through Node, which
         // closes keep-alive connections idle for 5 s, and a request sent on one just as it
         // closes fails with an incomplete message. Reusing only fresher ones avoids the race.
+        // Cookies are kept like a browser keeps them (the OAuth round trip's binding cookies);
+        // `Api::get_elsewhere` is another browser, without them.
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .cookie_store(true)
             .timeout(Duration::from_secs(30))
             .pool_idle_timeout(Duration::from_secs(2))
             .build()
@@ -183,10 +186,15 @@ impl Api {
 
     /// Like [`Api::send`] but returns transport errors.
     pub async fn try_send(&self, rb: RequestBuilder) -> Result<Resp, reqwest::Error> {
+        self.try_send_via(&self.client, rb).await
+    }
+
+    /// [`Api::try_send`] through another client (another browser, with its own cookies).
+    pub async fn try_send_via(&self, client: &reqwest::Client, rb: RequestBuilder) -> Result<Resp, reqwest::Error> {
         let req = rb.build()?;
         let method = req.method().to_string();
         let url = req.url().to_string();
-        let resp = self.client.execute(req).await?;
+        let resp = client.execute(req).await?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let bytes = resp.bytes().await?;

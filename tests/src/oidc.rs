@@ -131,10 +131,26 @@ impl Started {
 }
 
 impl Api {
-    /// `GET` an absolute URL of this server without cookies (a callback opened in a browser
-    /// that did not start the round trip).
+    /// `GET` an absolute URL of this server from this browser (its cookies sent).
     pub async fn get_absolute(&self, url: &str) -> Resp {
         self.send(self.client.get(url)).await
+    }
+
+    /// `GET` an absolute URL from another browser: none of this one's cookies, only `cookie`
+    /// if given (a callback URL someone handed over).
+    pub async fn get_elsewhere(&self, url: &str, cookie: Option<&str>) -> Resp {
+        let other = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("building another browser");
+        let mut rb = other.get(url);
+        if let Some(c) = cookie {
+            rb = rb.header("cookie", c);
+        }
+        self.try_send_via(&other, rb)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url} from another browser: {e}"))
     }
 
     /// `GET /oauth/{provider}/start` (with `?redirect_to=` already in `provider_and_query`'s

@@ -214,6 +214,13 @@ pub struct Config {
     pub webhook_secret: Option<String>,
     pub webhook_include_links: bool,
     pub webhook_queue_limit: usize,
+    // Seed 004 (docs/refresh-tokens.md): the session lifetime in hours instead of
+    // `jwt_ttl_seconds` (not both; 0: unset), and refresh tokens, off unless switched on.
+    pub access_token_expire_hours: i64,
+    pub enable_refresh_tokens: bool,
+    pub refresh_token_expire_days: i64,
+    pub refresh_token_cookie: bool,
+    pub token_refresh_rate_limit: Option<String>,
 }
 
 /// `[email]` (docs/wire.md, "Fields and defaults").
@@ -422,6 +429,11 @@ impl Default for Config {
             webhook_secret: None,
             webhook_include_links: false,
             webhook_queue_limit: 1000,
+            access_token_expire_hours: 0,
+            enable_refresh_tokens: false,
+            refresh_token_expire_days: 7,
+            refresh_token_cookie: false,
+            token_refresh_rate_limit: None,
             purge_interval_seconds: 3600,
             password_verify_floor: None,
         }
@@ -504,6 +516,7 @@ impl Config {
             RateClass::PhoneStart => &self.phone_start_rate_limit,
             RateClass::PhoneConfirm => &self.phone_confirm_rate_limit,
             RateClass::PhoneDisable => &self.phone_disable_rate_limit,
+            RateClass::TokenRefresh => &self.token_refresh_rate_limit,
         };
         field.as_deref().map(str::trim).filter(|s| !s.is_empty())
     }

@@ -545,3 +545,34 @@ fn generic_providers_load_from_toml_and_env_with_their_secrets_apart() {
     .unwrap_err();
     assert!(!e.to_string().contains("hunter2"), "{e}");
 }
+
+#[regstack_macros::dual_test]
+fn seed_004_session_lifetime_in_hours_and_refresh_tokens() {
+    let load_env = |pairs: &[(&str, &str)]| {
+        let vars = env(pairs);
+        load(Sources {
+            env: &vars,
+            ..Default::default()
+        })
+    };
+    let c = load_env(&[("REGSTACK_ACCESS_TOKEN_EXPIRE_HOURS", "24")])
+        .unwrap()
+        .config;
+    assert_eq!(c.access_token_expire_hours, 24);
+    let both = load_env(&[
+        ("REGSTACK_ACCESS_TOKEN_EXPIRE_HOURS", "24"),
+        ("REGSTACK_JWT_TTL_SECONDS", "600"),
+    ])
+    .unwrap_err();
+    assert!(both.to_string().contains("not both"), "{both}");
+    assert!(load_env(&[("REGSTACK_ACCESS_TOKEN_EXPIRE_HOURS", "9999")]).is_err());
+    let c = load_env(&[("REGSTACK_ENABLE_REFRESH_TOKENS", "true")]).unwrap().config;
+    assert!(c.enable_refresh_tokens && !c.refresh_token_cookie);
+    assert_eq!(c.refresh_token_expire_days, 7, "seed 004's default");
+    assert!(load_env(&[("REGSTACK_REFRESH_TOKEN_EXPIRE_DAYS", "0")]).is_err());
+    let off = Config::default();
+    assert!(
+        !off.enable_refresh_tokens && off.access_token_expire_hours == 0,
+        "0.9.3's contract by default"
+    );
+}

@@ -103,6 +103,16 @@ impl Config {
             }
         }
         range("jwt_ttl_seconds", self.jwt_ttl_seconds, 60, 2_592_000)?;
+        if self.access_token_expire_hours != 0 {
+            range("access_token_expire_hours", self.access_token_expire_hours, 1, 720)?;
+            if self.jwt_ttl_seconds != Config::default().jwt_ttl_seconds {
+                return Err(invalid(
+                    "access_token_expire_hours",
+                    "set the session lifetime once: access_token_expire_hours or jwt_ttl_seconds, not both",
+                ));
+            }
+        }
+        range("refresh_token_expire_days", self.refresh_token_expire_days, 1, 365)?;
         range(
             "verification_token_ttl_seconds",
             self.verification_token_ttl_seconds,
@@ -319,19 +329,24 @@ impl Config {
         if !self.enable_oauth {
             return Ok(());
         }
-        for (field, uri) in [("oauth.google_redirect_uri", &o.google_redirect_uri)]
-            .into_iter()
-            .chain(
-                o.providers
-                    .values()
-                    .map(|p| ("oauth.providers.*.redirect_uri", &p.redirect_uri)),
-            )
-        {
-            if let Some(uri) = uri
-                .as_deref()
-                .filter(|u| !(u.starts_with("https://") || u.starts_with("http://")))
-            {
-                return Err(invalid(field, format!("must be an http(s) URL, got {uri:?}")));
+        // The callback must be served on `base_url`'s origin: the browser brings the cookie
+        // that binds a round trip only there (docs/oauth.md, "The round trip").
+        let uris = std::iter::once(("oauth.google_redirect_uri".to_string(), &o.google_redirect_uri)).chain(
+            o.providers
+                .iter()
+                .map(|(name, p)| (format!("oauth.providers.{name}.redirect_uri"), &p.redirect_uri)),
+        );
+        for (field, uri) in uris {
+            let Some(uri) = uri.as_deref() else { continue };
+            let absolute = uri.starts_with("https://") || uri.starts_with("http://");
+            if !absolute || crate::oauth::same_origin_redirect(self, Some(uri)).is_none() {
+                return Err(invalid(
+                    &field,
+                    format!(
+                        "must be an http(s) URL on base_url's origin ({}), got {uri:?}",
+                        self.base_url
+                    ),
+                ));
             }
         }
         for (field, url) in [
@@ -418,6 +433,7 @@ pub(crate) fn valid_provider_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 32
         && !name.contains("__")
+        && !name.ends_with('_')
         && chars
             .next()
             .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())

@@ -16,7 +16,7 @@ use super::{FlowError, FlowResult};
 #[derive(Debug)]
 pub enum LoginOutcome {
     /// A session.
-    Session(LoggedIn),
+    Session(Box<LoggedIn>),
     /// A second factor is needed: an SMS code was sent.
     MfaRequired {
         /// The `login_mfa` token for `/login/mfa-confirm`.
@@ -35,6 +35,10 @@ pub struct LoggedIn {
     pub expires_in: i64,
     /// The user after `last_login` was set.
     pub user: User,
+    /// A refresh token beside the session (`enable_refresh_tokens`).
+    pub refresh_token: Option<String>,
+    /// The session's `jti`.
+    pub jti: String,
 }
 
 /// Signs in with email and password (docs/wire.md, "Login, MFA, logout", the seven steps, in order). The lockout
@@ -98,7 +102,7 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
         UserPatch::default()
     };
     let logged_in = finish_login(engine, &user, patch).await?;
-    Ok(LoginOutcome::Session(logged_in))
+    Ok(LoginOutcome::Session(Box::new(logged_in)))
 }
 
 /// Makes a failed login cost the same Argon2 work whatever hash it was checked against:
@@ -155,7 +159,9 @@ async fn rehash_patch(engine: &Engine, password: &str) -> UserPatch {
 /// Completes a sign-in: a session, `last_login`, the lockout cleared (the store compares
 /// emails case-insensitively, so this also clears the submitted spelling), `user_logged_in`.
 pub(crate) async fn finish_login(engine: &Engine, user: &User, patch: UserPatch) -> FlowResult<LoggedIn> {
-    let logged_in = issue_session(engine, user, patch).await?;
+    let mut logged_in = issue_session(engine, user, patch).await?;
+    let issued_at = logged_in.user.last_login.unwrap_or_else(|| engine.now());
+    logged_in.refresh_token = super::refresh::issue(engine, &logged_in.user.id, &logged_in.jti, issued_at).await?;
     engine.ports.attempts.clear(&lockout_key(&user.email)).await?;
     engine
         .ports
@@ -179,6 +185,8 @@ pub(crate) async fn issue_session(engine: &Engine, user: &User, mut patch: UserP
         access_token,
         expires_in: ttl,
         user,
+        refresh_token: None,
+        jti,
     })
 }
 
@@ -189,6 +197,7 @@ pub async fn logout(engine: &Engine, session: &Session) -> FlowResult<()> {
         .revocations
         .revoke(&session.claims.jti, session.claims.expires_at())
         .await?;
+    super::refresh::end_family_of(engine, &session.claims.jti).await?;
     engine
         .ports
         .events

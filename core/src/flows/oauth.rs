@@ -111,7 +111,7 @@ pub async fn start(
         .await;
     Ok(Started {
         url,
-        cookie: binding(&state.id),
+        cookie: binding(&engine.config, &state.id),
     })
 }
 
@@ -173,12 +173,33 @@ impl CallbackError {
     }
 }
 
-/// The cookie that binds a round trip to the browser that started it: its name and value,
-/// both derived from the `state` (the value is the state's SHA-256, so the cookie is useless
-/// without the state, and the state without the cookie).
-pub fn binding(state: &str) -> (String, String) {
-    let hash = crate::hex::encode(&Sha256::digest(state.as_bytes()));
-    (format!("regstack_oauth_{}", &hash[..16]), hash)
+/// The cookie that binds a round trip to one browser: its name and value, both derived from
+/// an id (the `state` from start to callback, then the exchange id from callback to
+/// exchange). The value is the id's SHA-256, so the cookie is useless without the id, and
+/// the id without the cookie. Over https the name carries the `__Host-` prefix, so no
+/// sibling subdomain or plain-http page can plant one.
+pub fn binding(config: &crate::config::Config, id: &str) -> (String, String) {
+    let hash = crate::hex::encode(&Sha256::digest(id.as_bytes()));
+    let prefix = if binding_is_secure(config) { "__Host-" } else { "" };
+    (format!("{prefix}regstack_oauth_{}", &hash[..16]), hash)
+}
+
+/// Whether binding cookies are `Secure` (and `__Host-`): `base_url` is https.
+pub fn binding_is_secure(config: &crate::config::Config) -> bool {
+    config
+        .base_url
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+}
+
+/// What a callback answers: where the browser goes, and the id of the completed round trip
+/// (whose binding cookie the answer sets), if it completed.
+#[derive(Debug)]
+pub struct CallbackOutcome {
+    /// The relative URL to redirect to.
+    pub location: String,
+    /// The exchange id, when the round trip completed.
+    pub completed: Option<String>,
 }
 
 /// The query of a callback.
@@ -197,11 +218,17 @@ pub struct CallbackQuery<'a> {
 /// Finishes a round trip at the callback: the relative URL to send the browser to, which is
 /// `<ui_prefix>/oauth-complete?id=<state>` or `<ui_prefix>/login?error=<code>`. Never an error
 /// answer: a storage failure is logged and reported as `oauth_failed`.
-pub async fn callback(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> String {
+pub async fn callback(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> CallbackOutcome {
     let ui = engine.config.ui_prefix.trim_end_matches('/');
     match finish(engine, provider, q).await {
-        Ok(id) => format!("{ui}/oauth-complete?id={id}"),
-        Err(e) => format!("{ui}/login?error={}", e.code()),
+        Ok(id) => CallbackOutcome {
+            location: format!("{ui}/oauth-complete?id={id}"),
+            completed: Some(id),
+        },
+        Err(e) => CallbackOutcome {
+            location: format!("{ui}/login?error={}", e.code()),
+            completed: None,
+        },
     }
 }
 
@@ -222,7 +249,7 @@ async fn finish(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> Result
     // to someone else signs nobody in (login CSRF), and leaves the round trip untouched.
     if !q
         .binding
-        .is_some_and(|b| crate::token::secrets_equal(b, &binding(state_id).1))
+        .is_some_and(|b| crate::token::secrets_equal(b, &binding(&engine.config, state_id).1))
     {
         return Err(CallbackError::BadState);
     }
@@ -377,7 +404,9 @@ async fn resolve_user(
             // Both sides must vouch for the address, the provider (`email_verified`) and this
             // account (it confirmed the address), or whoever registered the address first
             // would be handed its owner's sign-ins.
-            if !(auto_link && who.email_verified && user.is_verified) {
+            // Without `require_verification` an account's `is_verified` proves nothing.
+            let confirmed = engine.config.require_verification && user.is_verified;
+            if !(auto_link && who.email_verified && confirmed) {
                 return Err(CallbackError::EmailInUse);
             }
             let user = active(Some(user))?;
@@ -448,11 +477,20 @@ pub struct Exchanged {
     pub mfa_required: bool,
     /// The token's lifetime in seconds.
     pub expires_in: i64,
+    /// A refresh token beside the session (`enable_refresh_tokens`; never with MFA).
+    pub refresh_token: Option<String>,
 }
 
 /// Hands out a completed round trip's token, once. A row still waiting for its callback is
 /// left alone (docs/wire.md, "Decision 7 (9)").
-pub async fn exchange(engine: &Engine, id: &str) -> FlowResult<Exchanged> {
+///
+/// `binding_cookie` is the browser's binding cookie for `id`: only the browser of the
+/// callback can collect the session, so an id handed to someone else (to sign them in to the
+/// sender's account) collects nothing, and the row is left alone.
+pub async fn exchange(engine: &Engine, id: &str, binding_cookie: Option<&str>) -> FlowResult<Exchanged> {
+    if !binding_cookie.is_some_and(|b| crate::token::secrets_equal(b, &binding(&engine.config, id).1)) {
+        return Err(FlowError::OAuthStateNotFound);
+    }
     let state = engine
         .ports
         .oauth
@@ -466,6 +504,12 @@ pub async fn exchange(engine: &Engine, id: &str) -> FlowResult<Exchanged> {
     // Minted here and read from our own row, so its `purpose` claim is read as it is; the
     // row's expiry, not the token's, decides whether it may still be handed out.
     let mfa_required = crate::jwt::purpose_claim(&token).as_deref() == Some(Purpose::LoginMfa.as_str());
+    // The family starts when the session is handed out, so the refresh token never waits
+    // in a row; the session's own claims say whose it is.
+    let refresh_token = match (mfa_required, engine.jwt.decode(&token, Purpose::Session, engine.now())) {
+        (false, Ok(claims)) => super::refresh::issue(engine, &claims.sub, &claims.jti, claims.iat).await?,
+        _ => None,
+    };
     Ok(Exchanged {
         token,
         redirect_to: state.redirect_to,
@@ -476,6 +520,7 @@ pub async fn exchange(engine: &Engine, id: &str) -> FlowResult<Exchanged> {
         } else {
             engine.config.jwt_ttl_seconds
         },
+        refresh_token,
     })
 }
 

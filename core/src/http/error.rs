@@ -121,6 +121,7 @@ impl From<FlowError> for ApiError {
             ),
             OAuthStateNotFound => ApiError::detail(StatusCode::NOT_FOUND, "OAuth state not found or already consumed."),
             OAuthStateExpired => bad_request("OAuth state has expired."),
+            RefreshInvalid => ApiError::detail(StatusCode::UNAUTHORIZED, "Invalid or expired refresh token."),
             RelayRefused => ApiError::detail(StatusCode::UNAUTHORIZED, "Relay request refused."),
             RegistrationDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Registration is disabled."),
             EmailTaken => ApiError::detail(StatusCode::CONFLICT, "An account with that email already exists."),

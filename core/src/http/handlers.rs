@@ -74,7 +74,7 @@ pub async fn login(
     f.finish()?;
     let ip = ip.map(|Extension(ClientIp(ip))| ip);
     match login_flow::login(&engine, take(email)?, &take(pw)?, ip.as_deref()).await? {
-        LoginOutcome::Session(done) => ok(StatusCode::OK, token_response(&done)),
+        LoginOutcome::Session(done) => session_answer(&engine, &done),
         LoginOutcome::MfaRequired {
             mfa_pending_token,
             expires_in,
@@ -89,6 +89,62 @@ fn token_response(done: &login_flow::LoggedIn) -> Value {
     json!({ "access_token": done.access_token, "token_type": "bearer", "expires_in": done.expires_in })
 }
 
+/// The name of the cookie that carries the refresh token (`refresh_token_cookie`).
+const REFRESH_COOKIE: &str = "regstack_refresh";
+
+/// Adds a refresh token to a session answer: in the body, or with `refresh_token_cookie`
+/// only in an `HttpOnly; Secure; SameSite=Strict` cookie scoped to the refresh route, out of
+/// reach of page scripts (docs/refresh-tokens.md).
+fn with_refresh(engine: &Engine, mut body: Value, refresh: Option<&str>) -> Reply {
+    let Some(raw) = refresh else {
+        return ok(StatusCode::OK, body);
+    };
+    if !engine.config.refresh_token_cookie {
+        body["refresh_token"] = json!(raw);
+        return ok(StatusCode::OK, body);
+    }
+    let max_age = engine.config.refresh_token_expire_days * 86_400;
+    let resp = ok(StatusCode::OK, body)?;
+    Ok(with_refresh_cookie(resp, engine, raw, max_age))
+}
+
+fn with_refresh_cookie(mut resp: Response, engine: &Engine, value: &str, max_age: i64) -> Response {
+    let path = format!("{}/token/refresh", engine.config.api_prefix.trim_end_matches('/'));
+    let cookie = format!("{REFRESH_COOKIE}={value}; Max-Age={max_age}; Path={path}; HttpOnly; Secure; SameSite=Strict");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+    }
+    resp
+}
+
+fn session_answer(engine: &Engine, done: &login_flow::LoggedIn) -> Reply {
+    with_refresh(engine, token_response(done), done.refresh_token.as_deref())
+}
+
+/// `POST /token/refresh`: the token from the body, else from the cookie; the body may be
+/// empty when the cookie carries it.
+pub async fn token_refresh(
+    State(engine): State<Arc<Engine>>,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Reply {
+    let from_body = match body {
+        super::body::Body::Missing => None,
+        body => {
+            let mut f = Fields::new(body)?;
+            let token = f.nullable_string("refresh_token", Some(512));
+            f.finish()?;
+            token.flatten()
+        }
+    };
+    let raw = from_body
+        .or_else(|| cookie(&headers, REFRESH_COOKIE).map(str::to_string))
+        .ok_or(crate::flows::FlowError::RefreshInvalid)?;
+    let done = crate::flows::refresh::refresh(&engine, &raw).await?;
+    let body = json!({ "access_token": done.access_token, "token_type": "bearer", "expires_in": done.expires_in });
+    with_refresh(&engine, body, Some(&done.refresh_token))
+}
+
 /// `POST /login/mfa-confirm`
 pub async fn login_mfa_confirm(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
     let mut f = Fields::new(body)?;
@@ -96,7 +152,7 @@ pub async fn login_mfa_confirm(State(engine): State<Arc<Engine>>, JsonBody(body)
     let code = f.string("code", 4, Some(10));
     f.finish()?;
     let done = phone::confirm_login(&engine, &take(token)?, &take(code)?).await?;
-    ok(StatusCode::OK, token_response(&done))
+    session_answer(&engine, &done)
 }
 
 /// `POST /phone/start`
@@ -142,7 +198,14 @@ pub async fn phone_disable(
 /// `POST /logout`
 pub async fn logout(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>) -> Reply {
     login_flow::logout(&engine, &session).await?;
-    message(StatusCode::OK, "Logged out.")
+    let resp = message(StatusCode::OK, "Logged out.")?;
+    Ok(
+        if engine.config.enable_refresh_tokens && engine.config.refresh_token_cookie {
+            with_refresh_cookie(resp, &engine, "", 0)
+        } else {
+            resp
+        },
+    )
 }
 
 /// `GET /me`
@@ -400,7 +463,7 @@ fn redirect(location: &str) -> Result<Response, ApiError> {
 /// round trip"): HttpOnly, `SameSite=Lax` so the provider's redirect back still carries it,
 /// `Secure` when `base_url` is https, and gone when the round trip would expire anyway.
 fn with_binding(mut resp: Response, engine: &Engine, (name, value): &(String, String), max_age: i64) -> Response {
-    let secure = if engine.config.base_url.starts_with("https://") {
+    let secure = if oauth::binding_is_secure(&engine.config) {
         "; Secure"
     } else {
         ""
@@ -485,34 +548,48 @@ pub async fn oauth_callback(
 ) -> Reply {
     let [code, state, error] = query_values(query.as_deref(), ["code", "state", "error"]);
     let provider = path_param(provider, Missing::Provider).unwrap_or_default();
-    let bound = state.as_deref().map(oauth::binding);
+    let bound = state.as_deref().map(|s| oauth::binding(&engine.config, s));
     let q = oauth::CallbackQuery {
         code: code.as_deref(),
         state: state.as_deref(),
         error: error.as_deref(),
         binding: bound.as_ref().and_then(|(name, _)| cookie(&headers, name)),
     };
-    let resp = redirect(&oauth::callback(&engine, &provider, q).await)?;
-    // The cookie has done its work, whatever the outcome.
-    Ok(match &bound {
-        Some(b) => with_binding(resp, &engine, b, 0),
-        None => resp,
-    })
+    let outcome = oauth::callback(&engine, &provider, q).await;
+    let mut resp = redirect(&outcome.location)?;
+    // The start's cookie has done its work, whatever the outcome; a completed round trip
+    // binds its exchange id to this browser the same way.
+    if let Some(b) = &bound {
+        resp = with_binding(resp, &engine, b, 0);
+    }
+    if let Some(id) = &outcome.completed {
+        let c = &engine.config;
+        let ttl = c.oauth.completion_ttl_seconds.max(c.mfa_pending_token_ttl_seconds);
+        resp = with_binding(resp, &engine, &oauth::binding(c, id), ttl);
+    }
+    Ok(resp)
 }
 
 /// `POST /oauth/exchange`
-pub async fn oauth_exchange(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+pub async fn oauth_exchange(
+    State(engine): State<Arc<Engine>>,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Reply {
     let mut f = Fields::new(body)?;
     let id = f.string("id", 8, Some(128));
     f.finish()?;
-    let done = oauth::exchange(&engine, &take(id)?).await?;
+    let id = take(id)?;
+    let bound = oauth::binding(&engine.config, &id);
+    let done = oauth::exchange(&engine, &id, cookie(&headers, &bound.0)).await?;
+    let refresh = done.refresh_token.clone();
     let (access_token, pending) = if done.mfa_required {
         (String::new(), Some(done.token))
     } else {
         (done.token, None)
     };
-    ok(
-        StatusCode::OK,
+    let resp = with_refresh(
+        &engine,
         json!({
             "access_token": access_token,
             "redirect_to": done.redirect_to,
@@ -522,5 +599,8 @@ pub async fn oauth_exchange(State(engine): State<Arc<Engine>>, JsonBody(body): J
             "mfa_required": done.mfa_required,
             "mfa_pending_token": pending,
         }),
-    )
+        refresh.as_deref(),
+    )?;
+    // The exchange id is spent: its binding cookie goes.
+    Ok(with_binding(resp, &engine, &bound, 0))
 }

@@ -76,7 +76,11 @@ enum Key {
 
 struct KeySet {
     keys: Vec<(Option<String>, Key)>,
+    /// The last fetch that succeeded.
     fetched_at: Option<Timestamp>,
+    /// The last fetch tried, successful or not: fetches are at least
+    /// `KEYS_REFETCH_AFTER_SECONDS` apart, even while the provider's key set is down.
+    tried_at: Option<Timestamp>,
 }
 
 /// An OpenID Connect relying party for one provider.
@@ -185,6 +189,7 @@ impl OidcProvider {
             keys: Mutex::new(KeySet {
                 keys: Vec::new(),
                 fetched_at: None,
+                tried_at: None,
             }),
             http,
             timeout,
@@ -205,7 +210,8 @@ impl OidcProvider {
         if let Some(e) = lock(found).clone() {
             return Ok(e);
         }
-        if lock(failed_at).is_some_and(|t| (now - t).num_seconds() < DISCOVERY_RETRY_AFTER_SECONDS) {
+        // A clock that stepped back counts as time passed, never as a longer wait.
+        if lock(failed_at).is_some_and(|t| (0..DISCOVERY_RETRY_AFTER_SECONDS).contains(&(now - t).num_seconds())) {
             return Err(ProviderError::Unavailable("discovery failed moments ago".into()));
         }
         let discovered = self.discover(issuer).await;
@@ -280,11 +286,12 @@ impl OidcProvider {
         }
         let (stale, can_refetch) = {
             let keys = lock(&self.keys);
-            let age = keys.fetched_at.map(|t| (now - t).num_seconds());
-            (
-                age.is_none_or(|a| a >= KEYS_MAX_AGE_SECONDS),
-                age.is_none_or(|a| a >= KEYS_REFETCH_AFTER_SECONDS),
-            )
+            // A clock that stepped back counts as time passed.
+            let older =
+                |t: Option<Timestamp>, limit: i64| t.is_none_or(|t| !(0..limit).contains(&(now - t).num_seconds()));
+            let can_refetch = older(keys.tried_at, KEYS_REFETCH_AFTER_SECONDS);
+            let stale = older(keys.fetched_at, KEYS_MAX_AGE_SECONDS) && can_refetch;
+            (stale, can_refetch)
         };
         if stale {
             if let Err(e) = self.fetch_keys(jwks_uri, now).await {
@@ -358,6 +365,7 @@ impl OidcProvider {
     }
 
     async fn fetch_keys(&self, jwks_uri: &str, now: Timestamp) -> Result<(), ProviderError> {
+        lock(&self.keys).tried_at = Some(now);
         let set: JwkSet = self
             .get_json(jwks_uri)
             .await
@@ -386,6 +394,7 @@ impl OidcProvider {
         *lock(&self.keys) = KeySet {
             keys,
             fetched_at: Some(now),
+            tried_at: Some(now),
         };
         Ok(())
     }

@@ -16,11 +16,13 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use regstack_core::config::Config;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, OAuthStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
-    SessionRecord, StoreError, Sweeper, Unlinked, UserCounts, UserStore,
+    AttemptStore, Counter, FamilyMember, MfaCodeStore, NextRefresh, OAuthStore, PendingStore, Purged,
+    RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord, StoreError, Sweeper,
+    Unlinked, UserCounts, UserStore,
 };
 use regstack_core::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, RefreshToken, User,
+    UserPatch,
 };
 use regstack_core::time::{from_micros, to_micros, Timestamp};
 
@@ -38,6 +40,7 @@ pub struct MongoStore {
     mfa: Collection<Document>,
     identities: Collection<Document>,
     states: Collection<Document>,
+    refresh: Collection<Document>,
     counters: Collection<Document>,
     leases: Collection<Document>,
 }
@@ -251,6 +254,7 @@ impl MongoStore {
             mfa: db.collection(&config.mfa_code_collection),
             identities: db.collection(&config.oauth_identity_collection),
             states: db.collection(&config.oauth_state_collection),
+            refresh: db.collection("refresh_tokens"),
             counters: db.collection("regstack_rate_limits"),
             leases: db.collection("regstack_leases"),
             db,
@@ -320,6 +324,18 @@ impl MongoStore {
         )
         .await?;
         index(&self.mfa, doc! {"expires_at": 1}, "mfa_ttl", false, Some(0)).await?;
+        index(
+            &self.refresh,
+            doc! {"token_hash": 1},
+            "refresh_token_hash_unique",
+            true,
+            None,
+        )
+        .await?;
+        index(&self.refresh, doc! {"family_id": 1}, "refresh_family", false, None).await?;
+        index(&self.refresh, doc! {"user_id": 1}, "refresh_user", false, None).await?;
+        index(&self.refresh, doc! {"access_jti": 1}, "refresh_access_jti", false, None).await?;
+        index(&self.refresh, doc! {"expires_at": 1}, "refresh_ttl", false, Some(0)).await?;
         index(
             &self.identities,
             doc! {"provider": 1, "subject_id": 1},
@@ -541,6 +557,10 @@ impl UserStore for MongoStore {
             .await
             .map_err(map_err)?;
         self.mfa
+            .delete_many(doc! { "user_id": &user.id })
+            .await
+            .map_err(map_err)?;
+        self.refresh
             .delete_many(doc! { "user_id": &user.id })
             .await
             .map_err(map_err)?;
@@ -1115,6 +1135,146 @@ impl OAuthStore for MongoStore {
     }
 }
 
+fn refresh_from(d: &Document) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        id: id_string(d)?,
+        user_id: str_field(d, "user_id")?,
+        family_id: str_field(d, "family_id")?,
+        token_hash: str_field(d, "token_hash")?,
+        access_jti: str_field(d, "access_jti")?,
+        created_at: date(d, "created_at")?,
+        expires_at: date(d, "expires_at")?,
+        used_at: opt_date(d, "used_at"),
+        revoked: flag(d, "revoked", false),
+    })
+}
+
+fn refresh_doc(r: &RefreshToken) -> Document {
+    let mut d = doc! {
+        "_id": &r.id,
+        "user_id": &r.user_id,
+        "family_id": &r.family_id,
+        "token_hash": &r.token_hash,
+        "access_jti": &r.access_jti,
+        // Rounded up, as the revoke cutoff is (docs/wire.md, "Decision 7 (16)"): a family
+        // started just after a cutoff never reads as older than it.
+        "created_at": bson_date_ceil(r.created_at),
+        "expires_at": bson_date(r.expires_at),
+        "revoked": r.revoked,
+    };
+    if let Some(u) = r.used_at {
+        d.insert("used_at", bson_date(u));
+    }
+    d
+}
+
+/// Single-document writes only: a rotation spends the token with `findOneAndUpdate` (one
+/// winner), then writes the successor, then looks whether the family was killed meanwhile
+/// and, if so, kills the successor too (answering it `revoked`); a killer marks every token
+/// it finds. Whichever order the two land in, the successor ends up dead with its family.
+#[async_trait]
+impl RefreshTokenStore for MongoStore {
+    async fn put(&self, r: &RefreshToken) -> Result<(), StoreError> {
+        self.refresh.insert_one(refresh_doc(r)).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn rotate(&self, token_hash: &str, next: &NextRefresh, now: Timestamp) -> Result<Rotation, StoreError> {
+        let spent = self
+            .refresh
+            .find_one_and_update(
+                doc! {
+                    "token_hash": token_hash,
+                    "used_at": Bson::Null,
+                    "revoked": false,
+                    "expires_at": { "$gt": bson_date(now) },
+                },
+                doc! { "$set": { "used_at": bson_date(now) } },
+            )
+            .await
+            .map_err(map_err)?;
+        let Some(previous) = spent.as_ref().map(refresh_from).transpose()? else {
+            let found = self
+                .refresh
+                .find_one(doc! { "token_hash": token_hash })
+                .await
+                .map_err(map_err)?;
+            let Some(previous) = found.as_ref().map(refresh_from).transpose()? else {
+                return Ok(Rotation::Unknown);
+            };
+            return Ok(if previous.used_at.is_some() || previous.revoked {
+                Rotation::Reused(previous)
+            } else {
+                Rotation::Expired
+            });
+        };
+        let mut successor = RefreshToken {
+            id: next.id.clone(),
+            user_id: previous.user_id.clone(),
+            family_id: previous.family_id.clone(),
+            token_hash: next.token_hash.clone(),
+            access_jti: next.access_jti.clone(),
+            created_at: now,
+            expires_at: next.expires_at,
+            used_at: None,
+            revoked: false,
+        };
+        self.refresh
+            .insert_one(refresh_doc(&successor))
+            .await
+            .map_err(map_err)?;
+        let killed = self
+            .refresh
+            .find_one(doc! { "family_id": &successor.family_id, "revoked": true })
+            .await
+            .map_err(map_err)?;
+        if killed.is_some() {
+            self.refresh
+                .update_one(doc! { "_id": &successor.id }, doc! { "$set": { "revoked": true } })
+                .await
+                .map_err(map_err)?;
+            // Still the one rotation that won; what it hands out is dead with its family.
+            successor.revoked = true;
+        }
+        Ok(Rotation::Rotated {
+            previous,
+            next: successor,
+        })
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> Result<Vec<FamilyMember>, StoreError> {
+        self.refresh
+            .update_many(doc! { "family_id": family_id }, doc! { "$set": { "revoked": true } })
+            .await
+            .map_err(map_err)?;
+        let docs: Vec<Document> = self
+            .refresh
+            .find(doc! { "family_id": family_id })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        docs.iter()
+            .map(|d| {
+                Ok(FamilyMember {
+                    access_jti: str_field(d, "access_jti")?,
+                    issued_at: date(d, "created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn family_of_session(&self, access_jti: &str) -> Result<Option<String>, StoreError> {
+        let found = self
+            .refresh
+            .find_one(doc! { "access_jti": access_jti })
+            .await
+            .map_err(map_err)?;
+        found.map(|d| str_field(&d, "family_id")).transpose()
+    }
+}
+
 /// The TTL indexes already expire these documents on a real MongoDB (its monitor runs about
 /// once a minute); the sweep deletes them at once and also serves servers without TTL
 /// support, so the same guarantee holds on every backend.
@@ -1135,6 +1295,7 @@ impl Sweeper for MongoStore {
             revocations: delete(&self.blacklist, older("exp", now, true)).await?,
             codes: delete(&self.mfa, older("expires_at", now, true)).await?,
             oauth_states: delete(&self.states, older("expires_at", now, true)).await?,
+            refresh_tokens: delete(&self.refresh, older("expires_at", now, true)).await?,
         })
     }
 }

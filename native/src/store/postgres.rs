@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use regstack_core::ports::{
-    AttemptStore, Counter, MfaCodeStore, OAuthStore, PendingStore, Purged, Reservation, RevocationStore, SessionLookup,
-    SessionRecord, StoreError, Sweeper, Unlinked, UserCounts, UserStore,
+    AttemptStore, Counter, FamilyMember, MfaCodeStore, NextRefresh, OAuthStore, PendingStore, Purged,
+    RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord, StoreError, Sweeper,
+    Unlinked, UserCounts, UserStore,
 };
 use regstack_core::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, User, UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, RefreshToken, User,
+    UserPatch,
 };
 use regstack_core::time::{truncate_micros, Timestamp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -52,6 +54,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "roles_and_user_listing",
         include_str!("../../../migrations/postgres/0006_roles_and_user_listing.sql"),
+    ),
+    (
+        7,
+        "refresh_tokens",
+        include_str!("../../../migrations/postgres/0007_refresh_tokens.sql"),
     ),
 ];
 
@@ -474,6 +481,7 @@ impl UserStore for PgStore {
         for sql in [
             "DELETE FROM oauth_identities WHERE user_id = $1",
             "DELETE FROM mfa_codes WHERE user_id = $1",
+            "DELETE FROM refresh_tokens WHERE user_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(&user.id)
@@ -996,6 +1004,145 @@ impl OAuthStore for PgStore {
     }
 }
 
+const REFRESH_COLUMNS: &str =
+    "id, user_id, family_id, token_hash, access_jti, created_at, expires_at, used_at, revoked";
+
+fn refresh_from(row: &PgRow) -> Result<RefreshToken, StoreError> {
+    Ok(RefreshToken {
+        id: row.try_get("id").map_err(map_err)?,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        family_id: row.try_get("family_id").map_err(map_err)?,
+        token_hash: row.try_get("token_hash").map_err(map_err)?,
+        access_jti: row.try_get("access_jti").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+        used_at: row.try_get("used_at").map_err(map_err)?,
+        revoked: row.try_get("revoked").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl RefreshTokenStore for PgStore {
+    async fn put(&self, r: &RefreshToken) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(&r.id)
+        .bind(&r.user_id)
+        .bind(&r.family_id)
+        .bind(&r.token_hash)
+        .bind(&r.access_jti)
+        .bind(t(r.created_at))
+        .bind(t(r.expires_at))
+        .bind(r.used_at.map(t))
+        .bind(r.revoked)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Spends the token under its row lock (a parallel rotation waits, then finds it spent)
+    /// and writes the successor in the same transaction.
+    async fn rotate(&self, token_hash: &str, next: &NextRefresh, now: Timestamp) -> Result<Rotation, StoreError> {
+        let now = t(now);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let spent = sqlx::query(&format!(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND NOT revoked \
+             AND expires_at > $2 RETURNING {REFRESH_COLUMNS}"
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if let Some(row) = spent {
+            let previous = refresh_from(&row)?;
+            let successor = RefreshToken {
+                id: next.id.clone(),
+                user_id: previous.user_id.clone(),
+                family_id: previous.family_id.clone(),
+                token_hash: next.token_hash.clone(),
+                access_jti: next.access_jti.clone(),
+                created_at: now,
+                expires_at: t(next.expires_at),
+                used_at: None,
+                revoked: false,
+            };
+            sqlx::query(&format!(
+                "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, false)"
+            ))
+            .bind(&successor.id)
+            .bind(&successor.user_id)
+            .bind(&successor.family_id)
+            .bind(&successor.token_hash)
+            .bind(&successor.access_jti)
+            .bind(successor.created_at)
+            .bind(successor.expires_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+            return Ok(Rotation::Rotated {
+                previous,
+                next: successor,
+            });
+        }
+        tx.rollback().await.map_err(map_err)?;
+        let row = sqlx::query(&format!(
+            "SELECT {REFRESH_COLUMNS} FROM refresh_tokens WHERE token_hash = $1"
+        ))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(previous) = row.as_ref().map(refresh_from).transpose()? else {
+            return Ok(Rotation::Unknown);
+        };
+        Ok(if previous.used_at.is_some() || previous.revoked {
+            Rotation::Reused(previous)
+        } else {
+            Rotation::Expired
+        })
+    }
+
+    /// Repeated until it marks nothing: a rotation in flight holds its token's row lock, and
+    /// the successor it inserts is not in this statement's snapshot; the next pass takes it.
+    async fn revoke_family(&self, family_id: &str) -> Result<Vec<FamilyMember>, StoreError> {
+        let mut members = Vec::new();
+        for _ in 0..16 {
+            let rows = sqlx::query(
+                "UPDATE refresh_tokens SET revoked = true WHERE family_id = $1 AND NOT revoked \
+                 RETURNING access_jti, created_at",
+            )
+            .bind(family_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+            if rows.is_empty() {
+                return Ok(members);
+            }
+            for r in &rows {
+                members.push(FamilyMember {
+                    access_jti: r.try_get("access_jti").map_err(map_err)?,
+                    issued_at: r.try_get("created_at").map_err(map_err)?,
+                });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the family kept growing while it was revoked".into(),
+        ))
+    }
+
+    async fn family_of_session(&self, access_jti: &str) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE access_jti = $1 LIMIT 1")
+            .bind(access_jti)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+}
+
 #[async_trait]
 impl Sweeper for PgStore {
     async fn purge_expired(&self, now: Timestamp, attempts_before: Timestamp) -> Result<Purged, StoreError> {
@@ -1021,6 +1168,7 @@ impl Sweeper for PgStore {
             revocations: delete("DELETE FROM token_blacklist WHERE exp <= $1", now).await?,
             codes: delete("DELETE FROM mfa_codes WHERE expires_at <= $1", now).await?,
             oauth_states: delete("DELETE FROM oauth_states WHERE expires_at <= $1", now).await?,
+            refresh_tokens: delete("DELETE FROM refresh_tokens WHERE expires_at <= $1", now).await?,
         })
     }
 }

@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "roles_and_user_listing",
         include_str!("../../../migrations/sqlite/0005_roles_and_user_listing.sql"),
     ),
+    (
+        6,
+        "refresh_tokens",
+        include_str!("../../../migrations/sqlite/0006_refresh_tokens.sql"),
+    ),
 ];
 
 /// Every store on one SQLite pool, plus read-only connections for key reads.

@@ -17,6 +17,7 @@ mod lifecycle;
 mod login;
 mod oauth;
 mod password_reset;
+mod refresh;
 mod register;
 mod relay;
 mod restart;

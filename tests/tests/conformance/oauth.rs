@@ -153,10 +153,23 @@ async fn an_existing_address_links_only_when_allowed_and_verified() {
     let code = oauth_error(&off.oauth_signin_location("google", &email).await);
     assert_eq!(code, "email_in_use", "auto-link is off by default");
 
-    let on = Server::start_with(&oauth_env_with(&[
+    // Auto-link trusts an account's confirmation only when addresses are confirmed at all.
+    let unconfirmed = Server::start_with(&oauth_env_with(&[
         ("REGSTACK_REQUIRE_VERIFICATION", "false"),
         ("REGSTACK_OAUTH__AUTO_LINK_VERIFIED_EMAILS", "true"),
     ]))
+    .await;
+    let (email, _) = unconfirmed.new_session("oauth-squatter").await;
+    assert_eq!(
+        oauth_error(&unconfirmed.oauth_signin_location("google", &email).await),
+        "email_in_use",
+        "registered without confirming the address: never linked"
+    );
+
+    let on = Server::start_with(&oauth_env_with(&[(
+        "REGSTACK_OAUTH__AUTO_LINK_VERIFIED_EMAILS",
+        "true",
+    )]))
     .await;
     let (email, password_session) = on.new_session("oauth-owner").await;
     let owner = on.me(&password_session).await["id"].clone();
@@ -326,17 +339,31 @@ async fn callback_failures_are_codes_never_errors() {
     // the browser that started it.
     let started = s.oauth_start("google").await;
     let callback = regstack_conformance::sign_in_at_provider(&started.url, &verified("oauth-csrf")).await;
-    assert_eq!(error_of(s.get_absolute(&callback).await), "bad_state");
-    let elsewhere = s
-        .send(s.client.get(&callback).header("cookie", format!("{}x", started.cookie)))
-        .await;
-    assert_eq!(error_of(elsewhere), "bad_state", "a cookie with another value");
+    assert_eq!(error_of(s.get_elsewhere(&callback, None).await), "bad_state");
+    let forged = format!("{}x", started.cookie);
+    assert_eq!(
+        error_of(s.get_elsewhere(&callback, Some(&forged)).await),
+        "bad_state",
+        "a cookie with another value"
+    );
     let done = s.oauth_callback(&callback, &started).await;
     let id = oauth_complete_id(&done.header("location").unwrap());
     assert!(
-        done.header("set-cookie").unwrap().contains("Max-Age=0"),
-        "the binding cookie is cleared"
+        done.headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|c| c.to_str().unwrap_or("").contains("Max-Age=0")),
+        "the start's binding cookie is cleared"
     );
+    // The exchange id is bound to this browser as well: handed to another one (to sign its
+    // owner in to this account), it collects nothing, and stays.
+    let stranger = reqwest::Client::new()
+        .post(s.url("/oauth/exchange"))
+        .json(&json!({ "id": id }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status().as_u16(), 404);
     // The session waits under a new id only that browser learned: the `state`, which went
     // through the provider and which whoever started the round trip knows, collects nothing.
     assert_ne!(id, started.param("state"));
@@ -544,4 +571,18 @@ async fn a_google_only_account_of_an_adopted_093_database_signs_in() {
     s.delete_auth("/oauth/google/link", &r.str("access_token"))
         .await
         .assert_detail(400, UNLINK_LAST);
+}
+
+/// With refresh tokens on, an OAuth session comes with one, as a password sign-in's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oauth_sessions_come_with_refresh_tokens() {
+    let s = Server::start_with(&oauth_env_with(&[("REGSTACK_ENABLE_REFRESH_TOKENS", "true")])).await;
+    let r = s.oauth_signin("google", &verified("oauth-refresh")).await;
+    let token = r.str("refresh_token");
+    let next = s.post_json("/token/refresh", &json!({ "refresh_token": token })).await;
+    next.assert_status(200);
+    assert_eq!(
+        s.me(&next.str("access_token")).await["email"],
+        s.me(&r.str("access_token")).await["email"]
+    );
 }
