@@ -379,24 +379,11 @@ impl RefreshTokenStore for MemoryStore {
             return Ok(Rotation::Unknown);
         };
         let previous = t.refresh[at].clone();
-        if previous.used_at.is_some() || previous.revoked {
-            return Ok(Rotation::Reused(previous));
-        }
-        if previous.expires_at <= now {
-            return Ok(Rotation::Expired);
+        if previous.used_at.is_some() || previous.revoked || previous.expires_at <= now {
+            return Ok(Rotation::refused(previous));
         }
         t.refresh[at].used_at = Some(now);
-        let successor = RefreshToken {
-            id: next.id.clone(),
-            user_id: previous.user_id.clone(),
-            family_id: previous.family_id.clone(),
-            token_hash: next.token_hash.clone(),
-            access_jti: next.access_jti.clone(),
-            created_at: now,
-            expires_at: next.expires_at,
-            used_at: None,
-            revoked: false,
-        };
+        let successor = next.successor_of(&previous, now);
         t.refresh.push(successor.clone());
         Ok(Rotation::Rotated {
             previous,

@@ -240,6 +240,23 @@ pub struct NextRefresh {
     pub expires_at: Timestamp,
 }
 
+impl NextRefresh {
+    /// The successor as stored: this, with `previous`'s account and family, issued `now`.
+    pub fn successor_of(&self, previous: &RefreshToken, now: Timestamp) -> RefreshToken {
+        RefreshToken {
+            id: self.id.clone(),
+            user_id: previous.user_id.clone(),
+            family_id: previous.family_id.clone(),
+            token_hash: self.token_hash.clone(),
+            access_jti: self.access_jti.clone(),
+            created_at: now,
+            expires_at: self.expires_at,
+            used_at: None,
+            revoked: false,
+        }
+    }
+}
+
 /// The outcome of [`RefreshTokenStore::rotate`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotation {
@@ -257,6 +274,17 @@ pub enum Rotation {
     Expired,
     /// No such token.
     Unknown,
+}
+
+impl Rotation {
+    /// Why a token that exists could not be rotated: spent or killed (reuse), or else expired.
+    pub fn refused(previous: RefreshToken) -> Self {
+        if previous.used_at.is_some() || previous.revoked {
+            Rotation::Reused(previous)
+        } else {
+            Rotation::Expired
+        }
+    }
 }
 
 /// A token of a killed family: the session minted beside it, for the token blacklist.

@@ -1215,11 +1215,7 @@ impl<E: Executor> crate::ports::RefreshTokenStore for SqlStore<E> {
             let next = next.ok_or_else(|| StoreError::Backend("the rotated token vanished".into()))?;
             return Ok(Rotation::Rotated { previous, next });
         }
-        Ok(if previous.used_at.is_some() || previous.revoked {
-            Rotation::Reused(previous)
-        } else {
-            Rotation::Expired
-        })
+        Ok(Rotation::refused(previous))
     }
 
     async fn revoke_family(&self, family_id: &str) -> Result<Vec<crate::ports::FamilyMember>, StoreError> {

@@ -44,17 +44,15 @@ fn person(subject: &str, email: Option<&str>, verified: bool) -> Result<Provider
 }
 
 /// Starts a sign-in and finishes its callback; the location the browser is sent to.
+/// The `state` of a round trip's authorization URL.
+fn state_of(started: &oauth::Started) -> String {
+    let tail = started.url.split("state=").nth(1).expect("a state");
+    tail.split('&').next().unwrap_or_default().to_string()
+}
+
 async fn round_trip(engine: &Engine, user: Option<&regstack_core::records::User>) -> String {
     let started = oauth::start(engine, "corp", None, user).await.unwrap();
-    let state = started
-        .url
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let state = state_of(&started);
     let q = CallbackQuery {
         code: Some("code"),
         state: Some(&state),
@@ -136,15 +134,7 @@ async fn a_waiting_round_trip_expires_after_state_ttl() {
     let (engine, t, provider) = engine(Config::default()).await;
     provider.answer(person("s-3", Some("slow@example.com"), true));
     let started = oauth::start(&engine, "corp", Some("/back"), None).await.unwrap();
-    let state = started
-        .url
-        .split("state=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .to_string();
+    let state = state_of(&started);
     t.clock.advance_seconds(301);
     let q = CallbackQuery {
         code: Some("c"),

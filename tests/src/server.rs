@@ -368,6 +368,24 @@ impl Server {
         self.wait_for_token(LinkKind::ConfirmEmailChange).await
     }
 
+    /// Turns the SMS second factor on for `session`'s account (which has [`PASSWORD`]) with
+    /// `phone`: `/phone/start`, the texted code scraped, `/phone/confirm`.
+    pub async fn enrol_sms(&self, session: &str, phone: &str) {
+        let r = self
+            .post_json_auth(
+                "/phone/start",
+                session,
+                &json!({"phone_number": phone, "current_password": PASSWORD}),
+            )
+            .await;
+        r.assert_status(202);
+        let pending = r.str("pending_token");
+        let (_, code) = self.wait_for_sms_code(SmsKind::PhoneSetup).await;
+        self.post_json("/phone/confirm", &json!({"pending_token": pending, "code": code}))
+            .await
+            .assert_status(200);
+    }
+
     /// Registers (and verifies) a fresh user and signs in: `(email, token)`.
     pub async fn new_session(&self, tag: &str) -> (String, String) {
         let email = unique_email(tag);

@@ -1202,23 +1202,9 @@ impl RefreshTokenStore for MongoStore {
             let Some(previous) = found.as_ref().map(refresh_from).transpose()? else {
                 return Ok(Rotation::Unknown);
             };
-            return Ok(if previous.used_at.is_some() || previous.revoked {
-                Rotation::Reused(previous)
-            } else {
-                Rotation::Expired
-            });
+            return Ok(Rotation::refused(previous));
         };
-        let mut successor = RefreshToken {
-            id: next.id.clone(),
-            user_id: previous.user_id.clone(),
-            family_id: previous.family_id.clone(),
-            token_hash: next.token_hash.clone(),
-            access_jti: next.access_jti.clone(),
-            created_at: now,
-            expires_at: next.expires_at,
-            used_at: None,
-            revoked: false,
-        };
+        let mut successor = next.successor_of(&previous, now);
         self.refresh
             .insert_one(refresh_doc(&successor))
             .await

@@ -1058,17 +1058,7 @@ impl RefreshTokenStore for PgStore {
         .map_err(map_err)?;
         if let Some(row) = spent {
             let previous = refresh_from(&row)?;
-            let successor = RefreshToken {
-                id: next.id.clone(),
-                user_id: previous.user_id.clone(),
-                family_id: previous.family_id.clone(),
-                token_hash: next.token_hash.clone(),
-                access_jti: next.access_jti.clone(),
-                created_at: now,
-                expires_at: t(next.expires_at),
-                used_at: None,
-                revoked: false,
-            };
+            let successor = next.successor_of(&previous, now);
             sqlx::query(&format!(
                 "INSERT INTO refresh_tokens ({REFRESH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, false)"
             ))
@@ -1099,11 +1089,7 @@ impl RefreshTokenStore for PgStore {
         let Some(previous) = row.as_ref().map(refresh_from).transpose()? else {
             return Ok(Rotation::Unknown);
         };
-        Ok(if previous.used_at.is_some() || previous.revoked {
-            Rotation::Reused(previous)
-        } else {
-            Rotation::Expired
-        })
+        Ok(Rotation::refused(previous))
     }
 
     /// Repeated until it marks nothing: a rotation in flight holds its token's row lock, and

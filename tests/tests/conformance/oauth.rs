@@ -267,19 +267,7 @@ async fn the_sms_second_factor_follows_an_oauth_signin_when_enforced() {
     .await;
     let (_, session) = s.new_session("oauth-mfa").await;
     let phone = "+15555550177";
-    let r = s
-        .post_json_auth(
-            "/phone/start",
-            &session,
-            &json!({"phone_number": phone, "current_password": PASSWORD}),
-        )
-        .await;
-    r.assert_status(202);
-    let pending = r.str("pending_token");
-    let (_, code) = s.wait_for_sms_code(SmsKind::PhoneSetup).await;
-    s.post_json("/phone/confirm", &json!({"pending_token": pending, "code": code}))
-        .await
-        .assert_status(200);
+    s.enrol_sms(&session, phone).await;
     // Linking is not signing in: no second factor for it.
     let subject = verified("oauth-mfa-subject");
     let url = s.oauth_link_start("google/link/start", &session).await;

@@ -190,18 +190,7 @@ async fn the_sms_second_factor_hands_out_a_refresh_token_when_it_is_done() {
     ])
     .await;
     let (email, session) = s.new_session("refresh-mfa").await;
-    let r = s
-        .post_json_auth(
-            "/phone/start",
-            &session,
-            &json!({"phone_number": "+15555550188", "current_password": PASSWORD}),
-        )
-        .await;
-    let pending = r.str("pending_token");
-    let (_, code) = s.wait_for_sms_code(SmsKind::PhoneSetup).await;
-    s.post_json("/phone/confirm", &json!({"pending_token": pending, "code": code}))
-        .await
-        .assert_status(200);
+    s.enrol_sms(&session, "+15555550188").await;
     let r = s.login(&email, PASSWORD).await;
     assert!(
         r.json.get("refresh_token").is_none(),
