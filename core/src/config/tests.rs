@@ -497,6 +497,24 @@ fn generic_providers_load_from_toml_and_env_with_their_secrets_apart() {
         .is_err(),
         "provider endpoints are https"
     );
+    // A callback must be served where the binding cookie is: on base_url's origin.
+    for (uri, ok) in [
+        ("https://app.example.com/api/auth/oauth/google/callback", true),
+        ("https://id.example.com/cb", false),
+        ("http://app.example.com/cb", false),
+        ("/relative/cb", false),
+    ] {
+        let vars = env(&[
+            ("REGSTACK_ENABLE_OAUTH", "true"),
+            ("REGSTACK_BASE_URL", "https://app.example.com"),
+            ("REGSTACK_OAUTH__GOOGLE_REDIRECT_URI", uri),
+        ]);
+        let loaded = load(Sources {
+            env: &vars,
+            ..Default::default()
+        });
+        assert_eq!(loaded.is_ok(), ok, "{uri}: {:?}", loaded.err());
+    }
     // A leftover secret of a switched-off set-up does not stop a server; it is named.
     let vars = env(&[("REGSTACK_OAUTH__PROVIDERS__CORP__CLIENT_SECRET", "left-over-q3Vx9")]);
     let loaded = load(Sources {

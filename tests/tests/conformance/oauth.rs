@@ -224,6 +224,19 @@ async fn linking_unlinking_and_the_last_way_in() {
     let r = s.oauth_signin("google", &subject).await;
     assert_eq!(s.me(&r.str("access_token")).await["id"], me);
 
+    // A link begun before the account signed out everywhere (a password change) is void.
+    let (_, late) = s.new_session("oauth-late-link").await;
+    let started = s.oauth_link_start("corp/link/start", &late).await;
+    s.post_json_auth(
+        "/change-password",
+        &late,
+        &json!({"current_password": PASSWORD, "new_password": "a different long password"}),
+    )
+    .await
+    .assert_status(200);
+    let location = s.oauth_finish(&started, &verified("oauth-late-subject")).await;
+    assert_eq!(oauth_error(&location), "bad_state");
+
     // Unlink: it has a password, so the only link may go.
     s.delete_auth("/oauth/google/link", &session)
         .await
