@@ -39,6 +39,8 @@ pub struct LoggedIn {
     pub refresh_token: Option<String>,
     /// The session's `jti`.
     pub jti: String,
+    /// The session's `iat`.
+    pub issued_at: crate::time::Timestamp,
 }
 
 /// Signs in with email and password (docs/wire.md, "Login, MFA, logout", the seven steps, in order). The lockout
@@ -160,7 +162,7 @@ async fn rehash_patch(engine: &Engine, password: &str) -> UserPatch {
 /// emails case-insensitively, so this also clears the submitted spelling), `user_logged_in`.
 pub(crate) async fn finish_login(engine: &Engine, user: &User, patch: UserPatch) -> FlowResult<LoggedIn> {
     let mut logged_in = issue_session(engine, user, patch).await?;
-    let issued_at = logged_in.user.last_login.unwrap_or_else(|| engine.now());
+    let issued_at = logged_in.issued_at;
     logged_in.refresh_token = super::refresh::issue(engine, &logged_in.user.id, &logged_in.jti, issued_at).await?;
     engine.ports.attempts.clear(&lockout_key(&user.email)).await?;
     engine
@@ -187,6 +189,7 @@ pub(crate) async fn issue_session(engine: &Engine, user: &User, mut patch: UserP
         user,
         refresh_token: None,
         jti,
+        issued_at: claims.iat,
     })
 }
 

@@ -43,15 +43,14 @@ pub(crate) async fn issue(
         return Ok(None);
     }
     let raw = new_url_token(engine.ports.random.as_ref());
-    let now = issued_at;
     let token = RefreshToken {
         id: engine.new_id(),
         user_id: user_id.to_string(),
         family_id: engine.new_id(),
         token_hash: hash_secret(&raw),
         access_jti: access_jti.to_string(),
-        created_at: now,
-        expires_at: plus_seconds(now, lifetime(engine)),
+        created_at: issued_at,
+        expires_at: plus_seconds(issued_at, lifetime(engine)),
         used_at: None,
         revoked: false,
     };
