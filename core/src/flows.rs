@@ -125,6 +125,8 @@ pub enum FlowError {
     OAuthStateExpired,
     #[error("refresh token invalid, expired or spent")]
     RefreshInvalid,
+    #[error("turnstile check refused: {0:?}")]
+    Turnstile(crate::turnstile::Refusal),
     #[error("rate limited")]
     RateLimited { limit: RateLimit, retry_after: u64 },
     #[error(transparent)]

@@ -53,6 +53,7 @@ pub mod routes;
 pub mod sqlite;
 pub mod time;
 pub mod token;
+pub mod turnstile;
 pub mod webhook;
 
 #[cfg(any(test, feature = "test-utils"))]

@@ -22,9 +22,20 @@ pub fn document(config: &Config) -> Value {
         if route.access != Access::Public {
             op.insert("security".into(), json!([{ "bearer": [] }]));
         }
+        let guardable = config.turnstile_enabled && crate::turnstile::Guarded::of(endpoint).is_some();
+        let guarded = crate::turnstile::Guarded::of(endpoint).is_some_and(|g| g.required(config));
         if let Some(fields) = contract.body {
             let schema_name = format!("{}Request", pascal(&name));
-            bodies.insert(schema_name.clone(), request_schema(fields));
+            let mut schema = request_schema(fields);
+            if guardable {
+                // Or the header of that name (docs/turnstile.md).
+                schema["properties"][crate::turnstile::FIELD] = json!({
+                    "type": ["string", "null"],
+                    "maxLength": crate::turnstile::TOKEN_MAX_CHARS,
+                    "description": "turnstile_enabled: the widget's token"
+                });
+            }
+            bodies.insert(schema_name.clone(), schema);
             op.insert(
                 "requestBody".into(),
                 json!({
@@ -93,6 +104,10 @@ pub fn document(config: &Config) -> Value {
         if contract.body.is_some() {
             // Bytes that are not UTF-8, and bodies over `max_request_body_bytes`.
             errors.extend([400, 413]);
+        }
+        if guarded {
+            // A missing or refused token; no verdict from siteverify.
+            errors.extend([400, 503]);
         }
         if endpoint != Endpoint::OpenApi {
             errors.push(503);

@@ -221,6 +221,16 @@ pub struct Config {
     pub refresh_token_expire_days: i64,
     pub refresh_token_cookie: bool,
     pub token_refresh_rate_limit: Option<String>,
+    // Seed 004 (docs/turnstile.md): Cloudflare Turnstile in front of login, registration and
+    // password change, verified at `turnstile_verify_url` within `turnstile_timeout_seconds`.
+    pub turnstile_enabled: bool,
+    pub turnstile_site_key: Option<String>,
+    pub turnstile_secret_key: Option<String>,
+    pub turnstile_require_on_login: bool,
+    pub turnstile_require_on_register: bool,
+    pub turnstile_require_on_password_change: bool,
+    pub turnstile_verify_url: String,
+    pub turnstile_timeout_seconds: u64,
 }
 
 /// `[email]` (docs/wire.md, "Fields and defaults").
@@ -434,6 +444,14 @@ impl Default for Config {
             refresh_token_expire_days: 7,
             refresh_token_cookie: false,
             token_refresh_rate_limit: None,
+            turnstile_enabled: false,
+            turnstile_site_key: None,
+            turnstile_secret_key: None,
+            turnstile_require_on_login: false,
+            turnstile_require_on_register: true,
+            turnstile_require_on_password_change: true,
+            turnstile_verify_url: crate::turnstile::SITEVERIFY_URL.into(),
+            turnstile_timeout_seconds: 5,
             purge_interval_seconds: 3600,
             password_verify_floor: None,
         }
@@ -552,7 +570,7 @@ fn debug_redacted<T: Serialize>(name: &str, value: &T, f: &mut std::fmt::Formatt
     fn redact(v: &mut Value) {
         if let Value::Object(map) = v {
             for (key, value) in map.iter_mut() {
-                let secret = ["secret", "password", "token", "access_key"]
+                let secret = ["secret", "password", "token", "access_key", "private_key"]
                     .iter()
                     .any(|w| key.contains(w))
                     && !key.ends_with("_ttl_seconds")

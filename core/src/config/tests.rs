@@ -594,3 +594,53 @@ fn seed_004_session_lifetime_in_hours_and_refresh_tokens() {
         "0.9.3's contract by default"
     );
 }
+
+#[regstack_macros::dual_test]
+fn seed_004_turnstile_defaults_and_what_it_needs() {
+    let load_env = |pairs: &[(&str, &str)]| {
+        let vars = env(pairs);
+        load(Sources {
+            env: &vars,
+            ..Default::default()
+        })
+    };
+    let off = Config::default();
+    assert!(!off.turnstile_enabled, "0.9.3's contract by default");
+    assert!(!off.turnstile_require_on_login && off.turnstile_require_on_register);
+    assert!(off.turnstile_require_on_password_change);
+    assert_eq!(off.turnstile_verify_url, crate::turnstile::SITEVERIFY_URL);
+    let on = [
+        ("REGSTACK_TURNSTILE_ENABLED", "true"),
+        ("REGSTACK_TURNSTILE_SITE_KEY", "0x4AAAAAAAsite"),
+        ("REGSTACK_TURNSTILE_SECRET_KEY", "0x4AAAAAAAq3Vx9Lr0aZt7mWcBn2Kp"),
+    ];
+    let c = load_env(&on).unwrap().config;
+    assert!(c.turnstile_enabled);
+    assert!(
+        format!("{c:?}").contains("\"turnstile_secret_key\":\"[redacted]\""),
+        "{c:?}"
+    );
+    for (missing, field) in [(0, "turnstile_site_key"), (1, "turnstile_secret_key")] {
+        let mut pairs = on.to_vec();
+        pairs.remove(missing + 1);
+        let e = load_env(&pairs).unwrap_err();
+        assert!(e.to_string().contains(field), "{e}");
+    }
+    for (key, value, field) in [
+        ("REGSTACK_TURNSTILE_SECRET_KEY", "0x4AAAAAAA", "turnstile_secret_key"),
+        (
+            "REGSTACK_TURNSTILE_VERIFY_URL",
+            "http://siteverify.example/",
+            "turnstile_verify_url",
+        ),
+        ("REGSTACK_TURNSTILE_TIMEOUT_SECONDS", "0", "turnstile_timeout_seconds"),
+    ] {
+        let mut pairs = on.to_vec();
+        pairs.retain(|(k, _)| *k != key);
+        pairs.push((key, value));
+        let e = load_env(&pairs).unwrap_err();
+        assert!(e.to_string().contains(field), "{key}={value}: {e}");
+    }
+    // Leftovers of a switched-off set-up do not stop a server.
+    assert!(load_env(&[("REGSTACK_TURNSTILE_SECRET_KEY", "changeme")]).is_ok());
+}

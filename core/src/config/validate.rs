@@ -113,6 +113,7 @@ impl Config {
             }
         }
         range("refresh_token_expire_days", self.refresh_token_expire_days, 1, 365)?;
+        self.validate_turnstile()?;
         range(
             "verification_token_ttl_seconds",
             self.verification_token_ttl_seconds,
@@ -318,6 +319,47 @@ impl Config {
             120,
         )?;
         self.validate_oauth()?;
+        Ok(())
+    }
+
+    /// With `turnstile_enabled`, both keys are set and real, and siteverify is reached over
+    /// https (or http to this machine, for a stand-in).
+    fn validate_turnstile(&self) -> Result<(), ConfigError> {
+        if !self.turnstile_enabled {
+            return Ok(());
+        }
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if !set(&self.turnstile_site_key) {
+            return Err(invalid(
+                "turnstile_site_key",
+                "must be set when turnstile_enabled is (the widget's site key from the Cloudflare dashboard)",
+            ));
+        }
+        match self.turnstile_secret_key.as_deref() {
+            // Seed 004's example value is a key's prefix, never a key.
+            Some(s) if is_placeholder_secret(s) || s.trim() == "0x4AAAAAAA" => {
+                return Err(invalid(
+                    "turnstile_secret_key",
+                    "is a placeholder from an example, not the secret key from the Cloudflare dashboard",
+                ))
+            }
+            Some(s) if !s.trim().is_empty() => {}
+            _ => {
+                return Err(invalid(
+                    "turnstile_secret_key",
+                    "must be set when turnstile_enabled is (the secret key from the Cloudflare dashboard)",
+                ))
+            }
+        }
+        if !crate::webhook::allowed_url(&self.turnstile_verify_url) {
+            return Err(invalid(
+                "turnstile_verify_url",
+                "must be an https:// URL (http:// only to localhost or a loopback address)",
+            ));
+        }
+        if !(1..=60).contains(&self.turnstile_timeout_seconds) {
+            return Err(invalid("turnstile_timeout_seconds", "must be between 1 and 60"));
+        }
         Ok(())
     }
 

@@ -122,6 +122,17 @@ impl From<FlowError> for ApiError {
             OAuthStateNotFound => ApiError::detail(StatusCode::NOT_FOUND, "OAuth state not found or already consumed."),
             OAuthStateExpired => bad_request("OAuth state has expired."),
             RefreshInvalid => ApiError::detail(StatusCode::UNAUTHORIZED, "Invalid or expired refresh token."),
+            Turnstile(crate::turnstile::Refusal::Missing) => bad_request(
+                "Turnstile verification is required: send the widget's token as cf-turnstile-response.",
+            ),
+            Turnstile(crate::turnstile::Refusal::Failed) => {
+                bad_request("Turnstile verification failed. Complete the challenge again.")
+            }
+            Turnstile(crate::turnstile::Refusal::Unavailable) => ApiError::detail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Turnstile verification is unavailable. Try again shortly.",
+            )
+            .with_header(header::RETRY_AFTER, "5".into()),
             RelayRefused => ApiError::detail(StatusCode::UNAUTHORIZED, "Relay request refused."),
             RegistrationDisabled => ApiError::detail(StatusCode::FORBIDDEN, "Registration is disabled."),
             EmailTaken => ApiError::detail(StatusCode::CONFLICT, "An account with that email already exists."),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{json, Value};
@@ -17,6 +17,7 @@ use crate::flows::login::LoginOutcome;
 use crate::flows::register::Registered;
 use crate::flows::session::Session;
 use crate::flows::{account, email_change, login as login_flow, oauth, password, phone, register as register_flow};
+use crate::turnstile::{self, Guarded};
 
 type Reply = Result<Response, ApiError>;
 
@@ -28,13 +29,46 @@ fn message(status: StatusCode, text: &str) -> Reply {
     ok(status, json!({ "message": text }))
 }
 
+/// The Turnstile token of a guardable route (docs/turnstile.md): the body's
+/// `cf-turnstile-response`, else the header of that name. The field is known on all three
+/// routes once `turnstile_enabled` is on, so a form that always renders the widget is never
+/// refused for it; with Turnstile off, the 0.9.3 model is unchanged and it is an extra.
+fn turnstile_token(engine: &Engine, guarded: Guarded, f: &mut Fields, headers: &HeaderMap) -> Option<String> {
+    if !engine.config.turnstile_enabled {
+        return None;
+    }
+    let from_body = f
+        .nullable_string(turnstile::FIELD, Some(turnstile::TOKEN_MAX_CHARS))
+        .flatten();
+    if !guarded.required(&engine.config) {
+        return None;
+    }
+    from_body.or_else(|| {
+        headers
+            .get(turnstile::FIELD)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    })
+}
+
+fn client_ip(ip: Option<Extension<ClientIp>>) -> Option<String> {
+    ip.map(|Extension(ClientIp(ip))| ip)
+}
+
 /// `POST /register`
-pub async fn register(State(engine): State<Arc<Engine>>, JsonBody(body): JsonBody) -> Reply {
+pub async fn register(
+    State(engine): State<Arc<Engine>>,
+    ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Reply {
     let mut f = Fields::new(body)?;
     let email = f.email("email");
     let pw = f.string("password", 8, Some(128));
     let full_name = f.nullable_string("full_name", Some(200));
+    let captcha = turnstile_token(&engine, Guarded::Register, &mut f, &headers);
     f.finish()?;
+    turnstile::check(&engine, Guarded::Register, captcha.as_deref(), client_ip(ip).as_deref()).await?;
     match register_flow::register(&engine, take(email)?, &take(pw)?, full_name.flatten()).await? {
         Registered::User(user) => ok(StatusCode::CREATED, user.public()),
         Registered::Pending(pending) => ok(StatusCode::CREATED, pending.response()),
@@ -66,13 +100,16 @@ pub async fn resend_verification(State(engine): State<Arc<Engine>>, JsonBody(bod
 pub async fn login(
     State(engine): State<Arc<Engine>>,
     ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
     let email = f.email("email");
     let pw = f.string("password", 8, Some(128));
+    let captcha = turnstile_token(&engine, Guarded::Login, &mut f, &headers);
     f.finish()?;
-    let ip = ip.map(|Extension(ClientIp(ip))| ip);
+    let ip = client_ip(ip);
+    turnstile::check(&engine, Guarded::Login, captcha.as_deref(), ip.as_deref()).await?;
     match login_flow::login(&engine, take(email)?, &take(pw)?, ip.as_deref()).await? {
         LoginOutcome::Session(done) => session_answer(&engine, &done),
         LoginOutcome::MfaRequired {
@@ -230,12 +267,17 @@ pub async fn patch_me(
 pub async fn change_password(
     State(engine): State<Arc<Engine>>,
     Extension(session): Extension<Session>,
+    ip: Option<Extension<ClientIp>>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
     let current = f.string("current_password", 0, None);
     let new = f.string("new_password", 8, Some(128));
+    let captcha = turnstile_token(&engine, Guarded::ChangePassword, &mut f, &headers);
     f.finish()?;
+    let ip = client_ip(ip);
+    turnstile::check(&engine, Guarded::ChangePassword, captcha.as_deref(), ip.as_deref()).await?;
     account::change_password(&engine, &session, &take(current)?, &take(new)?).await?;
     message(
         StatusCode::OK,

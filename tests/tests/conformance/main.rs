@@ -23,3 +23,4 @@ mod relay;
 mod restart;
 mod routing;
 mod sms;
+mod turnstile;
