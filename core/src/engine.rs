@@ -71,6 +71,38 @@ fn oauth_providers(
     Ok(providers)
 }
 
+/// The configured VAPID pair, or a pair made for this process with seed 004's warning; `None`
+/// with Web Push off. The config's validation has already parsed a configured pair.
+fn vapid_keys(config: &Config, ports: &Ports) -> Result<Option<crate::push::VapidKeys>, EngineError> {
+    if !config.enable_web_push {
+        return Ok(None);
+    }
+    if config.vapid_subject.trim() == crate::config::Config::default().vapid_subject {
+        tracing::warn!(
+            target: "regstack.config",
+            "vapid_subject is seed 004's example, mailto:admin@example.com: set it to an address of yours, \
+             where push services can reach you about your alerts"
+        );
+    }
+    // Blank is unset, as the config's validation reads it.
+    let set = |v: &Option<String>| v.clone().filter(|s| !s.trim().is_empty());
+    match (set(&config.vapid_public_key), set(&config.vapid_private_key)) {
+        (Some(public), Some(private)) => crate::push::VapidKeys::from_base64(&public, &private)
+            .map(Some)
+            .map_err(|message| {
+                crate::config::ConfigError::Invalid {
+                    field: "vapid_private_key".into(),
+                    message,
+                }
+                .into()
+            }),
+        _ => {
+            tracing::warn!(target: "regstack.config", "{}", crate::push::GENERATED_WARNING);
+            Ok(Some(crate::push::VapidKeys::generate(ports.random.as_ref())))
+        }
+    }
+}
+
 /// One regstack instance's state.
 pub struct Engine {
     /// The config, after validation (and with a generated `jwt_secret` if none was given).
@@ -102,6 +134,8 @@ pub struct Engine {
     pub ephemeral_secret: bool,
     /// The OAuth providers (empty unless `enable_oauth`).
     pub oauth: crate::oauth::Providers,
+    /// The VAPID pair that signs sign-in alerts (`None` unless `enable_web_push`).
+    pub vapid: Option<crate::push::VapidKeys>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -152,10 +186,12 @@ impl Engine {
             config.jwt_secret = crate::token::new_jwt_secret(ports.random.as_ref());
             tracing::warn!(
                 target: "regstack.config",
-                "jwt_secret is not set: generated a random one for this process. Every session ends when it restarts; \
-                 production needs a stable secret (REGSTACK_JWT_SECRET, at least 32 characters)."
+                "jwt_secret is not set: a random key was generated at startup. All active sessions will be \
+                 invalidated on every restart. Always set a stable key in production (REGSTACK_JWT_SECRET, at \
+                 least 32 characters)."
             );
         }
+        let vapid = vapid_keys(&config, &ports)?;
         let verify_floor_config = config
             .password_verify_floor
             .as_deref()
@@ -210,6 +246,7 @@ impl Engine {
             code_key,
             ephemeral_secret,
             oauth,
+            vapid,
         })
     }
 

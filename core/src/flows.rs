@@ -11,6 +11,7 @@ pub mod login;
 pub mod oauth;
 pub mod password;
 pub mod phone;
+pub mod push;
 pub mod refresh;
 pub mod register;
 pub mod relay;
@@ -125,6 +126,8 @@ pub enum FlowError {
     OAuthStateExpired,
     #[error("refresh token invalid, expired or spent")]
     RefreshInvalid,
+    #[error("no push subscription at that endpoint")]
+    PushSubscriptionNotFound,
     #[error("turnstile check refused: {0:?}")]
     Turnstile(crate::turnstile::Refusal),
     #[error("rate limited")]

@@ -45,6 +45,7 @@ pub mod oauth;
 pub mod openapi;
 pub mod password;
 pub mod ports;
+pub mod push;
 pub mod rate_limit;
 pub mod records;
 pub mod relay;

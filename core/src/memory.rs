@@ -8,11 +8,12 @@ use async_trait::async_trait;
 
 use crate::ports::{
     AttemptStore, Counter, FamilyMember, MfaCodeStore, NextRefresh, OAuthStore, PendingStore, Purged,
-    RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord, StoreError, Sweeper,
-    Unlinked, UserCounts, UserStore,
+    PushSubscriptionStore, RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord,
+    StoreError, Sweeper, Unlinked, UserCounts, UserStore,
 };
 use crate::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, RefreshToken, User, UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, PushSubscription, RefreshToken, User,
+    UserPatch,
 };
 use crate::time::Timestamp;
 
@@ -27,6 +28,7 @@ struct Tables {
     identities: Vec<OAuthIdentity>,
     states: HashMap<String, OAuthState>,
     refresh: Vec<RefreshToken>,
+    push: Vec<PushSubscription>,
 }
 
 /// Every store in one mutex, so cascades and check-then-write steps are atomic.
@@ -100,6 +102,7 @@ impl UserStore for MemoryStore {
         t.codes.retain(|c| c.user_id != user.id);
         t.identities.retain(|i| i.user_id != user.id);
         t.refresh.retain(|r| r.user_id != user.id);
+        t.push.retain(|s| s.user_id != user.id);
         Ok(deleted)
     }
 
@@ -413,6 +416,52 @@ impl RefreshTokenStore for MemoryStore {
             .iter()
             .find(|r| r.access_jti == access_jti)
             .map(|r| r.family_id.clone()))
+    }
+}
+
+#[async_trait]
+impl PushSubscriptionStore for MemoryStore {
+    async fn subscribe(&self, subscription: &PushSubscription, limit: usize) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        let same = |s: &PushSubscription| s.user_id == subscription.user_id && s.endpoint == subscription.endpoint;
+        match t.push.iter_mut().find(|s| same(s)) {
+            Some(kept) => {
+                kept.p256dh = subscription.p256dh.clone();
+                kept.auth = subscription.auth.clone();
+                kept.created_at = subscription.created_at;
+            }
+            None => t.push.push(subscription.clone()),
+        }
+        let mut mine: Vec<(Timestamp, String)> = t
+            .push
+            .iter()
+            .filter(|s| s.user_id == subscription.user_id && s.endpoint != subscription.endpoint)
+            .map(|s| (s.created_at, s.id.clone()))
+            .collect();
+        mine.sort();
+        let excess = mine.len().saturating_sub(limit.saturating_sub(1));
+        let dropped: Vec<String> = mine.into_iter().take(excess).map(|(_, id)| id).collect();
+        t.push.retain(|s| !dropped.contains(&s.id));
+        Ok(())
+    }
+
+    async fn subscriptions(&self, user_id: &str) -> Result<Vec<PushSubscription>, StoreError> {
+        let mut mine: Vec<PushSubscription> = self
+            .lock()
+            .push
+            .iter()
+            .filter(|s| s.user_id == user_id)
+            .cloned()
+            .collect();
+        mine.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(mine)
+    }
+
+    async fn unsubscribe(&self, user_id: &str, endpoint: &str) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let before = t.push.len();
+        t.push.retain(|s| !(s.user_id == user_id && s.endpoint == endpoint));
+        Ok(t.push.len() != before)
     }
 }
 

@@ -304,6 +304,27 @@ fn components() -> Map<String, Value> {
                 "mfa_pending_token": { "type": ["string", "null"], "description": "For POST /login/mfa-confirm" }
             }
         },
+        "VapidPublicKey": {
+            "type": "object",
+            "required": ["public_key"],
+            "properties": { "public_key": { "type": "string", "description": "base64url, unpadded: the uncompressed P-256 point" } }
+        },
+        "PushSubscription": {
+            "type": "object",
+            "required": ["id", "endpoint", "created_at"],
+            "properties": {
+                "id": { "type": "string" },
+                "endpoint": { "type": "string" },
+                "created_at": datetime
+            }
+        },
+        "PushSubscriptionList": {
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "items": { "type": "array", "items": { "$ref": "#/components/schemas/PushSubscription" } }
+            }
+        },
         "UserList": {
             "type": "object",
             "required": ["items", "total", "skip", "limit"],
@@ -405,6 +426,7 @@ mod tests {
             relay_secret: Some("relay-secret-q3Vx9-Lr0aZt_7mWcBn2KpHs5YdE".into()),
             enable_oauth: true,
             enable_refresh_tokens: true,
+            enable_web_push: true,
             ..Config::default()
         };
         everything.oauth.google_client_id = Some("client".into());

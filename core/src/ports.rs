@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use crate::events::Event;
 use crate::password::{PasswordError, Verified};
 use crate::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, RefreshToken, User, UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthState, PendingRegistration, PushSubscription, RefreshToken, User,
+    UserPatch,
 };
 use crate::time::Timestamp;
 
@@ -296,6 +297,18 @@ pub struct FamilyMember {
     pub issued_at: Timestamp,
 }
 
+/// Browsers' push subscriptions (`push_subscriptions`, docs/web-push.md).
+#[async_trait]
+pub trait PushSubscriptionStore: Send + Sync {
+    /// Saves `subscription`. The user's subscription at the same endpoint, if any, takes the
+    /// new keys and time instead (keeping its id); then the user's oldest past `limit` go.
+    async fn subscribe(&self, subscription: &PushSubscription, limit: usize) -> Result<(), StoreError>;
+    /// The user's subscriptions, oldest first.
+    async fn subscriptions(&self, user_id: &str) -> Result<Vec<PushSubscription>, StoreError>;
+    /// Deletes the user's subscription at `endpoint`; whether there was one.
+    async fn unsubscribe(&self, user_id: &str, endpoint: &str) -> Result<bool, StoreError>;
+}
+
 /// Refresh tokens (`refresh_tokens`, docs/refresh-tokens.md).
 #[async_trait]
 pub trait RefreshTokenStore: Send + Sync {
@@ -517,6 +530,8 @@ pub struct Stores {
     pub oauth: Arc<dyn OAuthStore>,
     /// Refresh tokens.
     pub refresh: Arc<dyn RefreshTokenStore>,
+    /// Browsers' push subscriptions.
+    pub push: Arc<dyn PushSubscriptionStore>,
     /// Expired-row sweeping.
     pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
@@ -535,6 +550,7 @@ impl Stores {
             + MfaCodeStore
             + OAuthStore
             + RefreshTokenStore
+            + PushSubscriptionStore
             + Sweeper
             + Clone
             + 'static,
@@ -548,9 +564,19 @@ impl Stores {
             mfa_codes: Arc::new(store.clone()),
             oauth: Arc::new(store.clone()),
             refresh: Arc::new(store.clone()),
+            push: Arc::new(store.clone()),
             sweeper: Arc::new(store),
             counter,
         }
+    }
+}
+
+/// The [`Spawner`] of [`Ports::new`]: it runs nothing, and says so.
+struct NoBackground;
+
+impl Spawner for NoBackground {
+    fn spawn(&self, _job: Job) -> bool {
+        false
     }
 }
 
@@ -573,10 +599,15 @@ pub struct Ports {
     pub oauth: Arc<dyn OAuthStore>,
     /// Refresh tokens.
     pub refresh: Arc<dyn RefreshTokenStore>,
+    /// Browsers' push subscriptions.
+    pub push: Arc<dyn PushSubscriptionStore>,
     /// Expired-row sweeping.
     pub sweeper: Arc<dyn Sweeper>,
     /// Rate-limit counters.
     pub counter: Arc<dyn Counter>,
+    /// Work off the request path (sign-in alerts). [`Ports::new`] starts with one that
+    /// refuses everything; a runtime sets its own.
+    pub background: Arc<dyn Spawner>,
     /// Email delivery.
     pub mailer: Arc<dyn Mailer>,
     /// SMS delivery.
@@ -616,6 +647,7 @@ impl Ports {
             mfa_codes,
             oauth,
             refresh,
+            push,
             sweeper,
             counter,
         } = stores;
@@ -628,8 +660,10 @@ impl Ports {
             mfa_codes,
             oauth,
             refresh,
+            push,
             sweeper,
             counter,
+            background: Arc::new(NoBackground),
             mailer,
             sms,
             hasher,

@@ -429,3 +429,38 @@ impl std::fmt::Debug for RefreshToken {
             .finish_non_exhaustive()
     }
 }
+
+/// A browser's Web Push subscription (`push_subscriptions`; docs/web-push.md). Its `Debug`
+/// hides the endpoint, a capability URL, and the browser's secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushSubscription {
+    /// 32-char uuid hex.
+    pub id: String,
+    /// The account.
+    pub user_id: String,
+    /// Where the browser's push service takes messages for it.
+    pub endpoint: String,
+    /// The browser's P-256 public key, base64url (unpadded), that alerts are encrypted to.
+    pub p256dh: String,
+    /// The browser's 16-byte authentication secret, base64url (unpadded).
+    pub auth: String,
+    /// When it was subscribed (or subscribed again).
+    pub created_at: Timestamp,
+}
+
+impl PushSubscription {
+    /// What its owner sees: the id, the endpoint and when (never the keys).
+    pub fn public(&self) -> Value {
+        json!({ "id": self.id, "endpoint": self.endpoint, "created_at": to_pydantic(self.created_at) })
+    }
+}
+
+impl std::fmt::Debug for PushSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSubscription")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}

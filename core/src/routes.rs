@@ -37,6 +37,8 @@ pub enum Group {
     OAuth,
     /// `enable_refresh_tokens`.
     RefreshTokens,
+    /// `enable_web_push`.
+    WebPush,
 }
 
 impl Group {
@@ -54,6 +56,7 @@ impl Group {
             Group::Admin => config.enable_admin_router,
             Group::OAuth => config.enable_oauth && config.oauth.has_providers(),
             Group::RefreshTokens => config.enable_refresh_tokens,
+            Group::WebPush => config.enable_web_push,
         }
     }
 }
@@ -110,6 +113,10 @@ pub enum Endpoint {
     OAuthCallback,
     OAuthExchange,
     TokenRefresh,
+    PushVapidPublicKey,
+    PushSubscribe,
+    PushSubscriptions,
+    PushUnsubscribe,
 }
 
 impl Endpoint {
@@ -148,6 +155,10 @@ impl Endpoint {
         Endpoint::OAuthCallback,
         Endpoint::OAuthExchange,
         Endpoint::TokenRefresh,
+        Endpoint::PushVapidPublicKey,
+        Endpoint::PushSubscribe,
+        Endpoint::PushSubscriptions,
+        Endpoint::PushUnsubscribe,
     ];
 
     /// This endpoint's row.
@@ -273,6 +284,10 @@ impl Endpoint {
                 Some(RateClass::TokenRefresh),
                 RefreshTokens,
             ),
+            Endpoint::PushVapidPublicKey => (Method::GET, "/push/vapid-public-key", Public, None, WebPush),
+            Endpoint::PushSubscribe => (Method::POST, "/push/subscriptions", Bearer, None, WebPush),
+            Endpoint::PushSubscriptions => (Method::GET, "/push/subscriptions", Bearer, None, WebPush),
+            Endpoint::PushUnsubscribe => (Method::DELETE, "/push/subscriptions", Bearer, None, WebPush),
         };
         Route {
             method,
@@ -450,6 +465,12 @@ impl Endpoint {
         const BODY_14: &[Field] = &[text("pending_token", 0, None), CODE];
         const BODY_15: &[Field] = &[CURRENT_PASSWORD];
         const EXCHANGE: &[Field] = &[text("id", 8, Some(128))];
+        const SUBSCRIPTION: &[Field] = &[
+            text("endpoint", 1, Some(crate::push::ENDPOINT_MAX_CHARS)),
+            text("p256dh", 1, Some(100)),
+            text("auth", 1, Some(50)),
+        ];
+        const ENDPOINT: &[Field] = &[text("endpoint", 1, Some(crate::push::ENDPOINT_MAX_CHARS))];
         const REFRESH: &[Field] = &[Field {
             name: "refresh_token",
             ty: FieldType::NullableText { max: 512 },
@@ -661,6 +682,30 @@ impl Endpoint {
                 ok(200, &["Token"]),
                 &[401],
             ),
+            Endpoint::PushVapidPublicKey => c(
+                "The VAPID public key browsers subscribe with (applicationServerKey)",
+                None,
+                ok(200, &["VapidPublicKey"]),
+                &[],
+            ),
+            Endpoint::PushSubscribe => c(
+                "Subscribe the caller's browser to sign-in alerts (the same endpoint again replaces it)",
+                Some(SUBSCRIPTION),
+                ok(201, &["PushSubscription"]),
+                &[],
+            ),
+            Endpoint::PushSubscriptions => c(
+                "The caller's push subscriptions, oldest first",
+                None,
+                ok(200, &["PushSubscriptionList"]),
+                &[],
+            ),
+            Endpoint::PushUnsubscribe => c(
+                "Remove one of the caller's push subscriptions",
+                Some(ENDPOINT),
+                ok(200, MESSAGE),
+                &[404],
+            ),
         }
     }
 }
@@ -680,8 +725,8 @@ mod tests {
         let mut c = Config::default();
         assert_eq!(
             Endpoint::mounted(&c).count(),
-            Endpoint::ALL.len() - 18,
-            "sms routes, the relay endpoint, the admin API, OAuth and refresh tokens are off by default"
+            Endpoint::ALL.len() - 22,
+            "sms routes, the relay endpoint, the admin API, OAuth, refresh tokens and Web Push are off by default"
         );
         c.enable_oauth = true;
         assert!(

@@ -12,8 +12,8 @@ use serde_json::{Map, Value as Json};
 use crate::email::key as email_key;
 use crate::ports::StoreError;
 use crate::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, RefreshToken, User,
-    UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, PushSubscription,
+    RefreshToken, User, UserPatch,
 };
 use crate::time::{from_sql_text, to_sql_text, Timestamp};
 
@@ -335,6 +335,7 @@ pub fn delete_user(user: &User) -> Vec<Statement> {
         Statement::new("DELETE FROM users WHERE id = ?1", id()),
         Statement::new("DELETE FROM oauth_identities WHERE user_id = ?1", id()),
         Statement::new("DELETE FROM refresh_tokens WHERE user_id = ?1", id()),
+        Statement::new("DELETE FROM push_subscriptions WHERE user_id = ?1", id()),
         Statement::new("DELETE FROM mfa_codes WHERE user_id = ?1", id()),
         Statement::new(
             format!("DELETE FROM pending_registrations WHERE {}", matches_email("?2", "?1")),
@@ -844,6 +845,69 @@ pub fn family_of_session(access_jti: &str) -> Statement {
     )
 }
 
+/// The `push_subscriptions` columns, in [`push_from`]'s terms.
+pub const PUSH_COLUMNS: &str = "id, user_id, endpoint, p256dh, auth, created_at";
+
+/// A push subscription from a row of [`PUSH_COLUMNS`].
+pub fn push_from(row: &impl Row) -> Result<PushSubscription, StoreError> {
+    Ok(PushSubscription {
+        id: required(row, "id")?,
+        user_id: required(row, "user_id")?,
+        endpoint: required(row, "endpoint")?,
+        p256dh: required(row, "p256dh")?,
+        auth: required(row, "auth")?,
+        created_at: read_time(row, "created_at")?,
+    })
+}
+
+/// Saves a subscription (the user's one at the same endpoint takes the new keys and time),
+/// then drops the user's oldest past `limit`, never the one just saved (whatever the clocks
+/// say); to run as one transaction.
+pub fn put_push(s: &PushSubscription, limit: usize) -> Vec<Statement> {
+    vec![
+        Statement::new(
+            format!(
+                "INSERT INTO push_subscriptions ({PUSH_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (user_id, endpoint) DO UPDATE SET p256dh = excluded.p256dh, auth = excluded.auth, \
+                 created_at = excluded.created_at"
+            ),
+            vec![
+                text(&s.id),
+                text(&s.user_id),
+                text(&s.endpoint),
+                text(&s.p256dh),
+                text(&s.auth),
+                time(s.created_at),
+            ],
+        ),
+        Statement::new(
+            "DELETE FROM push_subscriptions WHERE user_id = ?1 AND endpoint <> ?3 AND id NOT IN (SELECT id \
+             FROM push_subscriptions WHERE user_id = ?1 AND endpoint <> ?3 ORDER BY created_at DESC, id DESC LIMIT ?2)",
+            vec![
+                text(&s.user_id),
+                Value::Int(i64::try_from(limit.saturating_sub(1)).unwrap_or(i64::MAX)),
+                text(&s.endpoint),
+            ],
+        ),
+    ]
+}
+
+/// A user's subscriptions, oldest first.
+pub fn push_of(user_id: &str) -> Statement {
+    Statement::new(
+        format!("SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE user_id = ?1 ORDER BY created_at, id"),
+        vec![text(user_id)],
+    )
+}
+
+/// Deletes a user's subscription at an endpoint.
+pub fn delete_push(user_id: &str, endpoint: &str) -> Statement {
+    Statement::new(
+        "DELETE FROM push_subscriptions WHERE user_id = ?1 AND endpoint = ?2",
+        vec![text(user_id), text(endpoint)],
+    )
+}
+
 /// What a SQLite driver does for the stores: run the shared statements. The native sqlx pool
 /// and the edge's D1 binding implement it; every store decision around the statements is
 /// written once, in [`SqlStore`].
@@ -1179,6 +1243,21 @@ impl<E: Executor> crate::ports::OAuthStore for SqlStore<E> {
             .as_ref()
             .map(state_from)
             .transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> crate::ports::PushSubscriptionStore for SqlStore<E> {
+    async fn subscribe(&self, subscription: &PushSubscription, limit: usize) -> Result<(), StoreError> {
+        self.0.batch(put_push(subscription, limit)).await.map(|_| ())
+    }
+
+    async fn subscriptions(&self, user_id: &str) -> Result<Vec<PushSubscription>, StoreError> {
+        self.0.rows(push_of(user_id)).await?.iter().map(push_from).collect()
+    }
+
+    async fn unsubscribe(&self, user_id: &str, endpoint: &str) -> Result<bool, StoreError> {
+        Ok(self.0.run(delete_push(user_id, endpoint)).await? > 0)
     }
 }
 

@@ -323,7 +323,7 @@ pub async fn contract_at(stores: Stores, parallelism: usize, now: Timestamp) {
 
 /// The named cases of the port contract, in the order [`contract_at`] runs them (the sweep
 /// last: it deletes what the others left expired).
-pub const CONTRACT_CASES: [&str; 11] = [
+pub const CONTRACT_CASES: [&str; 12] = [
     "users",
     "listing",
     "pending",
@@ -333,6 +333,7 @@ pub const CONTRACT_CASES: [&str; 11] = [
     "mfa_codes",
     "oauth",
     "refresh",
+    "push",
     "counter",
     "sweeper",
 ];
@@ -351,6 +352,7 @@ pub async fn contract_case(case: &str, stores: &Stores, parallelism: usize, now:
             "mfa_codes" => mfa_contract(stores, now, parallelism).await,
             "oauth" => oauth_contract(stores, now, parallelism).await,
             "refresh" => refresh_contract(stores, now, parallelism).await,
+            "push" => push_contract(stores, now).await,
             "counter" => counter_contract(stores, now, parallelism).await,
             "sweeper" => sweeper_contract(stores, now).await,
             other => panic!("no port contract case {other:?}"),
@@ -920,6 +922,77 @@ async fn oauth_contract(s: &Stores, now: Timestamp, parallelism: usize) {
     let taken: Vec<_> = takes.into_iter().flatten().collect();
     assert_eq!(taken, vec![done.clone()], "an exchange is won once");
     assert_eq!(s.oauth.take_completed_state(&done.id).await.unwrap(), None);
+}
+
+/// Subscriptions are per account and endpoint, listed oldest first; subscribing an endpoint
+/// again renews it in place; past the limit the oldest others go, never the one just saved;
+/// they die with their account.
+async fn push_contract(s: &Stores, now: Timestamp) {
+    use crate::records::PushSubscription;
+    let owner = s
+        .users
+        .create(&user("00000000000000000000000000000091", "push@example.com", now))
+        .await
+        .unwrap();
+    let other = s
+        .users
+        .create(&user("00000000000000000000000000000092", "push-other@example.com", now))
+        .await
+        .unwrap();
+    let sub = |id: u32, user_id: &str, n: u32, keys: &str, at: i64| PushSubscription {
+        id: format!("{id:0>32}"),
+        user_id: user_id.to_string(),
+        endpoint: format!("https://push.example/{n}"),
+        p256dh: format!("p256dh-{keys}"),
+        auth: format!("auth-{keys}"),
+        created_at: plus_seconds(now, at),
+    };
+    let endpoints = |list: Vec<PushSubscription>| -> Vec<String> { list.into_iter().map(|s| s.endpoint).collect() };
+    for n in 0..3 {
+        s.push
+            .subscribe(&sub(9100 + n, &owner.id, n, "a", n as i64), 3)
+            .await
+            .unwrap();
+    }
+    // The same browser for another account is that account's own subscription.
+    s.push.subscribe(&sub(9120, &other.id, 0, "b", 0), 3).await.unwrap();
+    let ep = |n: u32| format!("https://push.example/{n}");
+    assert_eq!(
+        endpoints(s.push.subscriptions(&owner.id).await.unwrap()),
+        [ep(0), ep(1), ep(2)],
+        "oldest first"
+    );
+    // Subscribing an endpoint again takes the new keys and time, and keeps its id.
+    s.push.subscribe(&sub(9150, &owner.id, 0, "c", 10), 3).await.unwrap();
+    let list = s.push.subscriptions(&owner.id).await.unwrap();
+    assert_eq!(endpoints(list.clone()), [ep(1), ep(2), ep(0)]);
+    assert_eq!(list[2].id, format!("{:0>32}", 9100));
+    assert_eq!((list[2].p256dh.as_str(), list[2].auth.as_str()), ("p256dh-c", "auth-c"));
+    // Past the limit the oldest goes.
+    s.push.subscribe(&sub(9103, &owner.id, 3, "a", 20), 3).await.unwrap();
+    assert_eq!(
+        endpoints(s.push.subscriptions(&owner.id).await.unwrap()),
+        [ep(2), ep(0), ep(3)]
+    );
+    // The one just saved stays even when another clock made it look oldest.
+    s.push.subscribe(&sub(9104, &owner.id, 4, "a", -5), 3).await.unwrap();
+    assert_eq!(
+        endpoints(s.push.subscriptions(&owner.id).await.unwrap()),
+        [ep(4), ep(0), ep(3)]
+    );
+    assert!(s.push.unsubscribe(&owner.id, &ep(4)).await.unwrap());
+    assert!(!s.push.unsubscribe(&owner.id, &ep(4)).await.unwrap(), "already gone");
+    assert!(!s.push.unsubscribe(&owner.id, &ep(2)).await.unwrap(), "trimmed");
+    assert!(!s.push.unsubscribe(&owner.id, &ep(9)).await.unwrap());
+    assert!(
+        !s.push.unsubscribe(&other.id, &ep(3)).await.unwrap(),
+        "another account's"
+    );
+    assert_eq!(endpoints(s.push.subscriptions(&other.id).await.unwrap()), [ep(0)]);
+    // Deleting the account deletes its subscriptions, and only its.
+    assert!(s.users.delete(&owner).await.unwrap());
+    assert!(s.push.subscriptions(&owner.id).await.unwrap().is_empty());
+    assert_eq!(s.push.subscriptions(&other.id).await.unwrap().len(), 1);
 }
 
 /// A rotation spends its token once: of parallel rotations exactly one wins and the rest see

@@ -41,6 +41,7 @@ async fn handlers_keep_the_declared_bodies() {
         enable_admin_router: true,
         enable_oauth: true,
         enable_refresh_tokens: true,
+        enable_web_push: true,
         password_hash_memory_kib: 64,
         password_hash_iterations: 1,
         ..Config::default()

@@ -23,7 +23,8 @@ thread_local! {
 
 /// The most sends one isolate holds between a route queueing them and the response handing
 /// them to `waitUntil`; past it the core's `Deferred` drops a message and logs it. (A route
-/// queues at most two, so this only guards against a bug; once handed over, sends run under
+/// queues at most two messages plus a sign-in's alerts, at most `push_subscription_limit`,
+/// itself at most 100, so this only guards against a bug; once handed over, sends run under
 /// the platform's own limits for `waitUntil`. `delivery_queue_limit` is the native bound.)
 const QUEUE_LIMIT: usize = 1000;
 

@@ -179,7 +179,7 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
         );
         events = Arc::new(regstack_core::webhook::Fanout(vec![events, Arc::new(sink)]));
     }
-    let ports = Ports::new(
+    let mut ports = Ports::new(
         stores,
         mailer,
         sms,
@@ -189,6 +189,8 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
         clock,
         random,
     );
+    // Sign-in alerts go out after the response, like every other send here.
+    ports.background = Arc::new(AfterResponse);
     let engine = Arc::new(
         Engine::new(config, ports, Renderer::new(HashMap::new()))
             .await
@@ -230,9 +232,19 @@ async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, nex
 /// Settings a Worker cannot honour, refused rather than silently ignored: it has no file
 /// system to read template overrides from.
 fn not_at_the_edge(config: &regstack_core::config::Config) -> Option<String> {
-    (!config.extra_template_dirs.is_empty()).then(|| {
-        "extra_template_dirs is not available at the edge (a Worker has no file system); the worker \
-         renders the bundled email and SMS templates, so unset it here"
+    if !config.extra_template_dirs.is_empty() {
+        return Some(
+            "extra_template_dirs is not available at the edge (a Worker has no file system); the worker \
+             renders the bundled email and SMS templates, so unset it here"
+                .to_string(),
+        );
+    }
+    let unset = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    // Each isolate would make its own pair, and a browser refuses alerts signed by a key other
+    // than the one it subscribed with, so alerts would fail silently (docs/web-push.md).
+    (config.enable_web_push && (unset(&config.vapid_public_key) || unset(&config.vapid_private_key))).then(|| {
+        "enable_web_push needs vapid_public_key and vapid_private_key at the edge, where isolates cannot \
+         share a generated pair: set them as secrets (`regstack vapid generate` prints a pair)"
             .to_string()
     })
 }

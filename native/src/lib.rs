@@ -260,7 +260,7 @@ impl Builder {
         // Swappable, so a host can change providers on a running instance.
         let mailer = Arc::new(delivery::Swappable::<dyn Mailer>::new(mailer));
         let sms = Arc::new(delivery::Swappable::<dyn SmsSender>::new(sms));
-        let ports = Ports::new(
+        let mut ports = Ports::new(
             stores,
             Arc::new(Deferred::<dyn Mailer>::new(mailer.clone(), mail_queue)),
             Arc::new(Deferred::<dyn SmsSender>::new(sms.clone(), sms_queue)),
@@ -270,6 +270,8 @@ impl Builder {
             Arc::new(SystemClock),
             random,
         );
+        // Sign-in alerts get a queue of their own, as each delivery channel does.
+        ports.background = Arc::new(TokioSpawner::new(config.delivery_queue_limit));
         let engine = Engine::with_oauth_providers(config, ports, renderer, self.oauth_providers).await?;
         Ok(RegStack {
             engine: Arc::new(engine),

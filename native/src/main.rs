@@ -97,6 +97,24 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// VAPID keys for Web Push sign-in alerts.
+    Vapid {
+        #[command(subcommand)]
+        action: VapidAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum VapidAction {
+    /// Print a new key pair as REGSTACK_ lines for regstack.secrets.env or a secret manager.
+    #[command(
+        after_help = "Examples:\n  regstack vapid generate >> regstack.secrets.env\n  regstack vapid generate --subject mailto:ops@example.com"
+    )]
+    Generate {
+        /// The contact push services may use (a mailto: address or an https URL).
+        #[arg(long, default_value = "mailto:admin@example.com")]
+        subject: String,
+    },
 }
 
 fn init_logging() {
@@ -150,6 +168,12 @@ async fn main() -> std::process::ExitCode {
             password,
             config,
         } => create_admin(email, password, config).await,
+        Command::Vapid {
+            action: VapidAction::Generate { subject },
+        } => {
+            vapid_generate(&subject);
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -159,6 +183,15 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Seed 004's formats: padded base64url of the raw public point and of the PKCS#8 DER.
+fn vapid_generate(subject: &str) {
+    let keys = regstack_core::push::VapidKeys::generate(&regstack::system::OsRandom);
+    let (public, private) = keys.to_seed_format();
+    println!("REGSTACK_VAPID_PUBLIC_KEY={public}");
+    println!("REGSTACK_VAPID_PRIVATE_KEY={private}");
+    println!("REGSTACK_VAPID_SUBJECT={subject}");
 }
 
 async fn serve(host: String, port: u16, config: Option<PathBuf>, no_migrate: bool) -> anyhow::Result<()> {

@@ -52,15 +52,15 @@ fn migrate_in_steps_and_serve_without_migrating() {
     let dir = temp_dir("steps");
     let (ok, out) = regstack(&dir, &["migrate", "--target", "0002"]);
     assert!(ok, "{out}");
-    assert!(out.contains("before: an empty database (head is 0006)"), "{out}");
+    assert!(out.contains("before: an empty database (head is 0007)"), "{out}");
     assert!(out.contains("\u{2714} migrate: applied 0001, 0002"), "{out}");
-    assert!(out.contains("after: revision 0002 (head is 0006)"), "{out}");
+    assert!(out.contains("after: revision 0002 (head is 0007)"), "{out}");
 
     // Behind head: doctor fails on the schema, and a server told not to migrate refuses to start.
     let (ok, out) = regstack(&dir, &["doctor"]);
     assert!(!ok, "{out}");
     assert!(
-        out.contains("\u{2718} schema: revision 0002 (head is 0006): run `regstack migrate`"),
+        out.contains("\u{2718} schema: revision 0002 (head is 0007): run `regstack migrate`"),
         "{out}"
     );
     let (ok, out) = regstack(&dir, &["serve", "--port", "0", "--no-migrate"]);
@@ -74,16 +74,16 @@ fn migrate_in_steps_and_serve_without_migrating() {
     );
     let (ok, out) = regstack(&dir, &["migrate"]);
     assert!(
-        ok && out.contains("applied 0004, 0005, 0006") && out.contains("after: revision 0006 (head)"),
+        ok && out.contains("applied 0004, 0005, 0006, 0007") && out.contains("after: revision 0007 (head)"),
         "{out}"
     );
     let (ok, out) = regstack(&dir, &["migrate"]);
     assert!(
-        ok && out.contains("already at revision 0006 (head); nothing to do"),
+        ok && out.contains("already at revision 0007 (head); nothing to do"),
         "{out}"
     );
     let (ok, out) = regstack(&dir, &["doctor"]);
-    assert!(ok && out.contains("\u{2714} schema: revision 0006 (head)"), "{out}");
+    assert!(ok && out.contains("\u{2714} schema: revision 0007 (head)"), "{out}");
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn migrate_adopts_a_093_database_at_alembic_0001() {
         out.contains("\u{2714} adopt: regstack 0.9.3's schema moved from Alembic revision 0001 to 0003"),
         "{out}"
     );
-    assert!(out.contains("after: revision 0006 (head)"), "{out}");
+    assert!(out.contains("after: revision 0007 (head)"), "{out}");
     // The adopted account is there, with its password.
     let (ok, out) = regstack(&dir, &["create-admin", "--email", "old@example.com"]);
     assert!(ok && out.contains("Promoted existing user old@example.com"), "{out}");

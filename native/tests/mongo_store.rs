@@ -68,6 +68,7 @@ async fn indexes_follow_the_contract_and_install_idempotently() {
             "refresh_tokens",
             &["refresh_token_hash_unique", "refresh_family", "refresh_ttl"][..],
         ),
+        ("push_subscriptions", &["push_subscription_unique"][..]),
     ] {
         let names = index_names(&store, collection).await.unwrap();
         for w in wanted {

@@ -81,6 +81,7 @@ async fn migrations_are_recorded_and_run_once() {
             "oauth_identities",
             "oauth_states",
             "pending_registrations",
+            "push_subscriptions",
             "refresh_tokens",
             "token_blacklist",
             "users",

@@ -231,6 +231,15 @@ pub struct Config {
     pub turnstile_require_on_password_change: bool,
     pub turnstile_verify_url: String,
     pub turnstile_timeout_seconds: u64,
+    // Seed 004 (docs/web-push.md): an encrypted Web Push to each of a user's browsers on every
+    // new sign-in, signed with the VAPID pair (generated per process when unset). Additive:
+    // the switch, the push services subscriptions may name, and the subscriptions per user.
+    pub enable_web_push: bool,
+    pub vapid_public_key: Option<String>,
+    pub vapid_private_key: Option<String>,
+    pub vapid_subject: String,
+    pub push_service_origins: Vec<String>,
+    pub push_subscription_limit: usize,
 }
 
 /// `[email]` (docs/wire.md, "Fields and defaults").
@@ -452,6 +461,15 @@ impl Default for Config {
             turnstile_require_on_password_change: true,
             turnstile_verify_url: crate::turnstile::SITEVERIFY_URL.into(),
             turnstile_timeout_seconds: 5,
+            enable_web_push: false,
+            vapid_public_key: None,
+            vapid_private_key: None,
+            vapid_subject: "mailto:admin@example.com".into(),
+            push_service_origins: crate::push::DEFAULT_PUSH_SERVICES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            push_subscription_limit: 10,
             purge_interval_seconds: 3600,
             password_verify_floor: None,
         }

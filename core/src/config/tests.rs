@@ -644,3 +644,64 @@ fn seed_004_turnstile_defaults_and_what_it_needs() {
     // Leftovers of a switched-off set-up do not stop a server.
     assert!(load_env(&[("REGSTACK_TURNSTILE_SECRET_KEY", "changeme")]).is_ok());
 }
+
+#[regstack_macros::dual_test]
+fn seed_004_vapid_keys_come_as_a_pair_or_not_at_all() {
+    let load_env = |pairs: &[(&str, &str)]| {
+        let vars = env(pairs);
+        load(Sources {
+            env: &vars,
+            ..Default::default()
+        })
+    };
+    let on = ("REGSTACK_ENABLE_WEB_PUSH", "true");
+    let public = "BCdXJXyjoIFw7FdU85zSC3V_vjF40xD9qgIoYMu4BWjx7uIdWiiub6atldiFZeqgHn1BJD8C0alW2sQR-Vms10E=";
+    let private = "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgnML9xFefd7jWVRFLjJPwba9W80iaXybvV_LATCXNVzmhRANCAAQnVyV8o6CBcOxXVPOc0gt1f74xeNMQ_aoCKGDLuAVo8e7iHVoorm-mrZXYhWXqoB59QSQ_AtGpVtrEEflZrNdB";
+    let c = load_env(&[
+        on,
+        ("REGSTACK_VAPID_PUBLIC_KEY", public),
+        ("REGSTACK_VAPID_PRIVATE_KEY", private),
+    ])
+    .unwrap()
+    .config;
+    assert!(
+        format!("{c:?}").contains("\"vapid_private_key\":\"[redacted]\""),
+        "{c:?}"
+    );
+    // Blank is unset: a pair is generated.
+    assert!(load_env(&[
+        on,
+        ("REGSTACK_VAPID_PUBLIC_KEY", ""),
+        ("REGSTACK_VAPID_PRIVATE_KEY", " ")
+    ])
+    .is_ok());
+    for (pairs, field) in [
+        (vec![on, ("REGSTACK_VAPID_PUBLIC_KEY", public)], "vapid_private_key"),
+        (vec![on, ("REGSTACK_VAPID_PRIVATE_KEY", private)], "vapid_public_key"),
+        (
+            vec![
+                on,
+                ("REGSTACK_VAPID_PUBLIC_KEY", &public[1..]),
+                ("REGSTACK_VAPID_PRIVATE_KEY", private),
+            ],
+            "vapid_public_key",
+        ),
+        (
+            vec![on, ("REGSTACK_VAPID_SUBJECT", "admin@example.com")],
+            "vapid_subject",
+        ),
+        (
+            vec![on, ("REGSTACK_PUSH_SERVICE_ORIGINS", "[\"http://push.example\"]")],
+            "push_service_origins",
+        ),
+        (
+            vec![on, ("REGSTACK_PUSH_SUBSCRIPTION_LIMIT", "0")],
+            "push_subscription_limit",
+        ),
+    ] {
+        let e = load_env(&pairs).unwrap_err();
+        assert!(e.to_string().contains(field), "{pairs:?}: {e}");
+    }
+    // Leftovers of a switched-off set-up do not stop a server.
+    assert!(load_env(&[("REGSTACK_VAPID_PUBLIC_KEY", "junk")]).is_ok());
+}

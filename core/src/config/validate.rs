@@ -114,6 +114,7 @@ impl Config {
         }
         range("refresh_token_expire_days", self.refresh_token_expire_days, 1, 365)?;
         self.validate_turnstile()?;
+        self.validate_web_push()?;
         range(
             "verification_token_ttl_seconds",
             self.verification_token_ttl_seconds,
@@ -359,6 +360,68 @@ impl Config {
         }
         if !(1..=60).contains(&self.turnstile_timeout_seconds) {
             return Err(invalid("turnstile_timeout_seconds", "must be between 1 and 60"));
+        }
+        Ok(())
+    }
+
+    /// With `enable_web_push`: both VAPID keys or neither (a pair is made then), in seed
+    /// 004's formats and belonging together; a subject a push service can reach; push
+    /// services as origins.
+    fn validate_web_push(&self) -> Result<(), ConfigError> {
+        if !self.enable_web_push {
+            return Ok(());
+        }
+        let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+        match (set(&self.vapid_public_key), set(&self.vapid_private_key)) {
+            (true, true) => {
+                let public = self.vapid_public_key.as_deref().unwrap_or_default();
+                let private = self.vapid_private_key.as_deref().unwrap_or_default();
+                if let Err(message) = crate::push::VapidKeys::from_base64(public, private) {
+                    let field = if message.starts_with("vapid_public_key") {
+                        "vapid_public_key"
+                    } else {
+                        "vapid_private_key"
+                    };
+                    return Err(invalid(
+                        field,
+                        format!("{message}; `regstack vapid generate` prints a pair"),
+                    ));
+                }
+            }
+            (false, false) => {}
+            (public, _) => {
+                let (field, other) = if public {
+                    ("vapid_private_key", "vapid_public_key")
+                } else {
+                    ("vapid_public_key", "vapid_private_key")
+                };
+                return Err(invalid(
+                    field,
+                    format!("must be set with {other} (set both, or neither to generate a pair per process)"),
+                ));
+            }
+        }
+        let subject = self.vapid_subject.trim();
+        let reachable = subject.strip_prefix("mailto:").is_some_and(|a| a.contains('@'))
+            || subject.strip_prefix("https://").is_some_and(|h| !h.is_empty());
+        if !reachable || subject.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                "vapid_subject",
+                "must be a mailto: address or an https:// URL (a push service contacts you there)",
+            ));
+        }
+        if let Some(bad) = self
+            .push_service_origins
+            .iter()
+            .find(|s| !crate::push::valid_service(s))
+        {
+            return Err(invalid(
+                "push_service_origins",
+                format!("{bad:?} is not an origin: https://host[:port], https://*.domain, or http:// on loopback"),
+            ));
+        }
+        if !(1..=100).contains(&self.push_subscription_limit) {
+            return Err(invalid("push_subscription_limit", "must be between 1 and 100"));
         }
         Ok(())
     }

@@ -7,6 +7,7 @@ use crate::events::Event;
 use crate::flows::guess::Guess;
 use crate::flows::session::Session;
 use crate::jwt::Purpose;
+use crate::push::SignInMethod;
 use crate::records::{User, UserPatch};
 use crate::token::new_jti;
 
@@ -103,7 +104,7 @@ pub async fn login(engine: &Engine, email: Email, password: &str, ip: Option<&st
     } else {
         UserPatch::default()
     };
-    let logged_in = finish_login(engine, &user, patch).await?;
+    let logged_in = finish_login(engine, &user, patch, SignInMethod::Password).await?;
     Ok(LoginOutcome::Session(Box::new(logged_in)))
 }
 
@@ -160,7 +161,12 @@ async fn rehash_patch(engine: &Engine, password: &str) -> UserPatch {
 
 /// Completes a sign-in: a session, `last_login`, the lockout cleared (the store compares
 /// emails case-insensitively, so this also clears the submitted spelling), `user_logged_in`.
-pub(crate) async fn finish_login(engine: &Engine, user: &User, patch: UserPatch) -> FlowResult<LoggedIn> {
+pub(crate) async fn finish_login(
+    engine: &Engine,
+    user: &User,
+    patch: UserPatch,
+    method: SignInMethod,
+) -> FlowResult<LoggedIn> {
     let mut logged_in = issue_session(engine, user, patch).await?;
     let issued_at = logged_in.issued_at;
     logged_in.refresh_token = super::refresh::issue(engine, &logged_in.user.id, &logged_in.jti, issued_at).await?;
@@ -172,6 +178,7 @@ pub(crate) async fn finish_login(engine: &Engine, user: &User, patch: UserPatch)
             user: logged_in.user.clone(),
         })
         .await;
+    crate::push::alert_sign_in(engine, &logged_in.user, method, None).await;
     Ok(logged_in)
 }
 

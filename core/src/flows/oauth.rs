@@ -323,6 +323,10 @@ async fn finish(engine: &Engine, provider: &str, q: CallbackQuery<'_>) -> Result
             mfa_required,
         })
         .await;
+    if state.mode == OAuthMode::Signin && !mfa_required {
+        // With a second factor the alert waits for the code (docs/web-push.md).
+        crate::push::alert_sign_in(engine, &user, crate::push::SignInMethod::OAuth, Some(provider)).await;
+    }
     if state.mode == OAuthMode::Link && !was_new {
         events
             .emit(&Event::OAuthAccountLinked {

@@ -10,6 +10,7 @@ use crate::flows::login::{finish_login, LoggedIn};
 use crate::flows::session::{issued_before_cutoff, Session};
 use crate::jwt::Purpose;
 use crate::ports::SmsMessage;
+use crate::push::SignInMethod;
 use crate::records::{CodeCheck, CodeKind, MfaCode, User, UserPatch};
 use crate::time::plus_seconds;
 use crate::token::{keyed_hash, new_jti, new_sms_code};
@@ -261,7 +262,7 @@ pub async fn confirm_login(engine: &Engine, pending_token: &str, code: &str) -> 
     let owner = token_user(engine, &claims, FlowError::MfaSessionInvalid).await?;
     check_code(engine, owner.as_ref(), &claims.sub, CodeKind::LoginMfa, code, "").await?;
     let user = active_user(engine, &claims.sub).await?;
-    let logged_in = finish_login(engine, &user, UserPatch::default()).await?;
+    let logged_in = finish_login(engine, &user, UserPatch::default(), SignInMethod::SmsCode).await?;
     Ok(logged_in)
 }
 

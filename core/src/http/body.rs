@@ -301,6 +301,19 @@ impl Fields {
         }
     }
 
+    /// Records a `value_error` on `name` (a check beyond the field's type, such as a
+    /// subscription's keys), quoting the value sent.
+    pub fn refuse(&mut self, name: &'static str, reason: &str) {
+        let input = self.map.get(name).cloned().unwrap_or(Value::Null);
+        self.error(
+            "value_error",
+            name,
+            format!("Value error, {reason}"),
+            input,
+            Some(json!({ "error": reason })),
+        );
+    }
+
     /// Ends validation: unknown keys are `extra_forbidden`; any error gives the 422 list.
     pub fn finish(mut self) -> Result<(), ApiError> {
         let extras: Vec<(String, Value)> = self

@@ -122,6 +122,9 @@ impl From<FlowError> for ApiError {
             OAuthStateNotFound => ApiError::detail(StatusCode::NOT_FOUND, "OAuth state not found or already consumed."),
             OAuthStateExpired => bad_request("OAuth state has expired."),
             RefreshInvalid => ApiError::detail(StatusCode::UNAUTHORIZED, "Invalid or expired refresh token."),
+            PushSubscriptionNotFound => {
+                ApiError::detail(StatusCode::NOT_FOUND, "No push subscription for that endpoint.")
+            }
             Turnstile(crate::turnstile::Refusal::Missing) => bad_request(
                 "Turnstile verification is required: send the widget's token as cf-turnstile-response.",
             ),

@@ -14,6 +14,7 @@ use super::ClientIp;
 use crate::engine::Engine;
 use crate::flows::admin::{self, AdminPatch};
 use crate::flows::login::LoginOutcome;
+use crate::flows::push as push_flow;
 use crate::flows::register::Registered;
 use crate::flows::session::Session;
 use crate::flows::{account, email_change, login as login_flow, oauth, password, phone, register as register_flow};
@@ -37,9 +38,11 @@ fn turnstile_token(engine: &Engine, guarded: Guarded, f: &mut Fields, headers: &
     if !engine.config.turnstile_enabled {
         return None;
     }
+    // A blank field (a widget that has not finished) does not hide the header.
     let from_body = f
         .nullable_string(turnstile::FIELD, Some(turnstile::TOKEN_MAX_CHARS))
-        .flatten();
+        .flatten()
+        .filter(|t| !t.trim().is_empty());
     if !guarded.required(&engine.config) {
         return None;
     }
@@ -528,6 +531,59 @@ fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str>
             let (k, v) = pair.trim().split_once('=')?;
             (k == name).then_some(v)
         })
+}
+
+/// `GET /push/vapid-public-key`
+pub async fn push_vapid_public_key(State(engine): State<Arc<Engine>>) -> Reply {
+    // Mounted only with `enable_web_push`, when the engine always holds a pair.
+    let key = engine.vapid.as_ref().map(|k| k.public_key()).unwrap_or_default();
+    ok(StatusCode::OK, json!({ "public_key": key }))
+}
+
+/// `POST /push/subscriptions`
+pub async fn push_subscribe(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
+    let mut f = Fields::new(body)?;
+    let endpoint = f.string("endpoint", 1, Some(crate::push::ENDPOINT_MAX_CHARS));
+    let p256dh = f.string("p256dh", 1, Some(100));
+    let auth = f.string("auth", 1, Some(50));
+    let mut keys = None;
+    if let (Some(endpoint), Some(p256dh), Some(auth)) = (&endpoint, &p256dh, &auth) {
+        match crate::push::check_subscription(endpoint, p256dh, auth, &engine.config.push_service_origins) {
+            Ok(canonical) => keys = Some(canonical),
+            Err(refused) => f.refuse(refused.field, refused.reason),
+        }
+    }
+    f.finish()?;
+    let (p256dh, auth) = take(keys)?;
+    let saved = push_flow::subscribe(&engine, &session, take(endpoint)?, p256dh, auth).await?;
+    ok(StatusCode::CREATED, saved.public())
+}
+
+/// `GET /push/subscriptions`
+pub async fn push_subscriptions(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>) -> Reply {
+    let items: Vec<Value> = push_flow::list(&engine, &session)
+        .await?
+        .iter()
+        .map(|s| s.public())
+        .collect();
+    ok(StatusCode::OK, json!({ "items": items }))
+}
+
+/// `DELETE /push/subscriptions`
+pub async fn push_unsubscribe(
+    State(engine): State<Arc<Engine>>,
+    Extension(session): Extension<Session>,
+    JsonBody(body): JsonBody,
+) -> Reply {
+    let mut f = Fields::new(body)?;
+    let endpoint = f.string("endpoint", 1, Some(crate::push::ENDPOINT_MAX_CHARS));
+    f.finish()?;
+    push_flow::unsubscribe(&engine, &session, &take(endpoint)?).await?;
+    message(StatusCode::OK, "Push subscription removed.")
 }
 
 /// `GET /oauth/providers`

@@ -17,12 +17,12 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use regstack_core::config::Config;
 use regstack_core::ports::{
     AttemptStore, Counter, FamilyMember, MfaCodeStore, NextRefresh, OAuthStore, PendingStore, Purged,
-    RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord, StoreError, Sweeper,
-    Unlinked, UserCounts, UserStore,
+    PushSubscriptionStore, RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord,
+    StoreError, Sweeper, Unlinked, UserCounts, UserStore,
 };
 use regstack_core::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, RefreshToken, User,
-    UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, PushSubscription,
+    RefreshToken, User, UserPatch,
 };
 use regstack_core::time::{from_micros, to_micros, Timestamp};
 
@@ -41,6 +41,7 @@ pub struct MongoStore {
     identities: Collection<Document>,
     states: Collection<Document>,
     refresh: Collection<Document>,
+    push: Collection<Document>,
     counters: Collection<Document>,
     leases: Collection<Document>,
 }
@@ -255,6 +256,7 @@ impl MongoStore {
             identities: db.collection(&config.oauth_identity_collection),
             states: db.collection(&config.oauth_state_collection),
             refresh: db.collection("refresh_tokens"),
+            push: db.collection("push_subscriptions"),
             counters: db.collection("regstack_rate_limits"),
             leases: db.collection("regstack_leases"),
             db,
@@ -336,6 +338,14 @@ impl MongoStore {
         index(&self.refresh, doc! {"user_id": 1}, "refresh_user", false, None).await?;
         index(&self.refresh, doc! {"access_jti": 1}, "refresh_access_jti", false, None).await?;
         index(&self.refresh, doc! {"expires_at": 1}, "refresh_ttl", false, Some(0)).await?;
+        index(
+            &self.push,
+            doc! {"user_id": 1, "endpoint": 1},
+            "push_subscription_unique",
+            true,
+            None,
+        )
+        .await?;
         index(
             &self.identities,
             doc! {"provider": 1, "subject_id": 1},
@@ -561,6 +571,10 @@ impl UserStore for MongoStore {
             .await
             .map_err(map_err)?;
         self.refresh
+            .delete_many(doc! { "user_id": &user.id })
+            .await
+            .map_err(map_err)?;
+        self.push
             .delete_many(doc! { "user_id": &user.id })
             .await
             .map_err(map_err)?;
@@ -1132,6 +1146,84 @@ impl OAuthStore for MongoStore {
             .await
             .map_err(map_err)?;
         found.as_ref().map(state_from).transpose()
+    }
+}
+
+fn push_from(d: &Document) -> Result<PushSubscription, StoreError> {
+    Ok(PushSubscription {
+        id: id_string(d)?,
+        user_id: str_field(d, "user_id")?,
+        endpoint: str_field(d, "endpoint")?,
+        p256dh: str_field(d, "p256dh")?,
+        auth: str_field(d, "auth")?,
+        created_at: date(d, "created_at")?,
+    })
+}
+
+/// Single-document writes: the upsert by (user, endpoint) under its unique index, then the
+/// trim of the others past the newest `limit - 1`. Each write is visible at once and every
+/// subscribe trims after its own upsert, so after racing subscribes the count settles at the
+/// limit.
+#[async_trait]
+impl PushSubscriptionStore for MongoStore {
+    async fn subscribe(&self, s: &PushSubscription, limit: usize) -> Result<(), StoreError> {
+        self.push
+            .update_one(
+                doc! { "user_id": &s.user_id, "endpoint": &s.endpoint },
+                doc! {
+                    "$set": { "p256dh": &s.p256dh, "auth": &s.auth, "created_at": bson_date(s.created_at) },
+                    "$setOnInsert": { "_id": &s.id },
+                },
+            )
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        let past: Vec<Document> = self
+            .push
+            .find(doc! { "user_id": &s.user_id, "endpoint": { "$ne": &s.endpoint } })
+            .sort(doc! { "created_at": -1, "_id": -1 })
+            .skip(
+                u64::try_from(limit.saturating_sub(1))
+                    .unwrap_or(u64::MAX)
+                    .min(i64::MAX as u64),
+            )
+            .projection(doc! { "_id": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        if !past.is_empty() {
+            let ids: Vec<Bson> = past.iter().filter_map(|d| d.get("_id").cloned()).collect();
+            self.push
+                .delete_many(doc! { "_id": { "$in": ids } })
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    async fn subscriptions(&self, user_id: &str) -> Result<Vec<PushSubscription>, StoreError> {
+        let docs: Vec<Document> = self
+            .push
+            .find(doc! { "user_id": user_id })
+            .sort(doc! { "created_at": 1, "_id": 1 })
+            .await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)?;
+        docs.iter().map(push_from).collect()
+    }
+
+    async fn unsubscribe(&self, user_id: &str, endpoint: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .push
+            .delete_one(doc! { "user_id": user_id, "endpoint": endpoint })
+            .await
+            .map_err(map_err)?
+            .deleted_count
+            > 0)
     }
 }
 

@@ -10,12 +10,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use regstack_core::ports::{
     AttemptStore, Counter, FamilyMember, MfaCodeStore, NextRefresh, OAuthStore, PendingStore, Purged,
-    RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord, StoreError, Sweeper,
-    Unlinked, UserCounts, UserStore,
+    PushSubscriptionStore, RefreshTokenStore, Reservation, RevocationStore, Rotation, SessionLookup, SessionRecord,
+    StoreError, Sweeper, Unlinked, UserCounts, UserStore,
 };
 use regstack_core::records::{
-    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, RefreshToken, User,
-    UserPatch,
+    CodeCheck, CodeKind, MfaCode, OAuthIdentity, OAuthMode, OAuthState, PendingRegistration, PushSubscription,
+    RefreshToken, User, UserPatch,
 };
 use regstack_core::time::{truncate_micros, Timestamp};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "refresh_tokens",
         include_str!("../../../migrations/postgres/0007_refresh_tokens.sql"),
+    ),
+    (
+        8,
+        "push_subscriptions",
+        include_str!("../../../migrations/postgres/0008_push_subscriptions.sql"),
     ),
 ];
 
@@ -482,6 +487,7 @@ impl UserStore for PgStore {
             "DELETE FROM oauth_identities WHERE user_id = $1",
             "DELETE FROM mfa_codes WHERE user_id = $1",
             "DELETE FROM refresh_tokens WHERE user_id = $1",
+            "DELETE FROM push_subscriptions WHERE user_id = $1",
         ] {
             sqlx::query(sql)
                 .bind(&user.id)
@@ -1001,6 +1007,85 @@ impl OAuthStore for PgStore {
         .await
         .map_err(map_err)?;
         row.as_ref().map(state_from).transpose()
+    }
+}
+
+const PUSH_COLUMNS: &str = "id, user_id, endpoint, p256dh, auth, created_at";
+
+fn push_from(row: &PgRow) -> Result<PushSubscription, StoreError> {
+    Ok(PushSubscription {
+        id: row.try_get("id").map_err(map_err)?,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        endpoint: row.try_get("endpoint").map_err(map_err)?,
+        p256dh: row.try_get("p256dh").map_err(map_err)?,
+        auth: row.try_get("auth").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+    })
+}
+
+#[async_trait]
+impl PushSubscriptionStore for PgStore {
+    /// The upsert and the trim in one transaction, under the user's row lock so parallel
+    /// subscribes trim one after the other; the trim keeps the one just saved and the newest
+    /// others up to `limit`.
+    async fn subscribe(&self, s: &PushSubscription, limit: usize) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+            .bind(&s.user_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query(&format!(
+            "INSERT INTO push_subscriptions ({PUSH_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (user_id, endpoint) DO UPDATE SET p256dh = EXCLUDED.p256dh, auth = EXCLUDED.auth, \
+             created_at = EXCLUDED.created_at"
+        ))
+        .bind(&s.id)
+        .bind(&s.user_id)
+        .bind(&s.endpoint)
+        .bind(&s.p256dh)
+        .bind(&s.auth)
+        .bind(t(s.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query(
+            "DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint <> $3 AND id NOT IN (SELECT id \
+             FROM push_subscriptions WHERE user_id = $1 AND endpoint <> $3 ORDER BY created_at DESC, id DESC LIMIT $2)",
+        )
+        .bind(&s.user_id)
+        .bind(i64::try_from(limit.saturating_sub(1)).unwrap_or(i64::MAX))
+        .bind(&s.endpoint)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn subscriptions(&self, user_id: &str) -> Result<Vec<PushSubscription>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {PUSH_COLUMNS} FROM push_subscriptions WHERE user_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(push_from)
+        .collect()
+    }
+
+    async fn unsubscribe(&self, user_id: &str, endpoint: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM push_subscriptions WHERE user_id = $1 AND endpoint = $2")
+                .bind(user_id)
+                .bind(endpoint)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?
+                .rows_affected()
+                > 0,
+        )
     }
 }
 

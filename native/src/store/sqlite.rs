@@ -58,6 +58,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refresh_tokens",
         include_str!("../../../migrations/sqlite/0006_refresh_tokens.sql"),
     ),
+    (
+        7,
+        "push_subscriptions",
+        include_str!("../../../migrations/sqlite/0007_push_subscriptions.sql"),
+    ),
 ];
 
 /// Every store on one SQLite pool, plus read-only connections for key reads.

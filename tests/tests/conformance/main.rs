@@ -17,6 +17,7 @@ mod lifecycle;
 mod login;
 mod oauth;
 mod password_reset;
+mod push;
 mod refresh;
 mod register;
 mod relay;
