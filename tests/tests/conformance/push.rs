@@ -269,6 +269,18 @@ async fn subscribe(s: &Server, session: &str, body: &Value) -> regstack_conforma
     s.post_json_auth("/push/subscriptions", session, body).await
 }
 
+/// The endpoints `GET /push/subscriptions` lists for `session`, oldest first.
+async fn endpoints(s: &Server, session: &str) -> Vec<String> {
+    let list = s.get_auth("/push/subscriptions", session).await;
+    list.assert_status(200);
+    list.json["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items: {list}"))
+        .iter()
+        .filter_map(|v| v["endpoint"].as_str().map(str::to_string))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn web_push_is_off_unless_switched_on() {
     let s = Server::start(&[]).await;
@@ -300,9 +312,7 @@ async fn every_new_sign_in_alerts_each_browser_and_a_refresh_does_not() {
         r.assert_status(201);
         assert_eq!(r.str("endpoint"), service.endpoint(b));
     }
-    let list = s.get_auth("/push/subscriptions", &session).await;
-    list.assert_status(200);
-    assert_eq!(list.json["items"].as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(endpoints(&s, &session).await.len(), 2);
     assert!(service.delivered().is_empty(), "subscribing pushed something");
 
     let login = s.login(&email, PASSWORD).await;
@@ -400,14 +410,7 @@ async fn a_password_change_ends_the_subscriptions_made_before_it() {
     let got_after = service.delivered();
     assert_eq!(got_after.len(), 1, "{got_after:?}");
     assert_eq!(got[0].browser, "own");
-    let list = s.get_auth("/push/subscriptions", &fresh).await;
-    let endpoints: Vec<&str> = list.json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["endpoint"].as_str())
-        .collect();
-    assert_eq!(endpoints, [service.endpoint(&own).as_str()], "{list}");
+    assert_eq!(endpoints(&s, &fresh).await, [service.endpoint(&own)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -478,26 +481,16 @@ async fn subscriptions_are_checked_and_capped() {
     let again = subscribe(&s, &session, &good).await;
     again.assert_status(201);
     assert_eq!(again.str("id"), first.str("id"), "a second row for one browser");
-    let list = s.get_auth("/push/subscriptions", &session).await;
-    assert_eq!(list.json["items"].as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(endpoints(&s, &session).await, [service.endpoint(&b)]);
     let more: Vec<Arc<Browser>> = (0..3).map(|i| service.browser(&format!("more-{i}"))).collect();
     for m in &more {
         subscribe(&s, &session, &service.subscription(m))
             .await
             .assert_status(201);
     }
-    let list = s.get_auth("/push/subscriptions", &session).await;
-    let endpoints: Vec<&str> = list.json["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|v| v["endpoint"].as_str())
-        .collect();
-    assert_eq!(endpoints.len(), 3, "{list}");
-    assert!(
-        !endpoints.contains(&service.endpoint(&b).as_str()),
-        "the oldest stayed: {list}"
-    );
+    let listed = endpoints(&s, &session).await;
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(!listed.contains(&service.endpoint(&b)), "the oldest stayed: {listed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -536,19 +529,13 @@ async fn gone_subscriptions_are_deleted_and_failing_services_never_delay_a_sign_
     // 410 deletes that subscription; a 500 does not.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let list = s.get_auth("/push/subscriptions", &session).await;
-        let endpoints: Vec<String> = list.json["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|v| v["endpoint"].as_str().map(str::to_string))
-            .collect();
-        if !endpoints.contains(&service.endpoint(&browsers[0])) {
-            assert_eq!(endpoints.len(), 3, "{endpoints:?}");
-            assert!(endpoints.contains(&service.endpoint(&browsers[1])), "{endpoints:?}");
+        let listed = endpoints(&s, &session).await;
+        if !listed.contains(&service.endpoint(&browsers[0])) {
+            assert_eq!(listed.len(), 3, "{listed:?}");
+            assert!(listed.contains(&service.endpoint(&browsers[1])), "{listed:?}");
             break;
         }
-        assert!(Instant::now() < deadline, "the gone subscription stayed: {endpoints:?}");
+        assert!(Instant::now() < deadline, "the gone subscription stayed: {listed:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
