@@ -26,6 +26,9 @@ pub enum EngineError {
     /// The hasher cannot hash with the configured parameters.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// A page template (a host override, usually) does not render.
+    #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
 }
 
 /// The configured providers (Google, `[oauth.providers.*]`) and the host's, when
@@ -192,6 +195,9 @@ impl Engine {
             );
         }
         let vapid = vapid_keys(&config, &ports)?;
+        if config.enable_ui_router {
+            renderer.check_pages(&config, &oauth.labels())?;
+        }
         let verify_floor_config = config
             .password_verify_floor
             .as_deref()

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod error;
 pub mod handlers;
+pub mod pages;
 
 use std::sync::Arc;
 
@@ -150,7 +151,7 @@ fn matches_template(template: &str, path: &str) -> bool {
 }
 
 /// axum answers a wrong method with an empty 405; the contract wants a JSON body.
-async fn method_not_allowed(resp: Response) -> Response {
+pub(crate) async fn method_not_allowed(resp: Response) -> Response {
     if resp.status() != StatusCode::METHOD_NOT_ALLOWED || resp.headers().contains_key(header::CONTENT_TYPE) {
         return resp;
     }

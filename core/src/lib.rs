@@ -43,6 +43,7 @@ pub mod lockout;
 pub mod memory;
 pub mod oauth;
 pub mod openapi;
+pub mod pages;
 pub mod password;
 pub mod ports;
 pub mod push;

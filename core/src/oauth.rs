@@ -103,6 +103,14 @@ impl Providers {
         self.0.iter().find(|p| p.name() == name)
     }
 
+    /// `(name, display name)` of each, for the pages' sign-in buttons.
+    pub fn labels(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|p| (p.name().to_string(), p.display_name().to_string()))
+            .collect()
+    }
+
     /// Every provider's name.
     pub fn names(&self) -> Vec<String> {
         self.0.iter().map(|p| p.name().to_string()).collect()

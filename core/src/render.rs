@@ -9,8 +9,45 @@ use minijinja::{context, Environment};
 
 use crate::config::Config;
 
-/// The bundled templates, by name.
+/// The bundled templates, by name: emails and SMS texts under `email/`, the pages as
+/// regstack 0.9.3 named them (`base.html`, `auth/*.html`), so its overrides still apply.
 pub const BUNDLED: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/pages/base.html")),
+    (
+        "auth/_token_handoff.html",
+        include_str!("../../templates/pages/auth/_token_handoff.html"),
+    ),
+    (
+        "auth/_turnstile.html",
+        include_str!("../../templates/pages/auth/_turnstile.html"),
+    ),
+    ("auth/login.html", include_str!("../../templates/pages/auth/login.html")),
+    (
+        "auth/register.html",
+        include_str!("../../templates/pages/auth/register.html"),
+    ),
+    (
+        "auth/verify.html",
+        include_str!("../../templates/pages/auth/verify.html"),
+    ),
+    (
+        "auth/forgot.html",
+        include_str!("../../templates/pages/auth/forgot.html"),
+    ),
+    ("auth/reset.html", include_str!("../../templates/pages/auth/reset.html")),
+    (
+        "auth/email_change_confirm.html",
+        include_str!("../../templates/pages/auth/email_change_confirm.html"),
+    ),
+    ("auth/me.html", include_str!("../../templates/pages/auth/me.html")),
+    (
+        "auth/mfa_confirm.html",
+        include_str!("../../templates/pages/auth/mfa_confirm.html"),
+    ),
+    (
+        "auth/oauth_complete.html",
+        include_str!("../../templates/pages/auth/oauth_complete.html"),
+    ),
     (
         "email/verification.subject.txt",
         include_str!("../../templates/email/verification.subject.txt"),
@@ -181,6 +218,78 @@ impl Renderer {
             message: e.to_string(),
         };
         self.env.get_template(name).map_err(err)?.render(ctx).map_err(err)
+    }
+
+    /// Renders `page` for `config`, with the OAuth providers on offer (name, display name).
+    pub fn page(
+        &self,
+        page: crate::pages::Page,
+        config: &Config,
+        providers: &[(String, String)],
+    ) -> Result<String, RenderError> {
+        let (_, template, name, title) = page.row();
+        let static_prefix = config.static_prefix.trim_end_matches('/').to_string();
+        let asset = minijinja::Value::from_function(move |path: String| -> String {
+            match crate::pages::Asset::find(&path) {
+                Some(a) => format!("{static_prefix}/{}?v={}", a.path, a.version()),
+                None => format!("{static_prefix}/{path}"),
+            }
+        });
+        let api_prefix = config.api_prefix.trim_end_matches('/');
+        let ui_prefix = config.ui_prefix.trim_end_matches('/');
+        // A sign-in through a provider comes back to this UI's account page.
+        let after: String = form_urlencoded::byte_serialize(format!("{ui_prefix}/me").as_bytes()).collect();
+        let oauth_providers: Vec<minijinja::Value> = providers
+            .iter()
+            .map(|(name, display)| {
+                let start_url = format!("{api_prefix}/oauth/{name}/start?redirect_to={after}");
+                context! { name => name, display_name => display, start_url => start_url }
+            })
+            .collect();
+        let turnstile = |g: crate::turnstile::Guarded| g.required(config);
+        // Turnstile's script loads only on a page that shows its widget, never beside a
+        // stored session or a one-time token it has no business near.
+        let turnstile_widget = match page {
+            crate::pages::Page::Login => turnstile(crate::turnstile::Guarded::Login),
+            crate::pages::Page::Register => turnstile(crate::turnstile::Guarded::Register),
+            crate::pages::Page::Me => turnstile(crate::turnstile::Guarded::ChangePassword),
+            _ => false,
+        };
+        let ctx = context! {
+            page => name,
+            title => title,
+            app_name => config.app_name,
+            brand_logo_url => config.brand_logo_url,
+            brand_tagline => config.brand_tagline,
+            api_prefix => api_prefix,
+            ui_prefix => ui_prefix,
+            static_prefix => config.static_prefix.trim_end_matches('/'),
+            theme_css_url => config.theme_css_url,
+            allow_registration => config.allow_registration,
+            enable_password_reset => config.enable_password_reset,
+            enable_account_deletion => config.enable_account_deletion,
+            enable_sms_2fa => config.enable_sms_2fa,
+            enable_oauth => config.enable_oauth && !providers.is_empty(),
+            oauth_providers => oauth_providers,
+            admin_contact_email => config.admin_contact_email,
+            admin_contact_url => config.admin_contact_url,
+            turnstile_site_key => config.turnstile_enabled.then(|| config.turnstile_site_key.clone()).flatten(),
+            turnstile_on_login => turnstile(crate::turnstile::Guarded::Login),
+            turnstile_on_register => turnstile(crate::turnstile::Guarded::Register),
+            turnstile_on_password_change => turnstile(crate::turnstile::Guarded::ChangePassword),
+            turnstile_widget => turnstile_widget,
+            asset => asset,
+        };
+        self.render(template, ctx)
+    }
+
+    /// Renders every page once (host overrides included), so a broken template stops
+    /// start-up with its name and line instead of failing a request.
+    pub fn check_pages(&self, config: &Config, providers: &[(String, String)]) -> Result<(), RenderError> {
+        for page in crate::pages::Page::ALL {
+            self.page(*page, config, providers)?;
+        }
+        Ok(())
     }
 
     /// Renders an SMS text with its code.

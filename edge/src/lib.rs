@@ -209,12 +209,14 @@ async fn instance(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
     Ok(built)
 }
 
-/// The probes, the API under `api_prefix`, and everything else forwarded to the origin (or the
-/// contract's 404 when there is none).
+/// The probes, the API under `api_prefix`, the pages and their files (with
+/// `enable_ui_router`), and everything else forwarded to the origin (or the contract's 404
+/// when there is none).
 fn app(engine: Arc<Engine>) -> Router {
     let origin = engine.clone();
     regstack_core::http::probes(engine.clone())
         .nest(&engine.config.api_prefix, regstack_core::http::router(engine.clone()))
+        .merge(regstack_core::http::pages::pages(engine.clone()))
         .fallback(move |req: Request| origin::forward(State(origin.clone()), req))
         .layer(middleware::from_fn_with_state(engine, client_context))
 }
@@ -235,7 +237,7 @@ fn not_at_the_edge(config: &regstack_core::config::Config) -> Option<String> {
     if !config.extra_template_dirs.is_empty() {
         return Some(
             "extra_template_dirs is not available at the edge (a Worker has no file system); the worker \
-             renders the bundled email and SMS templates, so unset it here"
+             renders the bundled email, SMS and page templates, so unset it here"
                 .to_string(),
         );
     }

@@ -355,6 +355,13 @@ impl RegStack {
             .layer(panic_guard())
     }
 
+    /// The account pages under `ui_prefix` and their files under `static_prefix`, when
+    /// `enable_ui_router` is on (an empty router otherwise): merge it at the root of the app
+    /// the API is nested in (docs/pages.md).
+    pub fn pages(&self) -> Router {
+        regstack_core::http::pages::pages(self.engine.clone()).layer(panic_guard())
+    }
+
     /// Deletes expired rows from every table that has an expiry (login failures older than
     /// the lockout window included) and answers what went. `regstack serve` runs it every
     /// `purge_interval_seconds`; a host that embeds the router calls it on its own schedule.

@@ -17,6 +17,7 @@ use crate::RegStack;
 pub fn app(rs: &RegStack) -> Router {
     regstack_core::http::probes(rs.engine().clone())
         .nest(&rs.config().api_prefix, rs.router())
+        .merge(rs.pages())
         .fallback(|| async { regstack_core::http::ApiError::not_found() })
         .layer(Extension(rs.clone()))
         .layer(crate::panic_guard())

@@ -53,6 +53,7 @@ pub const LINK_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long [`Server::start`] waits for `/healthz` before failing.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
+pub mod browser;
 mod client;
 mod inspect;
 pub mod mail;

@@ -66,7 +66,7 @@ pub fn binary_path() -> PathBuf {
 /// server takes a few seconds to bind its port (`wrangler dev` more), so without the memory
 /// two scenarios starting together could both be given the same port, and one of them would
 /// then talk to the other's server.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     static GIVEN: StdMutex<Vec<u16>> = StdMutex::new(Vec::new());
     loop {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding an ephemeral port");
@@ -556,6 +556,9 @@ pub enum Only {
     /// `regstack serve` on its default SQLite backend (the provider backends: SES and SNS
     /// against moto; one backend is enough, they do not touch storage differently).
     NativeSqlite,
+    /// The browser scenarios of the pages: `regstack serve` on SQLite and the edge worker (the
+    /// pages are the same on every backend; the two runtimes serve them).
+    Pages,
 }
 
 /// Whether the scenario marked `only` applies to this pass; when it does not, it says so on
@@ -565,6 +568,7 @@ pub fn runs_here(only: Only) -> bool {
         Only::Edge => on_edge(),
         Only::Native => !on_edge(),
         Only::NativeSqlite => !on_edge() && std::env::var_os("REGSTACK_TEST_DATABASE_URL").is_none(),
+        Only::Pages => on_edge() || std::env::var_os("REGSTACK_TEST_DATABASE_URL").is_none(),
     };
     if !here {
         eprintln!("not run in this pass: the scenario applies to {only:?} only");

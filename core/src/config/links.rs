@@ -12,7 +12,8 @@ impl Config {
     pub fn email_link_prefix(&self) -> &str {
         match &self.email_link_prefix {
             Some(p) => p.as_str(),
-            None if self.enable_ui_router => self.ui_prefix.as_str(),
+            // A prefix of "/" adds nothing: the links are `/verify`, not `//verify`.
+            None if self.enable_ui_router => self.ui_prefix.trim_end_matches('/'),
             None => "",
         }
     }

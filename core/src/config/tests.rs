@@ -288,6 +288,16 @@ fn keys_that_do_nothing_yet_are_named_in_warnings() {
     );
     assert!(named("admin_contact_url"), "{:?}", loaded.warnings);
     assert!(named("brand_tagline"), "{:?}", loaded.warnings);
+    let with_pages = load(Sources {
+        toml: Some("enable_ui_router = true\nbrand_tagline = \"Hi\"\n"),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(
+        with_pages.warnings.is_empty(),
+        "the pages show it: {:?}",
+        with_pages.warnings
+    );
     assert!(named("[oauth]"), "{:?}", loaded.warnings);
     assert!(
         !named("enable_oauth"),
@@ -704,4 +714,40 @@ fn seed_004_vapid_keys_come_as_a_pair_or_not_at_all() {
     }
     // Leftovers of a switched-off set-up do not stop a server.
     assert!(load_env(&[("REGSTACK_VAPID_PUBLIC_KEY", "junk")]).is_ok());
+}
+
+#[regstack_macros::dual_test]
+fn the_pages_need_their_own_prefixes_and_urls_a_policy_can_name() {
+    let load_env = |pairs: &[(&str, &str)]| {
+        let vars = env(pairs);
+        load(Sources {
+            env: &vars,
+            ..Default::default()
+        })
+    };
+    let on = ("REGSTACK_ENABLE_UI_ROUTER", "true");
+    assert!(load_env(&[on, ("REGSTACK_UI_PREFIX", "/")]).is_ok());
+    assert!(load_env(&[on, ("REGSTACK_THEME_CSS_URL", "/assets/brand.css")]).is_ok());
+    assert!(load_env(&[on, ("REGSTACK_BRAND_LOGO_URL", "https://CDN.example.com:8443/logo.png")]).is_ok());
+    for (pairs, field) in [
+        (vec![on, ("REGSTACK_UI_PREFIX", "/api/auth")], "ui_prefix"),
+        (vec![on, ("REGSTACK_STATIC_PREFIX", "/account")], "static_prefix"),
+        (
+            vec![on, ("REGSTACK_THEME_CSS_URL", "https://*.example.com/t.css")],
+            "theme_css_url",
+        ),
+        (
+            vec![on, ("REGSTACK_THEME_CSS_URL", "//evil.example/t.css")],
+            "theme_css_url",
+        ),
+        (
+            vec![on, ("REGSTACK_BRAND_LOGO_URL", "javascript:alert(1)")],
+            "brand_logo_url",
+        ),
+    ] {
+        let e = load_env(&pairs).unwrap_err();
+        assert!(e.to_string().contains(field), "{pairs:?}: {e}");
+    }
+    // With the pages off, nothing about them is checked.
+    assert!(load_env(&[("REGSTACK_UI_PREFIX", "/api/auth")]).is_ok());
 }

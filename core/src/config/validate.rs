@@ -10,8 +10,9 @@ impl Config {
     /// did not. Both runtimes log these at start-up.
     pub fn inert_settings(&self) -> Vec<String> {
         let defaults = Config::default();
-        let pages = "the server-rendered pages are not built yet";
-        let checks: [(&str, bool, &str); 10] = [
+        let pages_off = "it is shown on the pages, and enable_ui_router is off";
+        let ui_off = !self.enable_ui_router;
+        let checks: [(&str, bool, &str); 9] = [
             (
                 "[oauth]",
                 !self.enable_oauth && self.oauth != defaults.oauth,
@@ -23,17 +24,28 @@ impl Config {
                 "Google sign-in needs both google_client_id and google_client_secret",
             ),
             (
-                "enable_ui_router",
-                self.enable_ui_router,
-                "the server-rendered pages are not built yet (email links do use ui_prefix)",
+                "extra_static_dirs",
+                !self.extra_static_dirs.is_empty(),
+                "overriding the bundled static files is not built yet (theme_css_url adds a stylesheet)",
             ),
-            ("brand_logo_url", self.brand_logo_url.is_some(), pages),
-            ("brand_tagline", self.brand_tagline.is_some(), pages),
-            ("theme_css_url", self.theme_css_url.is_some(), pages),
-            ("static_prefix", self.static_prefix != defaults.static_prefix, pages),
-            ("extra_static_dirs", !self.extra_static_dirs.is_empty(), pages),
-            ("admin_contact_email", self.admin_contact_email.is_some(), pages),
-            ("admin_contact_url", self.admin_contact_url.is_some(), pages),
+            (
+                "static_prefix",
+                ui_off && self.static_prefix != defaults.static_prefix,
+                pages_off,
+            ),
+            ("brand_logo_url", ui_off && self.brand_logo_url.is_some(), pages_off),
+            ("brand_tagline", ui_off && self.brand_tagline.is_some(), pages_off),
+            ("theme_css_url", ui_off && self.theme_css_url.is_some(), pages_off),
+            (
+                "admin_contact_email",
+                ui_off && self.admin_contact_email.is_some(),
+                pages_off,
+            ),
+            (
+                "admin_contact_url",
+                ui_off && self.admin_contact_url.is_some(),
+                pages_off,
+            ),
         ];
         checks
             .into_iter()
@@ -250,6 +262,7 @@ impl Config {
                 return Err(invalid(field, "must start with `/` and not end with one"));
             }
         }
+        self.validate_pages()?;
         range(
             "password_hash_memory_kib",
             self.password_hash_memory_kib as i64,
@@ -320,6 +333,43 @@ impl Config {
             120,
         )?;
         self.validate_oauth()?;
+        Ok(())
+    }
+
+    /// With `enable_ui_router`: the pages, their files and the API under three different
+    /// prefixes (the same paths under two would collide), and the stylesheet and logo either
+    /// on this origin (a path) or at an origin the pages' policy can name.
+    fn validate_pages(&self) -> Result<(), ConfigError> {
+        if !self.enable_ui_router {
+            return Ok(());
+        }
+        for (a, b) in [
+            ("ui_prefix", "api_prefix"),
+            ("static_prefix", "api_prefix"),
+            ("static_prefix", "ui_prefix"),
+        ] {
+            let value = |f: &str| match f {
+                "ui_prefix" => &self.ui_prefix,
+                "static_prefix" => &self.static_prefix,
+                _ => &self.api_prefix,
+            };
+            if value(a) == value(b) {
+                return Err(invalid(a, format!("must differ from {b} when enable_ui_router is on")));
+            }
+        }
+        for (field, url) in [
+            ("theme_css_url", &self.theme_css_url),
+            ("brand_logo_url", &self.brand_logo_url),
+        ] {
+            let Some(url) = url.as_deref() else { continue };
+            let local = url.starts_with('/') && !url.starts_with("//") && !url.contains('\\');
+            if !local && crate::pages::origin(url).is_none() {
+                return Err(invalid(
+                    field,
+                    "must be a path on this site (/…) or an http(s) URL with a plain host name",
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -2,8 +2,9 @@
 //! request the edge passes on to `origin_url`, decided here without I/O so it is unit-tested;
 //! the edge only applies it and makes the fetch.
 //!
-//! For every request outside the API prefix (the pages are not built yet, so the ui and static
-//! prefixes go to the origin too, which may serve its own pages there):
+//! For every request outside the API prefix and, with `enable_ui_router`, outside the pages
+//! and their files (without it the ui and static prefixes go to the origin too, which may
+//! serve its own pages there):
 //! 1. [`target`] says where it goes (the contract's 404 without an origin);
 //! 2. [`strip_client_headers`] removes what only the edge may say (regstack's identity
 //!    headers, `Forwarded`, `X-Forwarded-*`, `X-Real-IP` and kin) and sets the forwarding

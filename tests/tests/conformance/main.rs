@@ -16,6 +16,7 @@ mod hardening;
 mod lifecycle;
 mod login;
 mod oauth;
+mod pages;
 mod password_reset;
 mod push;
 mod refresh;
