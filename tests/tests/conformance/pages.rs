@@ -4,7 +4,7 @@
 //! (which is where Chromium reports a CSP violation).
 
 use regstack_conformance::browser::{screenshot_dir, Browser};
-use regstack_conformance::{msg, runs_here, unique_email, LinkKind, Only, Server, PASSWORD};
+use regstack_conformance::{msg, runs_here, unique_email, LinkKind, Only, Server, SmsKind, PASSWORD};
 
 const UI: (&str, &str) = ("REGSTACK_ENABLE_UI_ROUTER", "true");
 
@@ -383,4 +383,129 @@ async fn every_page_fits_a_phone_and_is_photographed_light_and_dark() {
         }
     }
     assert_quiet(&b, "every page").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_account_page_changes_email_and_sets_up_the_sms_second_factor() {
+    if !runs_here(Only::Pages) {
+        return;
+    }
+    let s = ui_server(&[("REGSTACK_ENABLE_SMS_2FA", "true")]).await;
+    let email = unique_email("pages-account");
+    s.register_verified(&email, PASSWORD).await;
+    let b = Browser::start().await;
+    let ui = format!("{}/account", s.root_url());
+    b.goto(&format!("{ui}/login")).await;
+    b.fill("#rs-email", &email).await;
+    b.fill("#rs-password", PASSWORD).await;
+    b.click("[data-rs-form='login'] [type='submit']").await;
+    b.wait_for_path("/account/me").await;
+    b.wait_for_text("[data-rs-mfa-status]", |t| t == "Off.").await;
+
+    // The SMS second factor: a texted code turns it on.
+    b.fill("#rs-phone", "+15555550199").await;
+    b.fill("#rs-phone-password", PASSWORD).await;
+    b.click("[data-rs-form='phone-setup-start'] [type='submit']").await;
+    let (_, code) = s.wait_for_sms_code(SmsKind::PhoneSetup).await;
+    b.fill("#rs-phone-code", &code).await;
+    b.click("[data-rs-form='phone-setup-confirm'] [type='submit']").await;
+    b.wait_for_text("[data-rs-mfa-status]", |t| t.starts_with("On:")).await;
+    let shots = screenshot_dir().join(if regstack_conformance::on_edge() {
+        "edge"
+    } else {
+        "native"
+    });
+    b.screenshot(&shots, "me-desktop-light").await;
+    assert_quiet(&b, "sms setup").await;
+
+    // Signing in now asks for the texted code.
+    b.click("[data-rs-action='logout']").await;
+    b.wait_for_path("/account/login").await;
+    b.fill("#rs-email", &email).await;
+    b.fill("#rs-password", PASSWORD).await;
+    b.click("[data-rs-form='login'] [type='submit']").await;
+    b.wait_for_path("/account/mfa-confirm").await;
+    b.screenshot(&shots, "mfa-confirm-desktop-light").await;
+    let (_, code) = s.wait_for_sms_code(SmsKind::LoginMfa).await;
+    b.fill("#rs-code", &code).await;
+    b.click("[data-rs-form='mfa-confirm'] [type='submit']").await;
+    b.wait_for_path("/account/me").await;
+
+    // A new address: the confirmation link, opened in the page, moves the account.
+    let new_email = unique_email("pages-account-new");
+    b.fill("#rs-new-email", &new_email).await;
+    b.fill("#rs-email-password", PASSWORD).await;
+    b.click("[data-rs-form='change-email'] [type='submit']").await;
+    b.wait_for_text("[data-rs-message]", |t| t == msg::CHANGE_EMAIL_ACK)
+        .await;
+    let link = s.wait_for_link(LinkKind::ConfirmEmailChange).await;
+    b.goto(&link).await;
+    b.wait_for_text("[data-rs-status]", |t| t.contains("email address has been changed"))
+        .await;
+    assert!(!b.url().await.contains("token="), "the token stayed in the address bar");
+    assert_quiet(&b, "email change").await;
+    let r = s.login(&new_email, PASSWORD).await;
+    assert_eq!(r.json["status"], "mfa_required", "{r}");
+
+    // Deleting takes two presses, and then the account is gone.
+    let (_, code) = s.wait_for_sms_code(SmsKind::LoginMfa).await;
+    let session = s
+        .post_json(
+            "/login/mfa-confirm",
+            &serde_json::json!({ "mfa_pending_token": r.str("mfa_pending_token"), "code": code }),
+        )
+        .await
+        .str("access_token");
+    b.run(
+        "localStorage.setItem('regstack.access_token', arguments[0]);",
+        serde_json::json!([session]),
+    )
+    .await;
+    b.goto(&format!("{ui}/me")).await;
+    b.wait_for_text("[data-rs-field='email']", |t| t == new_email).await;
+    b.fill("#rs-delete-password", PASSWORD).await;
+    b.click("[data-rs-form='delete-account'] [type='submit']").await;
+    b.wait_for_text("[data-rs-message]", |t| t.contains("cannot be undone"))
+        .await;
+    b.click("[data-rs-form='delete-account'] [type='submit']").await;
+    b.wait_for_path("/account/login").await;
+    b.wait_for_text("[data-rs-message]", |t| t.contains("has been deleted"))
+        .await;
+    s.login(&new_email, PASSWORD).await.assert_status(401);
+    assert_quiet(&b, "delete").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_provider_sign_in_starts_on_the_login_page_and_ends_on_the_account_page() {
+    if !runs_here(Only::Pages) {
+        return;
+    }
+    let s = Server::start_with(&regstack_conformance::oauth_env_with(&[
+        UI,
+        ("REGSTACK_REQUIRE_VERIFICATION", "false"),
+    ]))
+    .await;
+    let b = Browser::start().await;
+    let ui = format!("{}/account", s.root_url());
+    b.goto(&format!("{ui}/login")).await;
+    b.click("[data-rs-oauth-link='google']").await;
+    // The provider's own sign-in form.
+    let login = unique_email("pages-oauth");
+    b.fill("input[name='login']", &login).await;
+    b.click("button").await;
+    b.wait_for_path("/account/me").await;
+    assert!(
+        !b.url().await.contains("id="),
+        "the exchange id stayed in the address bar"
+    );
+    b.wait_for_text("[data-rs-field='email']", |t| t == login).await;
+    b.wait_for_text("[data-rs-oauth-list]", |t| {
+        t.contains(&format!("google ({login}): connected")) && t.contains("corp: not connected")
+    })
+    .await;
+    // The provider's pages are not ours to judge (its favicon, say); ours must be quiet.
+    let issuer = regstack_conformance::oidc_issuer();
+    let mut errors = b.console_errors().await;
+    errors.retain(|e| !e.contains(&issuer));
+    assert!(errors.is_empty(), "the console reported {errors:#?}");
 }
