@@ -27,6 +27,13 @@ async fn ui_server(extra: &[(&str, &str)]) -> Server {
     Server::start(&env).await
 }
 
+/// Fills the sign-in form on the page the browser is at and sends it.
+async fn submit_login(b: &Browser, email: &str, password: &str) {
+    b.fill("#rs-email", email).await;
+    b.fill("#rs-password", password).await;
+    b.click("[data-rs-form='login'] [type='submit']").await;
+}
+
 /// Fails with what the console said if it said anything at SEVERE, except the API's own
 /// refusals (Chromium logs every 4xx a `fetch` gets; the page shows those as banners).
 async fn assert_quiet(b: &Browser, step: &str) {
@@ -237,9 +244,7 @@ async fn a_new_user_goes_from_register_to_sign_out_in_a_browser() {
     assert_quiet(&b, "verify").await;
 
     b.goto(&format!("{ui}/login")).await;
-    b.fill("#rs-email", &email).await;
-    b.fill("#rs-password", "wrong-password-1").await;
-    b.click("[data-rs-form='login'] [type='submit']").await;
+    submit_login(&b, &email, "wrong-password-1").await;
     b.wait_for_text("[data-rs-message]", |t| t.starts_with(msg::BAD_LOGIN))
         .await;
     b.fill("#rs-password", PASSWORD).await;
@@ -262,9 +267,7 @@ async fn a_new_user_goes_from_register_to_sign_out_in_a_browser() {
     b.wait_for_text("[data-rs-message]", |t| t.contains("password has been changed"))
         .await;
 
-    b.fill("#rs-email", &email).await;
-    b.fill("#rs-password", "a-brand-new-password-9").await;
-    b.click("[data-rs-form='login'] [type='submit']").await;
+    submit_login(&b, &email, "a-brand-new-password-9").await;
     b.wait_for_path("/account/me").await;
     b.click("[data-rs-action='logout']").await;
     b.wait_for_path("/account/login").await;
@@ -396,9 +399,7 @@ async fn the_account_page_changes_email_and_sets_up_the_sms_second_factor() {
     let b = Browser::start().await;
     let ui = format!("{}/account", s.root_url());
     b.goto(&format!("{ui}/login")).await;
-    b.fill("#rs-email", &email).await;
-    b.fill("#rs-password", PASSWORD).await;
-    b.click("[data-rs-form='login'] [type='submit']").await;
+    submit_login(&b, &email, PASSWORD).await;
     b.wait_for_path("/account/me").await;
     b.wait_for_text("[data-rs-mfa-status]", |t| t == "Off.").await;
 
@@ -421,9 +422,7 @@ async fn the_account_page_changes_email_and_sets_up_the_sms_second_factor() {
     // Signing in now asks for the texted code.
     b.click("[data-rs-action='logout']").await;
     b.wait_for_path("/account/login").await;
-    b.fill("#rs-email", &email).await;
-    b.fill("#rs-password", PASSWORD).await;
-    b.click("[data-rs-form='login'] [type='submit']").await;
+    submit_login(&b, &email, PASSWORD).await;
     b.wait_for_path("/account/mfa-confirm").await;
     b.screenshot(&shots, "mfa-confirm-desktop-light").await;
     let (_, code) = s.wait_for_sms_code(SmsKind::LoginMfa).await;
