@@ -131,7 +131,8 @@ impl Asset {
 
 /// The origin (`scheme://host[:port]`, lower-cased) of an absolute http(s) URL whose host is
 /// a plain DNS name or IPv4 address: anything else (a wildcard, whitespace, a control
-/// character) could widen a policy, so it has none.
+/// character, user info) could widen a policy, so it has none. The pages' CSP and the push
+/// services' allowlist (`crate::push`) both read origins through it.
 pub fn origin(url: &str) -> Option<String> {
     let (scheme, rest) = url.split_once("://")?;
     let scheme = scheme.to_ascii_lowercase();

@@ -20,6 +20,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use crate::engine::Engine;
+use crate::pages::origin;
 use crate::ports::{HttpClient, HttpMethod, OutboundRequest, PushSubscriptionStore, Random};
 use crate::records::{PushSubscription, User};
 use crate::time::Timestamp;
@@ -136,7 +137,7 @@ impl VapidKeys {
     pub fn authorization(&self, endpoint: &str, subject: &str, now: Timestamp) -> String {
         let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
         let claims = json!({
-            "aud": origin_of(endpoint).unwrap_or_default(),
+            "aud": origin(endpoint).unwrap_or_default(),
             "exp": now.timestamp() + VAPID_JWT_SECONDS,
             "sub": subject,
         });
@@ -158,20 +159,6 @@ fn random_secret(random: &dyn Random) -> SecretKey {
             return secret;
         }
     }
-}
-
-/// `scheme://authority` of a URL, lower-cased, when it has one.
-fn origin_of(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "{}://{}",
-        scheme.to_ascii_lowercase(),
-        authority.to_ascii_lowercase()
-    ))
 }
 
 /// Why a subscription was refused, with the field it names.
@@ -221,12 +208,10 @@ pub fn endpoint_allowed(endpoint: &str, services: &[String]) -> bool {
     {
         return false;
     }
-    let Some(origin) = origin_of(endpoint) else {
+    // A plain host only: no user info, wildcard or stray character reaches the allowlist.
+    let Some(origin) = origin(endpoint) else {
         return false;
     };
-    if origin.contains('@') || !(origin.starts_with("https://") || origin.starts_with("http://")) {
-        return false;
-    }
     services.iter().any(|service| {
         let service = service.trim().trim_end_matches('/').to_ascii_lowercase();
         if let Some(suffix) = service.strip_prefix("https://*.") {
@@ -242,19 +227,20 @@ pub fn endpoint_allowed(endpoint: &str, services: &[String]) -> bool {
 /// and a domain), or an http one on loopback (a stand-in push service).
 pub fn valid_service(entry: &str) -> bool {
     let entry = entry.trim().trim_end_matches('/');
-    let Some(origin) = origin_of(entry) else {
+    // `https://*.domain` is checked as the origin of the domain itself.
+    let (wildcard, plain) = match entry.strip_prefix("https://*.") {
+        Some(domain) => (true, format!("https://{domain}")),
+        None => (false, entry.to_string()),
+    };
+    // Nothing but the origin: no path, query or fragment.
+    let Some(origin) = origin(&plain).filter(|o| o.eq_ignore_ascii_case(&plain)) else {
         return false;
     };
-    if origin.len() != entry.len() || origin.contains('@') {
-        return false;
-    }
-    if let Some(host) = origin.strip_prefix("https://") {
-        let host = host.strip_prefix("*.").unwrap_or(host);
-        return !host.is_empty() && !host.contains('*');
-    }
-    origin
-        .strip_prefix("http://")
-        .is_some_and(crate::config::is_loopback_authority)
+    origin.starts_with("https://")
+        || (!wildcard
+            && origin
+                .strip_prefix("http://")
+                .is_some_and(crate::config::is_loopback_authority))
 }
 
 /// `plaintext` encrypted for one browser (RFC 8291: `aes128gcm`, one record); `None` when
