@@ -53,6 +53,7 @@ pub mod relay;
 pub mod render;
 pub mod routes;
 pub mod sqlite;
+pub mod theme;
 pub mod time;
 pub mod token;
 pub mod turnstile;

@@ -78,54 +78,170 @@ impl Page {
     }
 }
 
-/// One static file under `static_prefix`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Asset {
+/// The bundled static files: path below `static_prefix` and contents.
+pub const BUNDLED_FILES: &[(&str, &str)] = &[
+    ("css/core.css", include_str!("../../templates/static/css/core.css")),
+    ("css/theme.css", include_str!("../../templates/static/css/theme.css")),
+    ("js/regstack.js", include_str!("../../templates/static/js/regstack.js")),
+];
+
+/// The largest file `extra_static_dirs` may hold.
+pub const STATIC_FILE_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// The most all of them may hold together (they are served from memory).
+pub const STATIC_TOTAL_MAX_BYTES: usize = 32 * 1024 * 1024;
+/// The most files they may hold.
+pub const STATIC_FILES_MAX: usize = 1000;
+
+/// One file under `static_prefix`.
+#[derive(Clone, Debug)]
+pub struct StaticFile {
     /// Path below `static_prefix`, without the leading slash.
-    pub path: &'static str,
+    pub path: String,
     /// Its `Content-Type`.
     pub content_type: &'static str,
     /// Its bytes.
-    pub body: &'static str,
+    pub body: axum::body::Bytes,
+    /// The first 16 hex digits of its SHA-256: the `?v=` of its URL and its ETag, so a new
+    /// file is a new URL and an old one can be cached for a year.
+    pub version: String,
 }
 
-/// The bundled static files.
-pub const ASSETS: &[Asset] = &[
-    Asset {
-        path: "css/core.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../templates/static/css/core.css"),
-    },
-    Asset {
-        path: "css/theme.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_str!("../../templates/static/css/theme.css"),
-    },
-    Asset {
-        path: "js/regstack.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../templates/static/js/regstack.js"),
-    },
-];
+impl StaticFile {
+    fn new(path: &str, content_type: &'static str, body: axum::body::Bytes) -> Self {
+        let version = crate::hex::encode(&Sha256::digest(&body)[..8]);
+        Self {
+            path: path.to_string(),
+            content_type,
+            body,
+            version,
+        }
+    }
+}
 
-impl Asset {
-    /// The bundled file at `path`.
-    pub fn find(path: &str) -> Option<&'static Asset> {
-        ASSETS.iter().find(|a| a.path == path)
+/// Why a file of `extra_static_dirs` cannot be served.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StaticFileError {
+    /// A path segment outside `[A-Za-z0-9._-]`, or one starting with a dot.
+    #[error(
+        "static file {0:?}: each part of its path must be letters, digits, '.', '_' or '-', not starting with '.'"
+    )]
+    Path(String),
+    /// A type the pages have no use for.
+    #[error("static file {0:?}: only css, js, mjs, json, map, txt, png, jpg, jpeg, gif, webp, avif, svg, ico, woff, woff2, ttf and otf files are served")]
+    Type(String),
+    /// Over [`STATIC_FILE_MAX_BYTES`].
+    #[error("static file {0:?} is over 4 MiB")]
+    TooLarge(String),
+    /// Over [`STATIC_TOTAL_MAX_BYTES`] or [`STATIC_FILES_MAX`] in all.
+    #[error("extra_static_dirs hold more than 32 MiB or 1000 files; serve large collections from a CDN")]
+    TooMany,
+}
+
+/// The `Content-Type` of a file served under `static_prefix`, by extension; `None` for a
+/// type the pages have no use for (an HTML file there would be a page on this origin outside
+/// the pages' policy).
+pub fn static_content_type(path: &str) -> Option<&'static str> {
+    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" | "map" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "svg" => "image/svg+xml",
+        "ico" => "image/x-icon",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        _ => return None,
+    })
+}
+
+/// The files served under `static_prefix`: the bundled ones, with a host's files from
+/// `extra_static_dirs` replacing them by path or added beside them.
+#[derive(Clone, Debug)]
+pub struct StaticFiles {
+    files: Vec<StaticFile>,
+}
+
+impl StaticFiles {
+    /// The bundled files alone.
+    pub fn bundled() -> Self {
+        static BUNDLED: std::sync::OnceLock<StaticFiles> = std::sync::OnceLock::new();
+        BUNDLED
+            .get_or_init(|| StaticFiles {
+                files: BUNDLED_FILES
+                    .iter()
+                    .map(|(path, body)| {
+                        let kind = static_content_type(path).unwrap_or("application/octet-stream");
+                        StaticFile::new(path, kind, axum::body::Bytes::from_static(body.as_bytes()))
+                    })
+                    .collect(),
+            })
+            .clone()
     }
 
-    /// The first 16 hex digits of its SHA-256: the `?v=` of its URL and its ETag, so a new
-    /// release is a new URL and an old one can be cached for a year. Hashed once.
-    pub fn version(&self) -> &'static str {
-        static VERSIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-        let versions = VERSIONS.get_or_init(|| {
-            ASSETS
-                .iter()
-                .map(|a| crate::hex::encode(&Sha256::digest(a.body.as_bytes())[..8]))
-                .collect()
-        });
-        let at = ASSETS.iter().position(|a| a.path == self.path).unwrap_or(0);
-        versions[at].as_str()
+    /// The bundled files with `overrides` (path below `static_prefix`, contents) laid over
+    /// them. Where two overrides share a path the first wins, as the first of
+    /// `extra_static_dirs` does. Every path, type and size is checked.
+    pub fn with_overrides(overrides: Vec<(String, Vec<u8>)>) -> Result<Self, StaticFileError> {
+        let mut out = Self::bundled();
+        if overrides.len() > STATIC_FILES_MAX {
+            return Err(StaticFileError::TooMany);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut total = 0usize;
+        for (path, body) in overrides {
+            let safe = |seg: &str| {
+                !seg.is_empty()
+                    && !seg.starts_with('.')
+                    && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            };
+            if !path.split('/').all(safe) {
+                return Err(StaticFileError::Path(path));
+            }
+            let kind = static_content_type(&path).ok_or_else(|| StaticFileError::Type(path.clone()))?;
+            if body.len() > STATIC_FILE_MAX_BYTES {
+                return Err(StaticFileError::TooLarge(path));
+            }
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            total += body.len();
+            if total > STATIC_TOTAL_MAX_BYTES {
+                return Err(StaticFileError::TooMany);
+            }
+            let file = StaticFile::new(&path, kind, body.into());
+            match out.files.iter_mut().find(|f| f.path == path) {
+                Some(bundled) => *bundled = file,
+                None => out.files.push(file),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The file at `path` (below `static_prefix`).
+    pub fn find(&self, path: &str) -> Option<&StaticFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+
+    /// Every file.
+    pub fn iter(&self) -> impl Iterator<Item = &StaticFile> {
+        self.files.iter()
+    }
+
+    /// The URL the pages link `path` by: versioned when it is one of these files.
+    pub fn url(&self, static_prefix: &str, path: &str) -> String {
+        let prefix = static_prefix.trim_end_matches('/');
+        match self.find(path) {
+            Some(f) => format!("{prefix}/{}?v={}", f.path, f.version),
+            None => format!("{prefix}/{path}"),
+        }
     }
 }
 
@@ -232,11 +348,50 @@ mod tests {
         paths.sort_unstable();
         paths.dedup();
         assert_eq!(paths.len(), Page::ALL.len());
-        let versions: Vec<&str> = ASSETS.iter().map(Asset::version).collect();
+        let files = StaticFiles::bundled();
+        let versions: Vec<&str> = files.iter().map(|f| f.version.as_str()).collect();
         assert!(versions.iter().all(|v| v.len() == 16), "{versions:?}");
         assert_ne!(versions[0], versions[1]);
-        let js = crate::hex::encode(&Sha256::digest(ASSETS[2].body.as_bytes())[..8]);
-        assert_eq!(Asset::find("js/regstack.js").map(Asset::version), Some(js.as_str()));
+        let js = crate::hex::encode(&Sha256::digest(BUNDLED_FILES[2].1.as_bytes())[..8]);
+        assert_eq!(
+            files.find("js/regstack.js").map(|f| f.version.as_str()),
+            Some(js.as_str())
+        );
+        assert_eq!(files.url("/s/", "js/regstack.js"), format!("/s/js/regstack.js?v={js}"));
+    }
+
+    #[regstack_macros::dual_test]
+    fn a_hosts_static_files_replace_and_join_the_bundled_ones() {
+        let files = StaticFiles::with_overrides(vec![
+            ("css/theme.css".into(), b":root{--rs-accent:#000}".to_vec()),
+            ("img/logo.svg".into(), b"<svg/>".to_vec()),
+            ("css/theme.css".into(), b"second: ignored".to_vec()),
+        ])
+        .unwrap();
+        let theme = files.find("css/theme.css").unwrap();
+        assert_eq!(&theme.body[..], b":root{--rs-accent:#000}");
+        assert_ne!(
+            theme.version,
+            StaticFiles::bundled().find("css/theme.css").unwrap().version
+        );
+        assert_eq!(files.find("img/logo.svg").unwrap().content_type, "image/svg+xml");
+        assert_eq!(files.iter().count(), 4);
+        for (path, want) in [
+            ("../etc/passwd.css", "Path"),
+            ("css/.hidden.css", "Path"),
+            ("css//x.css", "Path"),
+            ("css/x y.css", "Path"),
+            ("index.html", "Type"),
+            ("noext", "Type"),
+        ] {
+            let e = StaticFiles::with_overrides(vec![(path.into(), vec![])]).unwrap_err();
+            assert!(format!("{e:?}").starts_with(want), "{path}: {e:?}");
+        }
+        let big = vec![0u8; STATIC_FILE_MAX_BYTES + 1];
+        assert_eq!(
+            StaticFiles::with_overrides(vec![("a.png".into(), big)]).unwrap_err(),
+            StaticFileError::TooLarge("a.png".into())
+        );
     }
 
     #[regstack_macros::dual_test]

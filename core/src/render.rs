@@ -189,6 +189,7 @@ pub struct RenderedEmail {
 /// Renders the bundled templates, host overrides first.
 pub struct Renderer {
     env: Environment<'static>,
+    static_files: std::sync::Arc<crate::pages::StaticFiles>,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -209,7 +210,22 @@ impl Renderer {
                 .cloned()
                 .or_else(|| bundled.get(name).map(|s| s.to_string())))
         });
-        Self { env }
+        Self {
+            env,
+            static_files: std::sync::Arc::new(crate::pages::StaticFiles::bundled()),
+        }
+    }
+
+    /// The same renderer serving, and linking the pages to, `files` (a host's
+    /// `extra_static_dirs` over the bundled files).
+    pub fn with_static_files(mut self, files: crate::pages::StaticFiles) -> Self {
+        self.static_files = std::sync::Arc::new(files);
+        self
+    }
+
+    /// The files under `static_prefix`.
+    pub fn static_files(&self) -> &std::sync::Arc<crate::pages::StaticFiles> {
+        &self.static_files
     }
 
     fn render(&self, name: &str, ctx: minijinja::Value) -> Result<String, RenderError> {
@@ -228,13 +244,9 @@ impl Renderer {
         providers: &[(String, String)],
     ) -> Result<String, RenderError> {
         let (_, template, name, title) = page.row();
-        let static_prefix = config.static_prefix.trim_end_matches('/').to_string();
-        let asset = minijinja::Value::from_function(move |path: String| -> String {
-            match crate::pages::Asset::find(&path) {
-                Some(a) => format!("{static_prefix}/{}?v={}", a.path, a.version()),
-                None => format!("{static_prefix}/{path}"),
-            }
-        });
+        let static_prefix = config.static_prefix.clone();
+        let files = self.static_files.clone();
+        let asset = minijinja::Value::from_function(move |path: String| files.url(&static_prefix, &path));
         let api_prefix = config.api_prefix.trim_end_matches('/');
         let ui_prefix = config.ui_prefix.trim_end_matches('/');
         // A sign-in through a provider comes back to this UI's account page.

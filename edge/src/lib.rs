@@ -192,11 +192,32 @@ async fn build(env: &Env) -> Result<(Router, Arc<Engine>), Misconfigured> {
     // Sign-in alerts go out after the response, like every other send here.
     ports.background = Arc::new(AfterResponse);
     let engine = Arc::new(
-        Engine::new(config, ports, Renderer::new(HashMap::new()))
+        Engine::new(config, ports, bundled_renderer()?)
             .await
             .map_err(|e| Misconfigured(e.to_string()))?,
     );
     Ok((app(engine.clone()), engine))
+}
+
+/// The template and static-file overrides bundled when the worker was built
+/// (`REGSTACK_EDGE_TEMPLATE_DIRS`, `REGSTACK_EDGE_STATIC_DIRS`; see edge/build.rs).
+mod overrides {
+    include!(concat!(env!("OUT_DIR"), "/overrides.rs"));
+}
+
+/// A renderer with the bundled overrides over the bundled templates and files, checked as
+/// native checks a host's directories.
+fn bundled_renderer() -> Result<Renderer, Misconfigured> {
+    let templates: HashMap<String, String> = overrides::TEMPLATES
+        .iter()
+        .map(|(name, body)| (name.to_string(), body.to_string()))
+        .collect();
+    let files = overrides::STATIC_FILES
+        .iter()
+        .map(|(path, body)| (path.to_string(), body.to_vec()))
+        .collect();
+    let files = regstack_core::pages::StaticFiles::with_overrides(files).map_err(|e| Misconfigured(e.to_string()))?;
+    Ok(Renderer::new(templates).with_static_files(files))
 }
 
 /// This isolate's app and engine, built on first use.
@@ -232,14 +253,19 @@ async fn client_context(State(engine): State<Arc<Engine>>, mut req: Request, nex
 }
 
 /// Settings a Worker cannot honour, refused rather than silently ignored: it has no file
-/// system to read template overrides from.
+/// system to read overrides from, so they are bundled when it is built.
 fn not_at_the_edge(config: &regstack_core::config::Config) -> Option<String> {
-    if !config.extra_template_dirs.is_empty() {
-        return Some(
-            "extra_template_dirs is not available at the edge (a Worker has no file system); the worker \
-             renders the bundled email, SMS and page templates, so unset it here"
-                .to_string(),
-        );
+    for (key, set) in [
+        ("extra_template_dirs", !config.extra_template_dirs.is_empty()),
+        ("extra_static_dirs", !config.extra_static_dirs.is_empty()),
+    ] {
+        if set {
+            return Some(format!(
+                "{key} cannot be read at the edge (a Worker has no file system): unset it here, and build \
+                 the worker with REGSTACK_EDGE_{} naming the directories to bundle",
+                key.trim_start_matches("extra_").to_ascii_uppercase()
+            ));
+        }
     }
     let unset = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
     // Each isolate would make its own pair, and a browser refuses alerts signed by a key other
@@ -341,11 +367,15 @@ mod tests {
     }
 
     #[test]
-    fn template_overrides_are_refused_not_ignored() {
+    fn override_directories_are_refused_not_ignored() {
         let mut c = regstack_core::config::Config::default();
         assert_eq!(super::not_at_the_edge(&c), None);
+        c.extra_static_dirs = vec!["/srv/static".into()];
+        let why = super::not_at_the_edge(&c).unwrap();
+        assert!(why.starts_with("extra_static_dirs cannot"), "{why}");
+        assert!(why.contains("REGSTACK_EDGE_STATIC_DIRS"), "{why}");
         c.extra_template_dirs = vec!["/srv/templates".into()];
-        assert!(super::not_at_the_edge(&c).is_some_and(|why| why.contains("extra_template_dirs")));
+        assert!(super::not_at_the_edge(&c).is_some_and(|why| why.contains("REGSTACK_EDGE_TEMPLATE_DIRS")));
     }
 
     #[test]

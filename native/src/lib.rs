@@ -81,6 +81,15 @@ pub enum StartError {
     /// A template directory cannot be read.
     #[error("cannot read template directory {0}: {1}")]
     Templates(String, std::io::Error),
+    /// A template file is not UTF-8 text.
+    #[error("template {0} is not UTF-8 text")]
+    TemplateEncoding(String),
+    /// A static directory cannot be read.
+    #[error("cannot read static directory {0}: {1}")]
+    StaticDir(String, std::io::Error),
+    /// A file in `extra_static_dirs` cannot be served.
+    #[error(transparent)]
+    StaticFile(#[from] regstack_core::pages::StaticFileError),
 }
 
 /// One regstack instance: cheap to clone, independent of every other instance.
@@ -224,9 +233,7 @@ impl Builder {
                 }
             },
         };
-        let mut dirs = self.template_dirs;
-        dirs.extend(config.extra_template_dirs.iter().cloned());
-        let renderer = Renderer::new(read_template_dirs(&dirs)?);
+        let renderer = renderer(&config, &self.template_dirs)?;
         let hooks = Hooks::new(config.delivery_queue_limit);
         let mut events: Arc<dyn regstack_core::ports::EventSink> = Arc::new(hooks.clone());
         let http: Arc<dyn regstack_core::ports::HttpClient> =
@@ -284,26 +291,88 @@ impl Builder {
 
 /// Reads every file below each directory, keyed by its path relative to that directory
 /// (`email/verification.txt`); earlier directories win.
-fn read_template_dirs(dirs: &[String]) -> Result<HashMap<String, String>, StartError> {
-    fn walk(root: &Path, dir: &Path, out: &mut HashMap<String, String>) -> std::io::Result<()> {
-        for entry in std::fs::read_dir(dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                walk(root, &path, out)?;
-            } else if let Ok(rel) = path.strip_prefix(root) {
-                let name = rel.to_string_lossy().replace('\\', "/");
-                if let std::collections::hash_map::Entry::Vacant(slot) = out.entry(name) {
-                    slot.insert(std::fs::read_to_string(&path)?);
-                }
+/// The largest template file read.
+const TEMPLATE_MAX_BYTES: u64 = 1024 * 1024;
+
+/// The renderer for `config`: the templates of `template_dirs`, then of
+/// `extra_template_dirs`, over the bundled ones, and the static files of `extra_static_dirs`
+/// over the bundled ones.
+pub fn renderer(config: &Config, template_dirs: &[String]) -> Result<Renderer, StartError> {
+    let mut dirs = template_dirs.to_vec();
+    dirs.extend(config.extra_template_dirs.iter().cloned());
+    let templates = read_dirs(&dirs, TEMPLATE_MAX_BYTES)
+        .map_err(|(dir, e)| StartError::Templates(dir, e))?
+        .into_iter()
+        .map(|(name, body)| {
+            String::from_utf8(body)
+                .map(|text| (name.clone(), text))
+                .map_err(|_| StartError::TemplateEncoding(name))
+        })
+        .collect::<Result<HashMap<_, _>, _>>()?;
+    let static_files = read_dirs(
+        &config.extra_static_dirs,
+        regstack_core::pages::STATIC_FILE_MAX_BYTES as u64,
+    )
+    .map_err(|(dir, e)| StartError::StaticDir(dir, e))?;
+    Ok(Renderer::new(templates).with_static_files(regstack_core::pages::StaticFiles::with_overrides(static_files)?))
+}
+
+/// Files by path, with their contents.
+type Files = Vec<(String, Vec<u8>)>;
+
+/// Every file under each of `dirs`, by its `/`-separated path below that directory; where two
+/// directories hold the same path, the first wins. Dot-files are skipped. Symbolic links are
+/// followed, each directory at most once, so a link cannot make the walk loop. A file over
+/// `max_bytes` is an error rather than a silent omission. The error names the directory.
+fn read_dirs(dirs: &[String], max_bytes: u64) -> Result<Files, (String, std::io::Error)> {
+    struct Walk {
+        max_bytes: u64,
+        names: std::collections::HashSet<String>,
+        visited: std::collections::HashSet<std::path::PathBuf>,
+        out: Files,
+    }
+    fn walk(w: &mut Walk, root: &Path, dir: &Path) -> std::io::Result<()> {
+        if !w.visited.insert(std::fs::canonicalize(dir)?) {
+            return Ok(());
+        }
+        let mut entries = std::fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let meta = std::fs::metadata(&path)?;
+            if meta.is_dir() {
+                walk(w, root, &path)?;
+                continue;
+            }
+            if !meta.is_file() {
+                continue;
+            }
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let name = rel.to_string_lossy().replace('\\', "/");
+            if meta.len() > w.max_bytes {
+                return Err(std::io::Error::other(format!("{name} is over {} bytes", w.max_bytes)));
+            }
+            if w.names.insert(name.clone()) {
+                w.out.push((name, std::fs::read(&path)?));
             }
         }
         Ok(())
     }
-    let mut out = HashMap::new();
+    let mut w = Walk {
+        max_bytes,
+        names: Default::default(),
+        visited: Default::default(),
+        out: Vec::new(),
+    };
     for dir in dirs {
-        walk(Path::new(dir), Path::new(dir), &mut out).map_err(|e| StartError::Templates(dir.clone(), e))?;
+        // Each listed directory is walked whole, even if an earlier one reached it by a link.
+        w.visited.clear();
+        walk(&mut w, Path::new(dir), Path::new(dir)).map_err(|e| (dir.clone(), e))?;
     }
-    Ok(out)
+    Ok(w.out)
 }
 
 impl RegStack {

@@ -539,3 +539,300 @@ async fn doctor_checks_the_sender_domain_in_dns() {
         assert!(out.contains(&format!("\u{26a0} {name}: no answer")), "{out}");
     }
 }
+
+/// A theme file of a host's, with rules and comments the designer must keep. Its `--rs-fg`
+/// is written by hand in a form the designer's rules would refuse.
+const HOST_THEME: &str = "/* brand */\n.brand { color: #123456; }\n:root {\n  --rs-accent: #000000; /* ours */\n  --rs-shadow: none;\n  --rs-fg: hsl(220 40% 10%);\n}\n";
+
+#[test]
+fn theme_design_headless_changes_only_the_managed_values() {
+    let dir = temp_dir("theme-headless");
+    let file = dir.join("regstack-theme.css");
+    std::fs::write(&file, HOST_THEME).unwrap();
+    let run = |args: &[&str]| {
+        let out = command(&dir, args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // A dry run prints what it would do and writes nothing.
+    let (code, out, _) = run(&["theme", "design", "--dry-run", "--var", "--rs-accent=#0f766e"]);
+    assert_eq!(code, Some(0), "{out}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["written"], false);
+    assert_eq!(summary["changed"], serde_json::json!(["--rs-accent"]));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), HOST_THEME);
+
+    let (code, out, _) = run(&[
+        "theme",
+        "design",
+        "--headless",
+        "--config",
+        dir.to_str().unwrap(),
+        "--var",
+        "--rs-accent=#0f766e",
+        "--var",
+        "dark:--rs-accent=#2dd4bf",
+        "--var",
+        "--rs-radius=10",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["written"], true);
+    assert_eq!(summary["light"]["--rs-radius"], "10px");
+    assert_eq!(summary["dark"]["--rs-accent"], "#2dd4bf");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.starts_with(
+            "/* brand */\n.brand { color: #123456; }\n:root {\n  --rs-accent: #0f766e; /* ours */\n  --rs-shadow: none;\n  --rs-fg: hsl(220 40% 10%);\n  --rs-bg: #ffffff;\n"
+        ),
+        "{written}"
+    );
+    assert!(written.contains("  --rs-radius: 10px;\n"), "{written}");
+    assert!(
+        written.contains("@media (prefers-color-scheme: dark) {\n  :root {\n    --rs-bg: #0b1220;"),
+        "{written}"
+    );
+    assert!(written.contains("    --rs-accent: #2dd4bf;\n"), "{written}");
+
+    // A second run starts from the file: nothing to change, nothing written.
+    let (code, out, _) = run(&["theme", "design", "--headless", "--var", "--rs-radius=10px"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("\"changed\": []") && out.contains("\"written\": false"),
+        "{out}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+
+    // Refusals: exit 2, every reason named, the file untouched.
+    let (code, out, err) = run(&[
+        "theme",
+        "design",
+        "--headless",
+        "--var",
+        "--rs-accent=red",
+        "--var",
+        "--rs-font-body=x; } body { display: none",
+        "--var",
+        "--rs-shadow=none",
+    ]);
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(err.contains("\u{2718} --rs-accent: a colour is"), "{err}");
+    assert!(err.contains("\u{2718} --rs-font-body:"), "{err}");
+    assert!(
+        err.contains("--rs-shadow is not a property the designer manages"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), written);
+    let (code, _, err) = run(&["theme", "design", "--var", "--rs-accent=#000"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--var needs --headless or --dry-run"), "{err}");
+    let (code, _, err) = run(&["theme", "design", "--headless", "--filename", "../x.css"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--filename takes a file name"), "{err}");
+    // The deprecated alias still works, with a warning.
+    let (code, _, err) = run(&["theme", "design", "--print-only", "--filename", "other.css"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("--print-only is deprecated"), "{err}");
+    assert!(dir.join("other.css").is_file());
+}
+
+/// The interactive designer, started as an operator would, with its printed URL.
+struct Designer {
+    child: std::process::Child,
+    base: String,
+    token: String,
+    dir: PathBuf,
+}
+
+impl Designer {
+    fn start(name: &str) -> Designer {
+        use std::io::BufRead;
+        let dir = temp_dir(name);
+        std::fs::write(dir.join("regstack-theme.css"), HOST_THEME).unwrap();
+        let mut child = command(&dir, &["theme", "design", "--no-browser"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        // Drains stdout for the designer's whole life, so a later line never meets a closed pipe.
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let url = loop {
+            let line = rx
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("the designer printed its URL");
+            if let Some(url) = line.strip_prefix("Theme designer: ") {
+                break url.to_string();
+            }
+        };
+        let (base, token) = url.split_once("/#token=").expect("a token in the fragment");
+        Designer {
+            child,
+            base: base.to_string(),
+            token: token.to_string(),
+            dir,
+        }
+    }
+
+    /// Waits for the designer to exit after Done; answers its exit code.
+    fn wait(mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the designer did not stop after Done"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Designer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_theme_designer_refuses_calls_without_its_token() {
+    let d = Designer::start("theme-token");
+    let http = reqwest::Client::new();
+    let theme = format!("{}/api/theme", d.base);
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(http.get(&theme).send().await.unwrap()), 401);
+    assert_eq!(
+        status(
+            http.get(&theme)
+                .header("x-regstack-token", "0".repeat(64))
+                .send()
+                .await
+                .unwrap()
+        ),
+        401
+    );
+    // A page elsewhere that rebinds its own name to 127.0.0.1 is still refused.
+    let rebound = http
+        .get(&theme)
+        .header("host", "attacker.example")
+        .header("x-regstack-token", &d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(rebound), 403);
+    let save =
+        |body: serde_json::Value, token: &str| http.put(&theme).header("x-regstack-token", token).json(&body).send();
+    let body = serde_json::json!({ "light": { "--rs-accent": "#0f766e" }, "dark": {} });
+    assert_eq!(status(save(body.clone(), "").await.unwrap()), 401);
+    assert_eq!(
+        std::fs::read_to_string(d.dir.join("regstack-theme.css")).unwrap(),
+        HOST_THEME,
+        "a refused call writes nothing"
+    );
+    // The one-time launch path is not a way in either.
+    assert_eq!(
+        status(http.get(format!("{}/open/guess", d.base)).send().await.unwrap()),
+        410
+    );
+
+    let current: serde_json::Value = http
+        .get(&theme)
+        .header("x-regstack-token", &d.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["vars"].as_array().map(Vec::len), Some(15));
+    assert_eq!(current["theme"]["light"]["--rs-accent"], "#000000", "the file's value");
+    let bad = save(
+        serde_json::json!({ "light": { "--rs-accent": "red" }, "dark": {} }),
+        &d.token,
+    )
+    .await
+    .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+    let r = save(body, &d.token).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let written = std::fs::read_to_string(d.dir.join("regstack-theme.css")).unwrap();
+    assert!(written.contains("--rs-accent: #0f766e; /* ours */"), "{written}");
+    assert!(
+        written.starts_with("/* brand */\n.brand { color: #123456; }\n"),
+        "{written}"
+    );
+
+    let done = http
+        .post(format!("{}/api/done", d.base))
+        .header("x-regstack-token", &d.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status().as_u16(), 200);
+    assert_eq!(d.wait(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_theme_designer_shows_a_new_accent_on_the_real_page() {
+    use regstack_conformance::browser::{screenshot_dir, Browser};
+    let d = Designer::start("theme-browser");
+    let b = Browser::start().await;
+    b.resize(1280, 900).await;
+    b.goto(&format!("{}/#token={}", d.base, d.token)).await;
+    b.wait_for_text("#td-status", |t| t == "Loaded.").await;
+    assert!(!b.url().await.contains("token"), "the token leaves the address bar");
+    let accent = "var doc = document.getElementById('td-frame').contentDocument; \
+                  var button = doc && doc.querySelector('.rs-btn-primary'); \
+                  return button ? getComputedStyle(button).backgroundColor : null;";
+    let wait_for_accent = |want: &'static str| {
+        let b = &b;
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let seen = b.run(accent, serde_json::json!([])).await;
+                if seen.as_str() == Some(want) {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the preview's button is {seen}, not {want}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // The file's accent first, then the edited one, live.
+    wait_for_accent("rgb(0, 0, 0)").await;
+    b.fill("#td-text---rs-accent", "#0f766e").await;
+    wait_for_accent("rgb(15, 118, 110)").await;
+    let title = "return document.getElementById('td-frame').contentDocument.title;";
+    assert!(
+        b.run(title, serde_json::json!([]))
+            .await
+            .as_str()
+            .is_some_and(|t| t.starts_with("Sign in")),
+        "the preview shows the page chosen"
+    );
+    b.screenshot(&screenshot_dir().join("designer"), "theme-designer").await;
+    // The dark scheme has its own accent, previewed as such.
+    b.click("input[name='scheme'][value='dark']").await;
+    wait_for_accent("rgb(96, 165, 250)").await;
+    b.click("#td-save").await;
+    b.wait_for_text("#td-status", |t| t.starts_with("Saved ")).await;
+    let written = std::fs::read_to_string(d.dir.join("regstack-theme.css")).unwrap();
+    assert!(written.contains("--rs-accent: #0f766e; /* ours */"), "{written}");
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "the console reported {errors:#?}");
+    b.click("#td-done").await;
+    assert_eq!(d.wait(), Some(0));
+}

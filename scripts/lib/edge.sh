@@ -33,8 +33,9 @@ install_edge_tools() {
 }
 
 # build_worker: edge/build/index.js and index_bg.wasm, optimised (opt-level z, fat LTO, wasm-opt).
+# It bundles the suite's static-file fixture, which the pages scenarios fetch at the edge.
 build_worker() {
-  (cd edge && worker-build --release)
+  (cd edge && REGSTACK_EDGE_STATIC_DIRS='["../tests/fixtures/static"]' worker-build --release)
 }
 
 # start_wrangler PORT STATE LOG [ARGS...]: `wrangler dev` on 127.0.0.1:PORT with local D1 and

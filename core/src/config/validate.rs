@@ -25,8 +25,8 @@ impl Config {
             ),
             (
                 "extra_static_dirs",
-                !self.extra_static_dirs.is_empty(),
-                "overriding the bundled static files is not built yet (theme_css_url adds a stylesheet)",
+                ui_off && !self.extra_static_dirs.is_empty(),
+                pages_off,
             ),
             (
                 "static_prefix",

@@ -1,6 +1,6 @@
 //! The account pages and their static files (docs/pages.md), mounted by both runtimes beside
 //! the API when `enable_ui_router` is on: the pages of [`Page::ALL`] under `ui_prefix`, the
-//! files of [`crate::pages::ASSETS`] under `static_prefix`.
+//! files of [`crate::pages::StaticFiles`] under `static_prefix`.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use axum::Router;
 
 use crate::engine::Engine;
 use crate::http::ApiError;
-use crate::pages::{content_security_policy, Asset, Page, ASSETS};
+use crate::pages::{content_security_policy, Page, StaticFile, StaticFiles};
 
 /// The pages and the static files, or an empty router with the UI off.
 pub fn pages(engine: Arc<Engine>) -> Router {
@@ -28,15 +28,7 @@ pub fn pages(engine: Arc<Engine>) -> Router {
             get(move |State(engine): State<Arc<Engine>>| render(engine, page)),
         );
     }
-    // One route per bundled file: nothing else under `static_prefix` is claimed, so a prefix
-    // shared with other paths (even "/") shadows none of them.
-    let mut files: Router<Arc<Engine>> = Router::new();
-    for file in ASSETS {
-        files = files.route(
-            &format!("/{}", file.path),
-            get(move |query: RawQuery, headers: HeaderMap| asset(file, query, headers)),
-        );
-    }
+    let files = static_files(engine.renderer.static_files());
     // axum nests nothing at the root: a prefix of "/" mounts the routes as they are.
     let at = |router: Router<Arc<Engine>>, prefix: &str, inner: Router<Arc<Engine>>| match prefix.trim_end_matches('/')
     {
@@ -51,7 +43,18 @@ pub fn pages(engine: Arc<Engine>) -> Router {
 }
 
 async fn render(engine: Arc<Engine>, page: Page) -> Response {
-    match engine.renderer.page(page, &engine.config, &engine.oauth.labels()) {
+    page_response(&engine.renderer, &engine.config, &engine.oauth.labels(), page)
+}
+
+/// `page` rendered for `config`, with the headers every page carries. `regstack theme
+/// design` serves its preview through it too.
+pub fn page_response(
+    renderer: &crate::render::Renderer,
+    config: &crate::config::Config,
+    providers: &[(String, String)],
+    page: Page,
+) -> Response {
+    match renderer.page(page, config, providers) {
         Ok(html) => {
             let mut resp = (StatusCode::OK, html).into_response();
             let h = resp.headers_mut();
@@ -67,7 +70,7 @@ async fn render(engine: Arc<Engine>, page: Page) -> Response {
             h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
             // Built only from checked origins, so it is always a valid header; should that
             // ever fail, the strictest policy goes out rather than none.
-            let csp = HeaderValue::from_str(&content_security_policy(&engine.config))
+            let csp = HeaderValue::from_str(&content_security_policy(config))
                 .unwrap_or_else(|_| HeaderValue::from_static(crate::pages::STRICTEST_POLICY));
             h.insert(header::CONTENT_SECURITY_POLICY, csp);
             resp
@@ -79,10 +82,25 @@ async fn render(engine: Arc<Engine>, page: Page) -> Response {
     }
 }
 
-/// A bundled file: a year's caching under its versioned URL (`?v=` its hash, as the pages
+/// One route per file, to nest under `static_prefix`: nothing else there is claimed, so a
+/// prefix shared with other paths (even "/") shadows none of them. `regstack theme design`
+/// serves its preview from it too.
+pub fn static_files<S: Clone + Send + Sync + 'static>(files: &StaticFiles) -> Router<S> {
+    let mut router = Router::new();
+    for file in files.iter() {
+        let file = Arc::new(file.clone());
+        router = router.route(
+            &format!("/{}", file.path),
+            get(move |query: RawQuery, headers: HeaderMap| asset(file.clone(), query, headers)),
+        );
+    }
+    router
+}
+
+/// A static file: a year's caching under its versioned URL (`?v=` its hash, as the pages
 /// link it), revalidation by ETag under any other.
-async fn asset(file: &'static Asset, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
-    let etag = format!("\"{}\"", file.version());
+async fn asset(file: Arc<StaticFile>, RawQuery(query): RawQuery, headers: HeaderMap) -> Response {
+    let etag = format!("\"{}\"", file.version);
     // A weak validator (`W/"…"`, as a compressing proxy sends it back) names the same file.
     let fresh = headers
         .get(header::IF_NONE_MATCH)
@@ -95,7 +113,7 @@ async fn asset(file: &'static Asset, RawQuery(query): RawQuery, headers: HeaderM
     let mut resp = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, file.body).into_response()
+        (StatusCode::OK, file.body.clone()).into_response()
     };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(file.content_type));
@@ -103,7 +121,14 @@ async fn asset(file: &'static Asset, RawQuery(query): RawQuery, headers: HeaderM
     if let Ok(v) = HeaderValue::from_str(&etag) {
         h.insert(header::ETAG, v);
     }
-    let versioned = query.as_deref() == Some(format!("v={}", file.version()).as_str());
+    // Opened on its own, an SVG (or anything a host put here) is a document of this origin:
+    // it gets no script, no plugin, no form, and no origin of its own. Style sheets and
+    // scripts loaded by the pages are untouched, since a policy binds only documents.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"),
+    );
+    let versioned = query.as_deref() == Some(format!("v={}", file.version).as_str());
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if versioned {

@@ -3,7 +3,7 @@
 //! piped to either produce the same files, and it works in a terminal and with piped input.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use super::{fail, pass, warn};
@@ -12,21 +12,10 @@ use super::{fail, pass, warn};
 const CONFIG_FILE: &str = "regstack.toml";
 const SECRETS_FILE: &str = "regstack.secrets.env";
 
-/// Where the files go: the directory `--config` names, or the one holding the file it names.
-pub fn target_dir(config: Option<&Path>) -> PathBuf {
-    match config {
-        None => PathBuf::from("."),
-        Some(p) if p.is_file() || p.extension().is_some_and(|e| e == "toml") => {
-            p.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        }
-        Some(p) => p.to_path_buf(),
-    }
-}
-
 /// Runs the wizard; exit 0 when the files were written (or `--if-missing` found them), 1
 /// when the operator declined, input ended early, or a file could not be written.
 pub fn run(config: Option<&Path>, force: bool, if_missing: bool) -> ExitCode {
-    let dir = target_dir(config);
+    let dir = super::config_dir(config);
     let (config_path, secrets_path) = (dir.join(CONFIG_FILE), dir.join(SECRETS_FILE));
     let stdin = std::io::stdin();
     let mut ask = Prompter {
@@ -91,7 +80,9 @@ pub fn run(config: Option<&Path>, force: bool, if_missing: bool) -> ExitCode {
     }
     // Both files are written aside and then renamed over the old ones, the secrets first, so
     // a failure leaves the old pair (or the new secrets with the old TOML), never an empty file.
-    if let Err(e) = replace(&secrets_path, &secrets, true).and_then(|()| replace(&config_path, &toml, false)) {
+    if let Err(e) = super::replace_file(&secrets_path, &secrets, true)
+        .and_then(|()| super::replace_file(&config_path, &toml, false))
+    {
         fail("init", format!("cannot write the config into {}: {e}", dir.display()));
         return ExitCode::FAILURE;
     }
@@ -102,33 +93,6 @@ pub fn run(config: Option<&Path>, force: bool, if_missing: bool) -> ExitCode {
         dir.display()
     );
     ExitCode::SUCCESS
-}
-
-/// Puts `text` at `path` through a new file beside it and a rename, so readers see the old
-/// file or the new one, whole. A `private` file is created readable by its owner only.
-fn replace(path: &Path, text: &str, private: bool) -> std::io::Result<()> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("regstack");
-    let aside = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(if private { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = private;
-    let written = options.open(&aside).and_then(|mut file| {
-        file.write_all(text.as_bytes())?;
-        file.sync_all()
-    });
-    match written.and_then(|()| std::fs::rename(&aside, path)) {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let _ = std::fs::remove_file(&aside);
-            Err(e)
-        }
-    }
 }
 
 /// `scheme://user:password@host` and `user:password@host` with the user part hidden, for

@@ -50,6 +50,68 @@ async fn the_pages_are_absent_unless_switched_on() {
     s.get_root("/regstack-static/js/regstack.js").await.assert_status(404);
 }
 
+/// The suite's static-file fixture: natively named by `extra_static_dirs`, and bundled into
+/// the test worker when it is built (scripts/lib/edge.sh).
+const FIXTURE_STATIC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/static");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hosts_static_files_join_and_replace_the_bundled_ones() {
+    // Natively a second directory, listed first, also replaces the bundled theme.
+    let first = std::env::temp_dir().join(format!("regstack-static-{}", regstack_conformance::unique_id()));
+    std::fs::create_dir_all(first.join("css")).unwrap();
+    let theme = ":root { --rs-accent: #0f766e; }\n";
+    std::fs::write(first.join("css/theme.css"), theme).unwrap();
+    std::fs::write(first.join("css/.editor-swap.css"), "skipped").unwrap();
+    let dirs = serde_json::json!([first.to_string_lossy(), FIXTURE_STATIC]).to_string();
+    let s = if regstack_conformance::on_edge() {
+        ui_server(&[]).await
+    } else {
+        ui_server(&[("REGSTACK_EXTRA_STATIC_DIRS", &dirs)]).await
+    };
+    let mark = s.get_root("/regstack-static/img/regstack-mark.svg").await;
+    mark.assert_status(200);
+    assert_eq!(mark.header("content-type").as_deref(), Some("image/svg+xml"));
+    assert_eq!(
+        mark.text,
+        std::fs::read_to_string(format!("{FIXTURE_STATIC}/img/regstack-mark.svg")).unwrap()
+    );
+    // Opened on its own, a host's SVG is a sandboxed document that can run nothing.
+    let policy = mark.header("content-security-policy").unwrap_or_default();
+    assert!(
+        policy.contains("sandbox") && policy.contains("default-src 'none'"),
+        "{policy}"
+    );
+    assert_eq!(mark.header("x-content-type-options").as_deref(), Some("nosniff"));
+
+    let login = s.get_root("/account/login").await;
+    // Attribute values come HTML-escaped (`/` as `&#x2f;`).
+    let link = login
+        .text
+        .split('"')
+        .map(|part| part.replace("&#x2f;", "/"))
+        .find(|part| part.starts_with("/regstack-static/css/theme.css?v="))
+        .expect("the page links the theme");
+    let served = s.get_root(&link).await;
+    served.assert_status(200);
+    assert_eq!(
+        served.header("cache-control").as_deref(),
+        Some("public, max-age=31536000, immutable")
+    );
+    if regstack_conformance::on_edge() {
+        assert!(served.text.contains("--rs-shadow"), "the edge keeps the bundled theme");
+    } else {
+        assert_eq!(
+            served.text, theme,
+            "the first directory's theme replaces the bundled one"
+        );
+        // A dot-file is never served.
+        s.get_root("/regstack-static/css/.editor-swap.css")
+            .await
+            .assert_status(404);
+    }
+    std::fs::remove_dir_all(first).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_page_is_served_stateless_under_a_strict_policy() {
     let s = ui_server(&[]).await;
@@ -345,7 +407,10 @@ async fn every_page_fits_a_phone_and_is_photographed_light_and_dark() {
     if !runs_here(Only::Pages) {
         return;
     }
-    let s = ui_server(&[]).await;
+    let s = ui_server(&[("REGSTACK_ENABLE_SMS_2FA", "true")]).await;
+    let email = unique_email("pages-photo");
+    s.register_verified(&email, PASSWORD).await;
+    let token = s.login_ok(&email, PASSWORD).await;
     let b = Browser::start().await;
     let ui = format!("{}/account", s.root_url());
     let dir = screenshot_dir().join(if regstack_conformance::on_edge() {
@@ -361,11 +426,20 @@ async fn every_page_fits_a_phone_and_is_photographed_light_and_dark() {
         for dark in [false, true] {
             b.dark(dark).await;
             for path in PAGES {
-                if path == "/me" || path == "/mfa-confirm" {
-                    continue; // they send a signed-out browser to /login
-                }
+                // The account page needs a session and the code step a pending sign-in;
+                // without them each sends the browser to /login.
+                let setup = match path {
+                    "/me" => "localStorage.setItem('regstack.access_token', arguments[0]);",
+                    "/mfa-confirm" => "sessionStorage.setItem('regstack.mfa_pending', 'pending');",
+                    _ => "localStorage.clear(); sessionStorage.clear();",
+                };
+                b.run(setup, serde_json::json!([token])).await;
                 b.goto(&format!("{ui}{path}")).await;
                 b.wait_for_text(".rs-title", |t| !t.is_empty()).await;
+                if path == "/me" {
+                    b.wait_for_text("[data-rs-field='email']", |t| t == email).await;
+                }
+                assert!(b.url().await.ends_with(path), "{path} stayed put");
                 let overflow = b
                     .run(
                         "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",

@@ -1,0 +1,160 @@
+//! The local web server behind the interactive wizards (docs/cli.md, "theme design"). It listens on 127.0.0.1 only, and every call under `/api/` must carry the
+//! launch's random token in `X-Regstack-Token`, so another process or a web page on the same
+//! machine cannot drive it. Requests naming any other host are refused, which closes DNS
+//! rebinding.
+//!
+//! The operator gets the token in the URL printed on the terminal, after `#` so that it
+//! never reaches a log or a `Referer`. A browser opened for them gets a one-time launch path
+//! instead, because a command line is visible to every local user: whoever opens it first
+//! gets the token, so a second opening is refused and reported on the terminal.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use subtle::ConstantTimeEq;
+
+/// The header that carries the token.
+pub const TOKEN_HEADER: &str = "x-regstack-token";
+
+struct Guard {
+    token: String,
+    launch: Mutex<Option<String>>,
+    hosts: [String; 2],
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    regstack_core::hex::encode(&bytes)
+}
+
+/// A JSON error in the API's shape.
+pub fn refuse(status: StatusCode, detail: &str) -> Response {
+    (status, Json(serde_json::json!({ "detail": detail }))).into_response()
+}
+
+async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !guard.hosts.iter().any(|h| h == host) {
+        return refuse(StatusCode::FORBIDDEN, "This wizard answers on 127.0.0.1 only.");
+    }
+    if req.uri().path().starts_with("/api/") {
+        let given = req
+            .headers()
+            .get(TOKEN_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !bool::from(given.ct_eq(guard.token.as_bytes())) {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "Missing or wrong token: open the URL this command printed.",
+            );
+        }
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// The launch path: once, a redirect to the page with the token; after that, nothing.
+async fn launch(State(guard): State<Arc<Guard>>, Path(code): Path<String>) -> Response {
+    let mut slot = guard.launch.lock().unwrap_or_else(|e| e.into_inner());
+    match slot.as_deref() {
+        Some(expected) if bool::from(expected.as_bytes().ct_eq(code.as_bytes())) => {
+            *slot = None;
+            Redirect::to(&format!("/#token={}", guard.token)).into_response()
+        }
+        _ => {
+            eprintln!(
+                "\u{26a0} the one-time launch link was opened again. If you did not open it twice, \
+                 another local process may hold the token: stop this command (Ctrl-C) and start it again."
+            );
+            refuse(
+                StatusCode::GONE,
+                "This launch link was used already: open the URL this command printed.",
+            )
+        }
+    }
+}
+
+/// Serves `app` on 127.0.0.1:`port` (0: any free port) until `stop` completes or Ctrl-C,
+/// printing `name: URL` first and opening the system browser when `open_browser` is set and
+/// there is one.
+pub async fn serve(
+    name: &str,
+    port: u16,
+    open_browser: bool,
+    app: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let port = listener.local_addr()?.port();
+    let guard = Arc::new(Guard {
+        token: random_hex(),
+        launch: Mutex::new(Some(random_hex())),
+        hosts: [format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+    });
+    let url = format!("http://127.0.0.1:{port}/#token={}", guard.token);
+    let launch_url = format!(
+        "http://127.0.0.1:{port}/open/{}",
+        guard
+            .launch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default()
+    );
+    let app = app
+        .route("/open/{code}", get(launch).with_state(guard.clone()))
+        .layer(middleware::from_fn_with_state(guard, check));
+    println!("{name}: {url}");
+    if open_browser && open_in_browser(&launch_url) {
+        println!("Opened it in your browser.");
+    }
+    println!("Stop with Ctrl-C, or press Done in the page.");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = stop => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        })
+        .await
+}
+
+/// Starts the system's browser on `url` where there is one; false when there is none.
+fn open_in_browser(url: &str) -> bool {
+    use std::process::{Command, Stdio};
+    let command = if cfg!(target_os = "macos") {
+        Some(Command::new("open"))
+    } else if cfg!(windows) {
+        let mut c = Command::new("cmd");
+        c.args(["/C", "start", ""]);
+        Some(c)
+    } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
+        Some(Command::new("xdg-open"))
+    } else {
+        None
+    };
+    command.is_some_and(|mut c| {
+        c.arg(url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .is_ok()
+    })
+}
