@@ -1,11 +1,15 @@
 //! The operator commands of the `regstack` binary beyond `serve` (docs/cli.md). Each prints
 //! one line per step, marked ✔, ⚠ or ✘, and returns the process exit code.
 
+pub mod config_file;
 pub mod dns;
 pub mod doctor;
 pub mod init;
 pub mod local_ui;
 pub mod migrate;
+pub mod oauth_setup;
+pub mod progress;
+pub mod ses_setup;
 pub mod theme;
 
 use std::path::{Path, PathBuf};

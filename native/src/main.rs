@@ -107,6 +107,141 @@ enum Command {
         #[command(subcommand)]
         action: ThemeAction,
     },
+    /// Sign-in with Google.
+    Oauth {
+        #[command(subcommand)]
+        action: OauthAction,
+    },
+    /// Email through Amazon SES.
+    Ses {
+        #[command(subcommand)]
+        action: SesAction,
+    },
+}
+
+/// The flags every local wizard takes.
+#[derive(clap::Args)]
+struct WizardFlags {
+    /// regstack.toml or its directory; both files are merged there (default: here).
+    #[arg(long, conflicts_with = "target")]
+    config: Option<PathBuf>,
+    /// Deprecated: use --config.
+    #[arg(long, value_name = "DIR")]
+    target: Option<PathBuf>,
+    /// The wizard's port on 127.0.0.1 (default: any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// No browser: take the answers from the flags, merge, and print a JSON summary.
+    #[arg(long)]
+    headless: bool,
+    /// Like --headless, but write nothing (exit 2 when an answer is refused).
+    #[arg(long)]
+    dry_run: bool,
+    /// Deprecated: use --headless.
+    #[arg(long)]
+    print_only: bool,
+    /// Print the wizard's URL without starting a browser.
+    #[arg(long)]
+    no_browser: bool,
+}
+
+impl WizardFlags {
+    /// The config path, warning about deprecated spellings.
+    fn config(&self) -> Option<&std::path::Path> {
+        if self.target.is_some() {
+            eprintln!("\u{26a0} --target is deprecated and will go: use --config");
+        }
+        if self.print_only {
+            eprintln!("\u{26a0} --print-only is deprecated and will go: use --headless");
+        }
+        self.config.as_deref().or(self.target.as_deref())
+    }
+
+    fn headless(&self) -> bool {
+        self.headless || self.dry_run || self.print_only
+    }
+}
+
+/// `--X` / `--no-X` as "on", "off" or "as the file has it".
+fn either(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// A secret from its flag, else from the environment variable the server reads it from
+/// (which keeps it out of the process list).
+fn secret_from(flag: Option<String>, env: &str) -> Option<String> {
+    flag.or_else(|| std::env::var(env).ok().filter(|v| !v.is_empty()))
+}
+
+#[derive(Subcommand)]
+enum OauthAction {
+    /// Configure sign-in with Google: a guided page, or --headless from flags.
+    #[command(
+        after_help = "Examples:\n  regstack oauth setup\n  regstack oauth setup --config /etc/app\n  REGSTACK_OAUTH__GOOGLE_CLIENT_SECRET=\"$SECRET\" regstack oauth setup --headless \\\n      --client-id 1234-abc.apps.googleusercontent.com --auto-link\n  regstack oauth setup --dry-run --client-id …   # print the diff, write nothing\n\nThe secret goes to regstack.secrets.env, never to regstack.toml. Left out, --client-secret is read\nfrom $REGSTACK_OAUTH__GOOGLE_CLIENT_SECRET. Exit codes: 0 done, 1 a file or the port failed,\n2 an answer was refused."
+    )]
+    Setup {
+        #[command(flatten)]
+        wizard: WizardFlags,
+        /// Where the host mounts the API, for the redirect URI shown (default: the config's, else /api/auth).
+        #[arg(long)]
+        api_prefix: Option<String>,
+        /// The Google client id (headless).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The Google client secret (headless).
+        #[arg(long)]
+        client_secret: Option<String>,
+        /// base_url to write, which the redirect URI is built from (headless).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Link a Google sign-in to an account with the same verified address.
+        #[arg(long, overrides_with = "no_auto_link")]
+        auto_link: bool,
+        /// Never link by address.
+        #[arg(long)]
+        no_auto_link: bool,
+        /// Ask for the SMS code after a Google sign-in.
+        #[arg(long, overrides_with = "no_mfa")]
+        mfa: bool,
+        /// Do not ask for the SMS code after a Google sign-in.
+        #[arg(long)]
+        no_mfa: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SesAction {
+    /// Configure email through Amazon SES: a guided page that checks with SES, or --headless.
+    #[command(
+        after_help = "Examples:\n  regstack ses setup\n  regstack ses setup --headless --region eu-west-1 --from-address noreply@app.example.com \\\n      --credential-source chain\n  REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY=… regstack ses setup --headless --region eu-west-1 \\\n      --from-address noreply@app.example.com --access-key-id AKIA…\n\nHeadless runs ask nothing of AWS. The secret key goes to regstack.secrets.env, never to\nregstack.toml; with --access-key-id and no --secret-access-key, it is read from\n$REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY. Without a credential flag the file's credentials stay.\nExit codes: 0 done, 1 a file or the port failed, 2 an answer was refused."
+    )]
+    Setup {
+        #[command(flatten)]
+        wizard: WizardFlags,
+        /// The SES region (headless).
+        #[arg(long)]
+        region: Option<String>,
+        /// The sender address, [email] from_address (headless).
+        #[arg(long)]
+        from_address: Option<String>,
+        /// Where SES credentials come from (default: what --profile or --access-key-id imply,
+        /// else the file's credentials are left as they are).
+        #[arg(long, value_enum)]
+        credential_source: Option<cli::ses_setup::CredentialSource>,
+        /// With --credential-source profile: the profile's name.
+        #[arg(long)]
+        profile: Option<String>,
+        /// With --credential-source explicit: the access key id.
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// With --credential-source explicit: the secret access key.
+        #[arg(long)]
+        secret_access_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -242,6 +377,86 @@ async fn main() -> std::process::ExitCode {
             })
             .await;
         }
+        Command::Oauth {
+            action:
+                OauthAction::Setup {
+                    wizard,
+                    api_prefix,
+                    client_id,
+                    client_secret,
+                    base_url,
+                    auto_link,
+                    no_auto_link,
+                    mfa,
+                    no_mfa,
+                },
+        } => {
+            let given = client_id.is_some()
+                || client_secret.is_some()
+                || base_url.is_some()
+                || auto_link
+                || no_auto_link
+                || mfa
+                || no_mfa;
+            let answers = given.then(|| cli::oauth_setup::Answers {
+                client_id: client_id.unwrap_or_default(),
+                client_secret: secret_from(client_secret, cli::oauth_setup::SECRET_NAME).unwrap_or_default(),
+                base_url,
+                auto_link: either(auto_link, no_auto_link),
+                mfa: either(mfa, no_mfa),
+            });
+            return cli::oauth_setup::run(cli::oauth_setup::Options {
+                config: wizard.config(),
+                api_prefix: api_prefix.as_deref(),
+                port: wizard.port,
+                headless: wizard.headless(),
+                dry_run: wizard.dry_run,
+                answers,
+                open_browser: !wizard.no_browser,
+            })
+            .await;
+        }
+        Command::Ses {
+            action:
+                SesAction::Setup {
+                    wizard,
+                    region,
+                    from_address,
+                    credential_source,
+                    profile,
+                    access_key_id,
+                    secret_access_key,
+                },
+        } => {
+            let given = region.is_some()
+                || from_address.is_some()
+                || credential_source.is_some()
+                || profile.is_some()
+                || access_key_id.is_some()
+                || secret_access_key.is_some();
+            // The environment's secret key answers only for an access key that was given.
+            let secret_access_key = match access_key_id {
+                Some(_) => secret_from(secret_access_key, cli::ses_setup::SECRET_NAME),
+                None => secret_access_key,
+            };
+            let answers = given.then(|| cli::ses_setup::Answers {
+                region: region.unwrap_or_default(),
+                from_address: from_address.unwrap_or_default(),
+                credential_source,
+                profile,
+                access_key_id,
+                secret_access_key,
+            });
+            return cli::ses_setup::run(cli::ses_setup::Options {
+                config: wizard.config(),
+                port: wizard.port,
+                headless: wizard.headless(),
+                dry_run: wizard.dry_run,
+                answers,
+                open_browser: !wizard.no_browser,
+            })
+            .await;
+        }
         Command::Vapid {
             action: VapidAction::Generate { subject },
         } => {
@@ -305,7 +520,7 @@ async fn create_admin(email: String, password: Option<String>, config: Option<Pa
             first
         }
     };
-    match rs.bootstrap_admin(&email, &password).await {
+    match cli::progress::shown("creating the account", rs.bootstrap_admin(&email, &password)).await {
         Ok((Bootstrapped::Created, user)) => println!("\u{2714} Created superuser {} (id {}).", user.email, user.id),
         Ok((Bootstrapped::Promoted, user)) => {
             println!(

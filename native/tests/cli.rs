@@ -14,7 +14,12 @@ fn temp_dir(name: &str) -> PathBuf {
 
 /// The binary, run in `dir`, with nothing of regstack's from this process's environment.
 fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_regstack"));
+    command_of(env!("CARGO_BIN_EXE_regstack"), dir, args)
+}
+
+/// `program`, run as [`command`] runs the binary.
+fn command_of(program: &str, dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program);
     cmd.args(args).current_dir(dir).env("RUST_LOG", "warn");
     for (k, _) in std::env::vars_os() {
         if k.to_string_lossy().to_ascii_uppercase().starts_with("REGSTACK_") {
@@ -640,49 +645,67 @@ fn theme_design_headless_changes_only_the_managed_values() {
     assert!(dir.join("other.css").is_file());
 }
 
-/// The interactive designer, started as an operator would, with its printed URL.
-struct Designer {
+/// A local wizard, started as an operator would, with its printed URL.
+struct LocalUi {
     child: std::process::Child,
     base: String,
     token: String,
     dir: PathBuf,
 }
 
-impl Designer {
-    fn start(name: &str) -> Designer {
+impl LocalUi {
+    /// Runs `args` in `dir` (with `env` added) until it prints `label: URL`.
+    fn start(dir: &Path, args: &[&str], label: &str, env: &[(&str, &str)]) -> LocalUi {
         use std::io::BufRead;
-        let dir = temp_dir(name);
-        std::fs::write(dir.join("regstack-theme.css"), HOST_THEME).unwrap();
-        let mut child = command(&dir, &["theme", "design", "--no-browser"])
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut cmd = command(dir, args);
+        cmd.envs(env.iter().copied()).stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let stdout = child.stdout.take().unwrap();
-        // Drains stdout for the designer's whole life, so a later line never meets a closed pipe.
+        // Drains stdout for the wizard's whole life, so a later line never meets a closed pipe.
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
+        let prefix = format!("{label}: ");
         let url = loop {
             let line = rx
                 .recv_timeout(std::time::Duration::from_secs(30))
-                .expect("the designer printed its URL");
-            if let Some(url) = line.strip_prefix("Theme designer: ") {
+                .expect("the wizard printed its URL");
+            if let Some(url) = line.strip_prefix(&prefix) {
                 break url.to_string();
             }
         };
         let (base, token) = url.split_once("/#token=").expect("a token in the fragment");
-        Designer {
+        LocalUi {
             child,
             base: base.to_string(),
             token: token.to_string(),
-            dir,
+            dir: dir.to_path_buf(),
         }
     }
 
-    /// Waits for the designer to exit after Done; answers its exit code.
+    /// The theme designer on a copy of [`HOST_THEME`].
+    fn designer(name: &str) -> LocalUi {
+        let dir = temp_dir(name);
+        std::fs::write(dir.join("regstack-theme.css"), HOST_THEME).unwrap();
+        LocalUi::start(&dir, &["theme", "design", "--no-browser"], "Theme designer", &[])
+    }
+
+    /// Presses Done through the API and waits for a clean exit.
+    async fn done(self) {
+        let done = reqwest::Client::new()
+            .post(format!("{}/api/done", self.base))
+            .header("x-regstack-token", &self.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(done.status().as_u16(), 200);
+        assert_eq!(self.wait(), Some(0));
+    }
+
+    /// Waits for the wizard to exit after Done; answers its exit code.
     fn wait(mut self) -> Option<i32> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
@@ -691,14 +714,14 @@ impl Designer {
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "the designer did not stop after Done"
+                "the wizard did not stop after Done"
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
 }
 
-impl Drop for Designer {
+impl Drop for LocalUi {
     fn drop(&mut self) {
         let _ = self.child.kill();
     }
@@ -706,7 +729,7 @@ impl Drop for Designer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_theme_designer_refuses_calls_without_its_token() {
-    let d = Designer::start("theme-token");
+    let d = LocalUi::designer("theme-token");
     let http = reqwest::Client::new();
     let theme = format!("{}/api/theme", d.base);
     let status = |r: reqwest::Response| r.status().as_u16();
@@ -772,20 +795,13 @@ async fn the_theme_designer_refuses_calls_without_its_token() {
         "{written}"
     );
 
-    let done = http
-        .post(format!("{}/api/done", d.base))
-        .header("x-regstack-token", &d.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status().as_u16(), 200);
-    assert_eq!(d.wait(), Some(0));
+    d.done().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_theme_designer_shows_a_new_accent_on_the_real_page() {
     use regstack_conformance::browser::{screenshot_dir, Browser};
-    let d = Designer::start("theme-browser");
+    let d = LocalUi::designer("theme-browser");
     let b = Browser::start().await;
     b.resize(1280, 900).await;
     b.goto(&format!("{}/#token={}", d.base, d.token)).await;
@@ -835,4 +851,637 @@ async fn the_theme_designer_shows_a_new_accent_on_the_real_page() {
     assert!(errors.is_empty(), "the console reported {errors:#?}");
     b.click("#td-done").await;
     assert_eq!(d.wait(), Some(0));
+}
+
+/// An app's config before a wizard runs: comments, a table of its own, a secret.
+const APP_TOML: &str = "# the shop\napp_name = \"Shop\" # in every email\nbase_url = \"https://shop.example\"\n\n[email]\n# mail goes out here\nbackend = \"console\"\nfrom_address = \"noreply@shop.example\"\n";
+const APP_SECRETS: &str = "# keep out of git\nREGSTACK_JWT_SECRET=\"cli-test-secret-0123456789-0123456789-abcdef\"\n";
+
+fn app_dir(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    std::fs::write(dir.join("regstack.toml"), APP_TOML).unwrap();
+    std::fs::write(dir.join("regstack.secrets.env"), APP_SECRETS).unwrap();
+    dir
+}
+
+/// Runs the binary in `dir`: its exit code, stdout as JSON (`null` if it is not), stderr.
+fn run_json(dir: &Path, args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let out = command(dir, args).output().unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn files_of(dir: &Path) -> (String, String) {
+    (
+        std::fs::read_to_string(dir.join("regstack.toml")).unwrap(),
+        std::fs::read_to_string(dir.join("regstack.secrets.env")).unwrap(),
+    )
+}
+
+const CLIENT_ID: &str = "1234-abc.apps.googleusercontent.com";
+
+#[test]
+fn oauth_setup_headless_merges_without_clobbering() {
+    let dir = app_dir("oauth-headless");
+    let setup = |extra: &[&str]| {
+        let mut args = vec![
+            "oauth",
+            "setup",
+            "--client-id",
+            CLIENT_ID,
+            "--client-secret",
+            "GOCSPX-test-secret",
+        ];
+        args.extend_from_slice(extra);
+        run_json(&dir, &args)
+    };
+
+    let (code, out, err) = setup(&["--dry-run", "--auto-link"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out["written"], false);
+    assert_eq!(
+        out["redirect_uri"],
+        "https://shop.example/api/auth/oauth/google/callback"
+    );
+    assert_eq!(
+        out["diff"]["regstack.toml"]["oauth.google_client_id"],
+        serde_json::json!({ "before": null, "after": format!("\"{CLIENT_ID}\"") })
+    );
+    assert_eq!(
+        out["diff"]["regstack.secrets.env"]["REGSTACK_OAUTH__GOOGLE_CLIENT_SECRET"],
+        serde_json::json!({ "before": null, "after": "***" })
+    );
+    assert!(!out.to_string().contains("GOCSPX"), "no secret in the diff: {out}");
+    assert_eq!(
+        files_of(&dir),
+        (APP_TOML.to_string(), APP_SECRETS.to_string()),
+        "a dry run writes nothing"
+    );
+
+    let (code, out, err) = setup(&["--headless", "--auto-link"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out["written"], true);
+    let (toml, secrets) = files_of(&dir);
+    assert!(
+        toml.starts_with("# the shop\napp_name = \"Shop\" # in every email\nbase_url = \"https://shop.example\"\nenable_oauth = true\n\n[email]\n# mail goes out here\nbackend = \"console\"\n"),
+        "{toml}"
+    );
+    assert!(
+        toml.ends_with(&format!(
+            "\n[oauth]\ngoogle_client_id = \"{CLIENT_ID}\"\nauto_link_verified_emails = true\n"
+        )),
+        "{toml}"
+    );
+    assert!(!toml.contains("GOCSPX"), "the secret stays out of the TOML");
+    assert_eq!(
+        secrets,
+        format!("{APP_SECRETS}REGSTACK_OAUTH__GOOGLE_CLIENT_SECRET=\"GOCSPX-test-secret\"\n")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("regstack.secrets.env"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The server reads what the wizard wrote, the secret included.
+    let (toml_text, secrets_text) = files_of(&dir);
+    let config = regstack_core::config::load(regstack_core::config::Sources {
+        toml: Some(&toml_text),
+        secrets_env: Some(&secrets_text),
+        env: &[],
+        overrides: &[],
+    })
+    .unwrap()
+    .config;
+    assert!(config.enable_oauth && config.oauth.auto_link_verified_emails);
+    assert_eq!(config.oauth.google_client_secret.as_deref(), Some("GOCSPX-test-secret"));
+
+    // The same answers again: nothing to change, nothing written.
+    let (code, out, _) = setup(&["--headless", "--auto-link"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(out["written"], false);
+    assert_eq!(out["diff"], serde_json::json!({}));
+
+    // Refusals: exit 2, every reason on its own line, nothing written.
+    let (code, out, err) = run_json(
+        &dir,
+        &[
+            "oauth",
+            "setup",
+            "--headless",
+            "--client-id",
+            "not-a-google-id",
+            "--base-url",
+            "ftp://x",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(out["ok"], false);
+    assert!(
+        err.contains("\u{2718} --client-id: a Google client id ends in .apps.googleusercontent.com"),
+        "{err}"
+    );
+    assert!(err.contains("\u{2718} --client-secret is empty"), "{err}");
+    assert!(err.contains("\u{2718} --base-url: an http:// or https:// URL"), "{err}");
+    assert_eq!(files_of(&dir).0, toml);
+    // Answers without --headless are refused rather than ignored.
+    let (code, _, err) = run_json(&dir, &["oauth", "setup", "--client-id", CLIENT_ID]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("need --headless or --dry-run"), "{err}");
+}
+
+#[test]
+fn ses_setup_headless_keeps_one_credential_source() {
+    let dir = app_dir("ses-headless");
+    let setup = |extra: &[&str]| {
+        let mut args = vec![
+            "ses",
+            "setup",
+            "--headless",
+            "--region",
+            "eu-west-2",
+            "--from-address",
+            "mail@shop.example",
+        ];
+        args.extend_from_slice(extra);
+        run_json(&dir, &args)
+    };
+    let (code, out, err) = setup(&[
+        "--credential-source",
+        "explicit",
+        "--access-key-id",
+        "AKIAEXAMPLEKEY123456",
+        "--secret-access-key",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out["aws_checks"], "skipped (headless)");
+    let (toml, secrets) = files_of(&dir);
+    assert!(toml.contains("[email]\n# mail goes out here\nbackend = \"ses\"\nfrom_address = \"mail@shop.example\"\nses_region = \"eu-west-2\"\nses_access_key_id = \"AKIAEXAMPLEKEY123456\"\n"), "{toml}");
+    assert!(!toml.contains("wJalr"), "the secret stays out of the TOML");
+    assert!(
+        secrets.ends_with("REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY=\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"\n"),
+        "{secrets}"
+    );
+
+    // Moving to a profile takes the key and its secret out.
+    let (code, out, err) = setup(&["--credential-source", "profile", "--profile", "ops"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(
+        out["diff"]["regstack.toml"]["email.ses_access_key_id"]["after"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        out["diff"]["regstack.secrets.env"]["REGSTACK_EMAIL__SES_SECRET_ACCESS_KEY"],
+        serde_json::json!({ "before": "***", "after": null })
+    );
+    let (toml, secrets) = files_of(&dir);
+    assert!(
+        toml.contains("ses_profile = \"ops\"") && !toml.contains("ses_access_key_id"),
+        "{toml}"
+    );
+    assert_eq!(secrets, APP_SECRETS);
+
+    // Without a credential flag, the credentials stay as they are.
+    let (code, out, err) = setup(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out["written"], false, "{out}");
+    assert!(files_of(&dir).0.contains("ses_profile = \"ops\""));
+    // Two sources at once are refused.
+    let (code, _, err) = setup(&["--credential-source", "chain", "--profile", "ops"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--credential-source chain does not take --profile"),
+        "{err}"
+    );
+
+    // The default chain writes no credentials at all.
+    let (code, _, err) = setup(&["--credential-source", "chain"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!files_of(&dir).0.contains("ses_profile"));
+    let config = regstack::settings::load(Some(&dir), &[]).unwrap().config;
+    assert_eq!(config.email.ses_region, "eu-west-2");
+
+    let (code, _, err) = run_json(
+        &dir,
+        &[
+            "ses",
+            "setup",
+            "--dry-run",
+            "--region",
+            "mars-north-1",
+            "--from-address",
+            "nope",
+            "--credential-source",
+            "profile",
+        ],
+    );
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--region: \"mars-north-1\" has no SES endpoint"), "{err}");
+    assert!(
+        err.contains("--from-address: \"nope\" is not an email address"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--profile is required with --credential-source profile"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth_wizard_refuses_calls_without_its_token_and_saves_with_it() {
+    let dir = app_dir("oauth-wizard");
+    let w = LocalUi::start(&dir, &["oauth", "setup", "--no-browser"], "OAuth setup", &[]);
+    let http = reqwest::Client::new();
+    let state = format!("{}/api/state", w.base);
+    assert_eq!(http.get(&state).send().await.unwrap().status().as_u16(), 401);
+    let body =
+        serde_json::json!({ "client_id": CLIENT_ID, "client_secret": "GOCSPX-page", "auto_link": false, "mfa": false });
+    let save = format!("{}/api/save", w.base);
+    assert_eq!(
+        http.post(&save).json(&body).send().await.unwrap().status().as_u16(),
+        401
+    );
+    assert_eq!(files_of(&dir).0, APP_TOML, "a refused call writes nothing");
+    let got: serde_json::Value = http
+        .get(&state)
+        .header("x-regstack-token", &w.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        got["redirect_uri"],
+        "https://shop.example/api/auth/oauth/google/callback"
+    );
+    let preview: serde_json::Value = http
+        .post(format!("{}/api/preview", w.base))
+        .header("x-regstack-token", &w.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(preview["written"], false);
+    assert_eq!(files_of(&dir).0, APP_TOML, "a preview writes nothing");
+    let r = http
+        .post(&save)
+        .header("x-regstack-token", &w.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (toml, secrets) = files_of(&dir);
+    assert!(toml.contains(&format!("google_client_id = \"{CLIENT_ID}\"")), "{toml}");
+    assert!(
+        secrets.contains("REGSTACK_OAUTH__GOOGLE_CLIENT_SECRET=\"GOCSPX-page\""),
+        "{secrets}"
+    );
+    let bad = serde_json::json!({ "client_id": "x", "client_secret": "" });
+    let r = http
+        .post(&save)
+        .header("x-regstack-token", &w.token)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    w.done().await;
+}
+
+/// The moto server `scripts/test` starts (AWS's APIs, on loopback).
+#[cfg(feature = "ses")]
+fn moto() -> String {
+    std::env::var("REGSTACK_TEST_MOTO_URL")
+        .expect("REGSTACK_TEST_MOTO_URL must name the moto server (scripts/test starts one)")
+}
+
+#[cfg(feature = "ses")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ses_wizard_checks_with_ses_before_it_saves() {
+    let dir = app_dir("ses-wizard");
+    let moto = moto();
+    let w = LocalUi::start(
+        &dir,
+        &["ses", "setup", "--no-browser"],
+        "SES setup",
+        &[
+            ("AWS_ENDPOINT_URL", moto.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let call = |path: &str, body: serde_json::Value| {
+        http.post(format!("{}{path}", w.base))
+            .header("x-regstack-token", &w.token)
+            .json(&body)
+            .send()
+    };
+    let answers =
+        |from: &str| serde_json::json!({ "region": "eu-west-1", "from_address": from, "credential_source": "chain" });
+    assert_eq!(
+        http.post(format!("{}/api/check", w.base))
+            .json(&answers("a@b.example"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+
+    // A sender SES does not know: the identity check fails.
+    let unknown = format!("mail@unknown-{}.example", std::process::id());
+    let r: serde_json::Value = call("/api/check", answers(&unknown))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outcome = |r: &serde_json::Value, name: &str| {
+        r["results"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["name"] == name))
+            .map(|c| c["outcome"].clone())
+    };
+    assert_eq!(outcome(&r, "credentials"), Some("pass".into()), "{r}");
+    assert_eq!(outcome(&r, "sender identity"), Some("fail".into()), "{r}");
+
+    // Its domain made an SES identity (as an operator does in the console): it passes.
+    let domain = format!("wizard-{}.example", std::process::id());
+    let made = http
+        .post(format!("{moto}/v2/email/identities"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/eu-west-1/ses/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .json(&serde_json::json!({ "EmailIdentity": domain }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 200);
+    let from = format!("noreply@{domain}");
+    let r: serde_json::Value = call("/api/check", answers(&from)).await.unwrap().json().await.unwrap();
+    assert_eq!(outcome(&r, "sender identity"), Some("pass".into()), "{r}");
+    // moto has no GetAccount: the sandbox state is reported as unknown, not as a pass.
+    assert_eq!(outcome(&r, "sandbox state"), Some("warn".into()), "{r}");
+
+    // A test message goes out through SES.
+    let mut test = answers(&from);
+    let to = format!("ops-{}@shop.example", std::process::id());
+    test["to"] = to.clone().into();
+    let r: serde_json::Value = call("/api/send-test", test).await.unwrap().json().await.unwrap();
+    assert_eq!(r["result"]["outcome"], "pass", "{r}");
+    let data: serde_json::Value = reqwest::get(format!("{moto}/moto-api/data.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sent = data["ses"]["Message"]
+        .as_array()
+        .is_some_and(|all| all.iter().any(|m| m["destinations"]["ToAddresses"][0] == to.as_str()));
+    assert!(sent, "moto holds the test message: {}", data["ses"]);
+
+    let r = call("/api/save", answers(&from)).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let toml = files_of(&dir).0;
+    assert!(
+        toml.contains("backend = \"ses\"") && toml.contains(&format!("from_address = \"{from}\"")),
+        "{toml}"
+    );
+    w.done().await;
+}
+
+/// The binary under a pseudo-terminal (util-linux's `script`, in every Debian), driven like
+/// a person at the keyboard: each answer typed once the prompt it answers is on screen.
+struct Terminal {
+    child: std::process::Child,
+    input: std::process::ChildStdin,
+    output: std::sync::mpsc::Receiver<String>,
+    screen: String,
+}
+
+impl Terminal {
+    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Terminal {
+        use std::io::Read;
+        let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_regstack"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let cmdline = quoted.join(" ");
+        let mut child = command_of("script", dir, &["-q", "-e", "-c", &cmdline, "/dev/null"])
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("util-linux script runs");
+        let input = child.stdin.take().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 || tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+                    break;
+                }
+            }
+        });
+        Terminal {
+            child,
+            input,
+            output: rx,
+            screen: String::new(),
+        }
+    }
+
+    /// Waits until the screen shows `text` (after everything waited for before).
+    fn wait_for(&mut self, text: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self.screen.contains(text) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.output.recv_timeout(left) {
+                Ok(chunk) => self.screen.push_str(&chunk),
+                Err(_) => panic!("{text:?} never appeared; the screen:\n{}", self.screen),
+            }
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        use std::io::Write;
+        self.input.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.input.flush().unwrap();
+    }
+
+    /// Waits for the program to end; answers whether it succeeded and the whole screen.
+    fn finish(mut self) -> (bool, String) {
+        let status = self.child.wait().unwrap();
+        while let Ok(chunk) = self.output.recv_timeout(std::time::Duration::from_millis(200)) {
+            self.screen.push_str(&chunk);
+        }
+        (status.success(), self.screen)
+    }
+}
+
+#[test]
+fn init_in_a_terminal_hides_the_secret_it_is_typed() {
+    let dir = temp_dir("init-tty");
+    let mut t = Terminal::start(&dir, &["init"], &[]);
+    for (prompt, answer) in [
+        ("App name [MyApp]: ", "Terminal App"),
+        ("Public base URL [http://localhost:8000]: ", ""),
+        ("Behind a reverse proxy", ""),
+        ("Database backend", ""),
+        ("SQLite file path", ""),
+        ("Auto-generate a 64-byte JWT secret?", "n"),
+    ] {
+        t.wait_for(prompt);
+        t.type_line(answer);
+    }
+    let secret = "typed-in-a-terminal-0123456789-abcdefghij";
+    for prompt in ["JWT secret: ", "Repeat for confirmation: "] {
+        t.wait_for(prompt);
+        // The prompt is out before the echo goes off: give the terminal a moment to catch up.
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        t.type_line(secret);
+    }
+    t.wait_for("JWT lifetime");
+    for _ in 0..9 {
+        t.type_line("");
+    }
+    let (ok, screen) = t.finish();
+    assert!(ok, "{screen}");
+    assert!(
+        screen.contains("Terminal App"),
+        "the terminal echoes plain answers: {screen}"
+    );
+    assert!(!screen.contains(secret), "the secret never shows: {screen}");
+    assert!(
+        !screen.contains("***"),
+        "no transcript of piped answers in a terminal: {screen}"
+    );
+    let toml = std::fs::read_to_string(dir.join("regstack.toml")).unwrap();
+    assert!(toml.contains("app_name = \"Terminal App\""), "{toml}");
+    let secrets = std::fs::read_to_string(dir.join("regstack.secrets.env")).unwrap();
+    assert!(
+        secrets.contains(&format!("REGSTACK_JWT_SECRET=\"{secret}\"")),
+        "{secrets}"
+    );
+}
+
+#[test]
+fn a_slow_step_shows_a_spinner_in_a_terminal_and_a_line_elsewhere() {
+    let dir = temp_dir("progress");
+    let (ok, out) = regstack(&dir, &["migrate"]);
+    assert!(ok, "{out}");
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = silent.local_addr().unwrap().to_string();
+    let env = [
+        (
+            "REGSTACK_DATABASE_URL",
+            format!("sqlite+aiosqlite:///{}", dir.join("regstack.db").display()),
+        ),
+        (
+            "REGSTACK_JWT_SECRET",
+            "cli-test-secret-0123456789-0123456789-abcdef".to_string(),
+        ),
+        ("REGSTACK_EMAIL__FROM_ADDRESS", "noreply@good.dns-probe.io".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let args = ["doctor", "--check-dns", "--dns-server", server.as_str()];
+
+    // Piped: one plain line, no control characters.
+    let out = command(&dir, &args).envs(env.iter().copied()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("\u{2026} looking up DNS records for good.dns-probe.io\n"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
+
+    // In a terminal: a spinner that counts seconds, erased when the step ends.
+    let t = Terminal::start(&dir, &args, &env);
+    let (_, screen) = t.finish();
+    assert!(
+        screen.contains("looking up DNS records for good.dns-probe.io (1s)"),
+        "{screen:?}"
+    );
+    assert!(screen.contains("\r\u{1b}[2K"), "the spinner is erased: {screen:?}");
+    assert!(screen.contains("\u{26a0} dns mx: no answer"), "{screen}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_setup_pages_work_in_a_browser() {
+    use regstack_conformance::browser::{screenshot_dir, Browser};
+    let b = Browser::start().await;
+    b.resize(1280, 900).await;
+
+    let dir = app_dir("oauth-page");
+    let w = LocalUi::start(&dir, &["oauth", "setup", "--no-browser"], "OAuth setup", &[]);
+    b.goto(&format!("{}/#token={}", w.base, w.token)).await;
+    b.wait_for_text("#wz-status", |t| t == "Ready.").await;
+    b.wait_for_text("#wz-redirect", |t| {
+        t == "https://shop.example/api/auth/oauth/google/callback"
+    })
+    .await;
+    b.fill("#wz-client-id", CLIENT_ID).await;
+    b.fill("#wz-client-secret", "GOCSPX-from-the-page").await;
+    b.click("#wz-preview").await;
+    b.wait_for_text("#wz-status", |t| t == "These are the changes Save will make.")
+        .await;
+    let diff = b.body_text().await;
+    assert!(
+        diff.contains("oauth.google_client_id") && !diff.contains("GOCSPX"),
+        "{diff}"
+    );
+    b.screenshot(&screenshot_dir().join("wizards"), "oauth-setup").await;
+    b.click("#wz-save").await;
+    b.wait_for_text("#wz-status", |t| t.starts_with("Saved.")).await;
+    assert!(files_of(&dir).1.contains("GOCSPX-from-the-page"));
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "the console reported {errors:#?}");
+    w.done().await;
+
+    #[cfg(feature = "ses")]
+    ses_page(&b).await;
+}
+
+/// The SES page loads, with Save closed until a check has run.
+#[cfg(feature = "ses")]
+async fn ses_page(b: &regstack_conformance::browser::Browser) {
+    use regstack_conformance::browser::screenshot_dir;
+    let dir = app_dir("ses-page");
+    let w = LocalUi::start(&dir, &["ses", "setup", "--no-browser"], "SES setup", &[]);
+    b.goto(&format!("{}/#token={}", w.base, w.token)).await;
+    b.wait_for_text("#wz-status", |t| t == "Ready.").await;
+    let region = b
+        .run(
+            "return document.getElementById('wz-region').value;",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(region, "eu-west-1");
+    let save_off = b
+        .run(
+            "return document.getElementById('wz-save').disabled;",
+            serde_json::json!([]),
+        )
+        .await;
+    assert_eq!(save_off, true, "Save waits for a check");
+    b.screenshot(&screenshot_dir().join("wizards"), "ses-setup").await;
+    let errors = b.console_errors().await;
+    assert!(errors.is_empty(), "the console reported {errors:#?}");
+    w.done().await;
 }

@@ -94,7 +94,7 @@ async fn database(config: &Config, report: &mut Report) {
     if let DatabaseKind::Mongo(url) = kind {
         return mongo(config, &url, &what, report).await;
     }
-    match store::schema(config).await {
+    match super::progress::shown("reaching the database", store::schema(config)).await {
         Ok(Some(state)) => {
             pass("backend", format!("{what} answers"));
             if state.at_head() {
@@ -114,7 +114,7 @@ async fn database(config: &Config, report: &mut Report) {
 #[cfg(feature = "mongo")]
 async fn mongo(config: &Config, url: &str, what: &str, report: &mut Report) {
     let timeout = std::time::Duration::from_secs(config.database_timeout_seconds);
-    match store::mongo::health(config, url, timeout).await {
+    match super::progress::shown("reaching the database", store::mongo::health(config, url, timeout)).await {
         Ok(health) => {
             pass("backend", format!("{what} answers"));
             if health.missing_indexes.is_empty() {
@@ -164,7 +164,8 @@ async fn dns(config: &Config, server: Option<std::net::SocketAddr>, report: &mut
         );
         return;
     };
-    for (name, finding) in super::dns::check(domain, server).await {
+    let label = format!("looking up DNS records for {domain}");
+    for (name, finding) in super::progress::shown(&label, super::dns::check(domain, server)).await {
         match finding {
             super::dns::Finding::Pass(detail) => pass(name, detail),
             super::dns::Finding::Advice(detail) => warn(name, detail),
@@ -202,7 +203,7 @@ async fn email(config: &Config, send_test_email: Option<&str>, report: &mut Repo
         text: "This message was sent by `regstack doctor --send-test-email` to check that email delivery works.\n".into(),
         html: "<p>This message was sent by <code>regstack doctor --send-test-email</code> to check that email delivery works.</p>".into(),
     };
-    match mailer.send(&message).await {
+    match super::progress::shown(&format!("sending a test email to {to}"), mailer.send(&message)).await {
         Ok(()) => pass("email send", format!("sent to {to}")),
         Err(e) => report.fail("email send", e),
     }

@@ -1,4 +1,5 @@
-//! The local web server behind the interactive wizards (docs/cli.md, "theme design"). It listens on 127.0.0.1 only, and every call under `/api/` must carry the
+//! The local web server behind the interactive wizards: `theme design`, `oauth setup` and
+//! `ses setup` (docs/cli.md, "Local wizards"). It listens on 127.0.0.1 only, and every call under `/api/` must carry the
 //! launch's random token in `X-Regstack-Token`, so another process or a web page on the same
 //! machine cannot drive it. Requests naming any other host are refused, which closes DNS
 //! rebinding.
@@ -37,6 +38,40 @@ fn random_hex() -> String {
 /// A JSON error in the API's shape.
 pub fn refuse(status: StatusCode, detail: &str) -> Response {
     (status, Json(serde_json::json!({ "detail": detail }))).into_response()
+}
+
+/// A 422 listing every refused answer, in the API's validation shape.
+pub fn refusals(errors: &[impl ToString]) -> Response {
+    let detail: Vec<serde_json::Value> = errors
+        .iter()
+        .map(|e| serde_json::json!({ "msg": e.to_string() }))
+        .collect();
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(serde_json::json!({ "detail": detail })),
+    )
+        .into_response()
+}
+
+/// The wizards' shared style sheet and script.
+pub const WIZARD_CSS: &str = include_str!("../../ui/wizard/wizard.css");
+/// See [`WIZARD_CSS`].
+pub const WIZARD_JS: &str = include_str!("../../ui/wizard/wizard.js");
+
+/// One of a wizard's own files, under a policy that allows only this origin's files and
+/// frames, and no framing by anyone else.
+pub fn served_file(body: &'static str, kind: &'static str) -> Response {
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    resp
 }
 
 async fn check(State(guard): State<Arc<Guard>>, req: Request, next: Next) -> Response {

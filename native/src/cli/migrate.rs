@@ -19,7 +19,7 @@ pub async fn run(config: Option<&Path>, target: Target) -> ExitCode {
         }
     };
     let config = loaded.config;
-    match store::migrate(&config, target).await {
+    match super::progress::shown("migrating", store::migrate(&config, target)).await {
         Ok(None) => {
             pass(
                 "migrate",

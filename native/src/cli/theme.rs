@@ -19,7 +19,7 @@ use regstack_core::render::Renderer;
 use regstack_core::theme::{Kind, Theme, VARS};
 use serde_json::{json, Value};
 
-use super::local_ui::refuse;
+use super::local_ui::{refusals, refuse, served_file};
 
 /// What `theme design` was asked to do.
 pub struct Options<'a> {
@@ -163,14 +163,18 @@ async fn interactive(path: &Path, config: Option<&Path>, port: u16, open_browser
     }
     let files = regstack_core::http::pages::static_files(designer.renderer.static_files());
     let app = Router::new()
-        .route("/", get(|| async { own_file(INDEX, "text/html; charset=utf-8") }))
+        .route("/", get(|| async { served_file(INDEX, "text/html; charset=utf-8") }))
         .route(
             "/designer.css",
-            get(|| async { own_file(CSS, "text/css; charset=utf-8") }),
+            get(|| async { served_file(CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/wizard.js",
+            get(|| async { served_file(super::local_ui::WIZARD_JS, "text/javascript; charset=utf-8") }),
         )
         .route(
             "/designer.js",
-            get(|| async { own_file(JS, "text/javascript; charset=utf-8") }),
+            get(|| async { served_file(JS, "text/javascript; charset=utf-8") }),
         )
         .route("/api/theme", get(current).put(save))
         .route("/api/css", post(css))
@@ -239,20 +243,6 @@ const INDEX: &str = include_str!("../../ui/theme/index.html");
 const CSS: &str = include_str!("../../ui/theme/designer.css");
 const JS: &str = include_str!("../../ui/theme/designer.js");
 
-fn own_file(body: &'static str, kind: &'static str) -> Response {
-    let mut resp = body.into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        ),
-    );
-    resp
-}
-
 async fn current(State(d): State<Arc<Designer>>) -> Response {
     let existing = match read_existing(&d.path) {
         Ok(text) => text,
@@ -276,12 +266,6 @@ async fn current(State(d): State<Arc<Designer>>) -> Response {
         "defaults": Theme::defaults(),
     }))
     .into_response()
-}
-
-/// The 422 that lists every refusal of a theme from the page.
-fn refusals(errors: &[regstack_core::theme::ThemeError]) -> Response {
-    let detail: Vec<Value> = errors.iter().map(|e| json!({ "msg": e.to_string() })).collect();
-    (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({ "detail": detail }))).into_response()
 }
 
 async fn css(State(d): State<Arc<Designer>>, Json(theme): Json<Theme>) -> Response {

@@ -79,7 +79,7 @@ mod ses {
 
     /// Sends through SES v2 `SendEmail` as a simple message with text and HTML parts.
     pub struct SesMailer {
-        client: aws_sdk_sesv2::Client,
+        pub(super) client: aws_sdk_sesv2::Client,
     }
 
     impl SesMailer {
@@ -141,6 +141,194 @@ mod ses {
                 "email sent through SES"
             );
             Ok(())
+        }
+    }
+}
+
+/// The checks `regstack ses setup` runs against SES before it writes a config
+/// (docs/cli.md, "ses setup").
+#[cfg(feature = "ses")]
+pub mod ses_checks {
+    use aws_sdk_sesv2::error::ProvideErrorMetadata;
+    use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+    use regstack_core::config::EmailConfig;
+
+    use super::describe;
+
+    /// How a check came out.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Outcome {
+        /// It holds.
+        Pass,
+        /// Worth acting on; does not stop the setup.
+        Warn,
+        /// It does not hold.
+        Fail,
+    }
+
+    /// One check's answer.
+    #[derive(Clone, Debug, serde::Serialize)]
+    pub struct Check {
+        /// How it came out.
+        pub outcome: Outcome,
+        /// What was checked.
+        pub name: &'static str,
+        /// What SES said, in a sentence.
+        pub detail: String,
+    }
+
+    fn check(outcome: Outcome, name: &'static str, detail: impl Into<String>) -> Check {
+        Check {
+            outcome,
+            name,
+            detail: detail.into(),
+        }
+    }
+
+    /// Error codes that mean the credentials themselves were refused.
+    const BAD_CREDENTIALS: &[&str] = &[
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+    ];
+
+    async fn client(email: &EmailConfig) -> Result<aws_sdk_sesv2::Client, String> {
+        Ok(super::ses::SesMailer::from_config(email).await?.client)
+    }
+
+    /// The sender's identity (the address, else its domain) and the account's sandbox. The
+    /// identity read is also the credentials' test: SES answers it only to a signed request.
+    pub async fn run(email: &EmailConfig) -> Vec<Check> {
+        let client = match client(email).await {
+            Ok(c) => c,
+            Err(e) => return vec![check(Outcome::Fail, "credentials", e)],
+        };
+        let address = email.from_address.as_str();
+        let domain = address.rsplit_once('@').map_or(address, |(_, d)| d);
+        // The address, its domain, then each parent domain: a verified domain covers its
+        // addresses, and SES lets a verified parent cover its subdomains.
+        let mut candidates = vec![address.to_string()];
+        let mut d = domain;
+        loop {
+            candidates.push(d.to_string());
+            match d.split_once('.') {
+                Some((_, parent)) if parent.contains('.') => d = parent,
+                _ => break,
+            }
+        }
+        let mut pending: Option<(String, String)> = None;
+        let mut verified: Option<String> = None;
+        for name in &candidates {
+            match client.get_email_identity().email_identity(name).send().await {
+                Ok(found) => {
+                    let status = found.verification_status().map(|s| s.as_str().to_string());
+                    if status.as_deref() == Some("SUCCESS") {
+                        verified = Some(name.clone());
+                        break;
+                    }
+                    pending.get_or_insert((name.clone(), status.unwrap_or_else(|| "unknown".into())));
+                }
+                Err(e) if e.code() == Some("NotFoundException") => {}
+                Err(e) if e.code().is_some_and(|c| BAD_CREDENTIALS.contains(&c)) => {
+                    return vec![check(Outcome::Fail, "credentials", describe("ses", &e))];
+                }
+                Err(e) if e.code().is_some_and(|c| c.starts_with("AccessDenied")) => {
+                    return vec![
+                        check(Outcome::Pass, "credentials", "SES knows them"),
+                        check(
+                            Outcome::Warn,
+                            "sender identity",
+                            format!("not readable with these credentials (ses:GetEmailIdentity denied): check {domain} in the SES console"),
+                        ),
+                        sandbox(&client).await,
+                    ];
+                }
+                // No code: the request never got an answer from SES.
+                Err(e) if e.code().is_none() => {
+                    return vec![check(Outcome::Fail, "connection", describe("ses", &e))];
+                }
+                Err(e) => return vec![check(Outcome::Fail, "credentials", describe("ses", &e))],
+            }
+        }
+        let mut out = vec![check(Outcome::Pass, "credentials", "SES answered a signed request")];
+        out.push(match (verified, pending) {
+            (Some(name), _) => check(Outcome::Pass, "sender identity", format!("{name} is verified")),
+            (None, Some((name, status))) => check(
+                Outcome::Fail,
+                "sender identity",
+                format!("{name} is not verified yet (status {status})"),
+            ),
+            (None, None) => check(
+                Outcome::Fail,
+                "sender identity",
+                format!(
+                    "neither {address} nor {domain} is an SES identity in {}: add and verify one",
+                    email.ses_region
+                ),
+            ),
+        });
+        out.push(sandbox(&client).await);
+        out
+    }
+
+    /// The account's sandbox, from SES v2 `GetAccount`.
+    async fn sandbox(client: &aws_sdk_sesv2::Client) -> Check {
+        match client.get_account().send().await {
+            Ok(account) if account.production_access_enabled() => {
+                check(Outcome::Pass, "sandbox", "production access: mail goes to any address")
+            }
+            Ok(_) => check(
+                Outcome::Warn,
+                "sandbox",
+                "the account is in the SES sandbox: SES will reject email to any address that isn't separately verified",
+            ),
+            Err(e) => check(
+                Outcome::Warn,
+                "sandbox state",
+                format!(
+                    "could not read the account's sending state ({}): check it in the SES console before going live",
+                    e.code().unwrap_or("no answer")
+                ),
+            ),
+        }
+    }
+
+    /// Sends one short probe message from the configured sender to `to`.
+    pub async fn send_test(email: &EmailConfig, to: &str) -> Check {
+        let client = match client(email).await {
+            Ok(c) => c,
+            Err(e) => return check(Outcome::Fail, "test message", e),
+        };
+        let utf8 = |s: &str| Content::builder().data(s).charset("UTF-8").build();
+        let (Ok(subject), Ok(text)) = (
+            utf8("regstack: SES test message"),
+            utf8("This message was sent by `regstack ses setup` to check the SES settings. Nothing to do."),
+        ) else {
+            return check(Outcome::Fail, "test message", "could not build the message");
+        };
+        let message = Message::builder()
+            .subject(subject)
+            .body(Body::builder().text(text).build())
+            .build();
+        match client
+            .send_email()
+            .from_email_address(&email.from_address)
+            .destination(Destination::builder().to_addresses(to).build())
+            .content(EmailContent::builder().simple(message).build())
+            .send()
+            .await
+        {
+            Ok(sent) => check(
+                Outcome::Pass,
+                "test message",
+                format!("sent to {to} (message id {})", sent.message_id().unwrap_or("-")),
+            ),
+            Err(e) => check(Outcome::Fail, "test message", describe("ses", &e)),
         }
     }
 }

@@ -1,19 +1,13 @@
-/* The theme designer's page (docs/cli.md, "theme design"). The token arrives in the URL's
- * fragment and goes with every API call in X-Regstack-Token. Edits apply at once to the
- * preview frame's root element (CSSOM, which the pages' policy allows); Save sends the
- * values to the server, which checks them and writes the file. */
+/* The theme designer's page (docs/cli.md, "theme design"). wizard.js carries the token and
+ * the API calls. Edits apply at once to the preview frame's root element (CSSOM, which the
+ * pages' policy allows); Save sends the values to the server, which checks them and writes
+ * the file. */
 (function () {
   "use strict";
 
-  var token = (function () {
-    var m = /(?:^|[#&])token=([0-9a-f]+)/.exec(window.location.hash);
-    return m ? m[1] : "";
-  })();
-  // Keep the token out of the address bar once read.
-  if (window.history && window.history.replaceState) {
-    window.history.replaceState(null, "", window.location.pathname);
-  }
-
+  var wz = window.regstackWizard;
+  var api = wz.api;
+  var detail = wz.detail;
   var state = { light: {}, dark: {} };
   var defaults = { light: {}, dark: {} };
   var vars = [];
@@ -23,24 +17,6 @@
   function say(text, bad) {
     statusEl.textContent = text;
     statusEl.className = "td-status" + (bad ? " td-error" : "");
-  }
-
-  function api(method, path, body) {
-    return fetch(path, {
-      method: method,
-      headers: { "Content-Type": "application/json", "X-Regstack-Token": token },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      credentials: "same-origin"
-    }).then(function (resp) {
-      return resp.json().then(function (data) { return { ok: resp.ok, status: resp.status, data: data }; },
-        function () { return { ok: resp.ok, status: resp.status, data: null }; });
-    });
-  }
-
-  function detail(data) {
-    if (!data) { return "The designer did not answer."; }
-    if (Array.isArray(data.detail)) { return data.detail.map(function (e) { return e.msg; }).join("; "); }
-    return String(data.detail || "Something went wrong.");
   }
 
   function scheme() {
