@@ -56,6 +56,7 @@ pub mod sqlite;
 pub mod theme;
 pub mod time;
 pub mod token;
+pub mod transcript;
 pub mod turnstile;
 pub mod webhook;
 

@@ -11,6 +11,7 @@ pub mod oauth_setup;
 pub mod progress;
 pub mod ses_setup;
 pub mod theme;
+pub mod validate;
 
 use std::path::{Path, PathBuf};
 

@@ -64,6 +64,14 @@ enum Command {
         #[arg(long, value_name = "TO")]
         send_test_email: Option<String>,
     },
+    /// Probe a running deployment end to end with a throwaway account; exit 1 if a check fails.
+    #[command(
+        after_help = "Examples:\n  regstack validate --url http://127.0.0.1:8000/api/auth --log-source file:/var/log/regstack.log\n  regstack validate --url https://staging.example.com/api/auth \\\n      --log-source ssh:deploy@staging.example.com:/var/log/regstack.log --phone +15555550123\n  regstack validate --url … --log-source 'cmd:journalctl -fu regstack' --json --skip oauth,sms\n\nThe deployment must print emails and SMS (email.backend = \"console\" with email.log_bodies,\nsms.backend = \"null\" with sms.log_bodies). Exit codes: 0 all passed, 1 a check failed,\n2 a bad flag or log source."
+    )]
+    Validate {
+        #[command(flatten)]
+        options: cli::validate::Options,
+    },
     /// Ask about the app and write regstack.toml and regstack.secrets.env (mode 600).
     #[command(
         after_help = "Examples:\n  regstack init\n  regstack init --config /etc/app --force\n  regstack init --if-missing   # in an entrypoint: write once, then do nothing"
@@ -457,6 +465,7 @@ async fn main() -> std::process::ExitCode {
             })
             .await;
         }
+        Command::Validate { options } => return cli::validate::run(options).await,
         Command::Vapid {
             action: VapidAction::Generate { subject },
         } => {

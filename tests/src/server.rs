@@ -3,11 +3,22 @@
 
 use super::*;
 
-/// Everything the server printed (stdout and stderr), for failure messages.
+/// What the server printed (stdout and stderr): the last lines in memory, for failure
+/// messages, and every line in a file that `regstack validate --log-source file:` can follow.
 #[derive(Clone, Default)]
-pub(crate) struct Log(Arc<StdMutex<Vec<String>>>);
+pub(crate) struct Log(Arc<StdMutex<Vec<String>>>, Option<Arc<StdMutex<std::fs::File>>>);
 
 impl Log {
+    /// A log that also appends each line to `path`.
+    fn to_file(path: &Path) -> Log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("creating the server's output file");
+        Log(Arc::default(), Some(Arc::new(StdMutex::new(file))))
+    }
+
     fn push(&self, line: String) {
         let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if v.len() >= 5000 {
@@ -16,11 +27,24 @@ impl Log {
         v.push(line);
     }
 
+    /// One line the server printed on `tag` (`out` or `err`).
+    fn printed(&self, tag: &str, line: String) {
+        if let Some(file) = &self.1 {
+            use std::io::Write;
+            let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = f.write_all(format!("{line}\n").as_bytes());
+        }
+        self.push(format!("{tag}| {line}"));
+    }
+
     pub(crate) fn tail(&self, n: usize) -> String {
         let v = self.0.lock().unwrap_or_else(|e| e.into_inner());
         v[v.len().saturating_sub(n)..].join("\n")
     }
 }
+
+/// The server's output file, in its directory.
+const OUTPUT_FILE: &str = "server-output.log";
 
 /// A temporary directory removed on drop.
 struct TempDir(PathBuf);
@@ -94,7 +118,7 @@ fn spawn_reader<R: AsyncRead + Unpin + Send + 'static>(
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
                     let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
-                    log.push(format!("{tag}| {line}"));
+                    log.printed(tag, line.clone());
                     if let Some(tx) = &tx {
                         let _ = tx.send(line);
                     }
@@ -189,6 +213,11 @@ impl Server {
             dir,
             native,
         }
+    }
+
+    /// The file every line the server prints is appended to.
+    pub fn output_file(&self) -> PathBuf {
+        self.dir.0.join(OUTPUT_FILE)
     }
 
     /// The port the server listens on.
@@ -658,7 +687,7 @@ async fn launch(dir: &Path, database_url: &str, extra_env: &[(String, String)], 
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawning {}: {e}", bin.display()));
-        let log = Log::default();
+        let log = Log::to_file(&dir.join(OUTPUT_FILE));
         let (tx, rx) = unbounded_channel();
         spawn_reader(child.stdout.take().expect("stdout"), "out", log.clone(), Some(tx));
         spawn_reader(child.stderr.take().expect("stderr"), "err", log.clone(), None);

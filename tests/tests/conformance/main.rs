@@ -26,3 +26,4 @@ mod restart;
 mod routing;
 mod sms;
 mod turnstile;
+mod validate;
