@@ -645,6 +645,17 @@ fn theme_design_headless_changes_only_the_managed_values() {
     assert!(dir.join("other.css").is_file());
 }
 
+/// The JSON a wizard's API answers `req` with the launch's token.
+async fn json_with_token(req: reqwest::RequestBuilder, token: &str) -> serde_json::Value {
+    req.header("x-regstack-token", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// A local wizard, started as an operator would, with its printed URL.
 struct LocalUi {
     child: std::process::Child,
@@ -768,15 +779,7 @@ async fn the_theme_designer_refuses_calls_without_its_token() {
         410
     );
 
-    let current: serde_json::Value = http
-        .get(&theme)
-        .header("x-regstack-token", &d.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let current = json_with_token(http.get(&theme), &d.token).await;
     assert_eq!(current["vars"].as_array().map(Vec::len), Some(15));
     assert_eq!(current["theme"]["light"]["--rs-accent"], "#000000", "the file's value");
     let bad = save(
@@ -1109,29 +1112,12 @@ async fn the_oauth_wizard_refuses_calls_without_its_token_and_saves_with_it() {
         401
     );
     assert_eq!(files_of(&dir).0, APP_TOML, "a refused call writes nothing");
-    let got: serde_json::Value = http
-        .get(&state)
-        .header("x-regstack-token", &w.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let got = json_with_token(http.get(&state), &w.token).await;
     assert_eq!(
         got["redirect_uri"],
         "https://shop.example/api/auth/oauth/google/callback"
     );
-    let preview: serde_json::Value = http
-        .post(format!("{}/api/preview", w.base))
-        .header("x-regstack-token", &w.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let preview = json_with_token(http.post(format!("{}/api/preview", w.base)).json(&body), &w.token).await;
     assert_eq!(preview["written"], false);
     assert_eq!(files_of(&dir).0, APP_TOML, "a preview writes nothing");
     let r = http

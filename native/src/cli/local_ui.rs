@@ -125,6 +125,50 @@ async fn launch(State(guard): State<Arc<Guard>>, Path(code): Path<String>) -> Re
     }
 }
 
+/// The routes of a wizard's page: the page at `/`, the shared `/wizard.css` and
+/// `/wizard.js`, and its own script at `script_path`.
+pub fn page_routes<S: Clone + Send + Sync + 'static>(
+    index: &'static str,
+    script_path: &'static str,
+    script: &'static str,
+) -> Router<S> {
+    Router::new()
+        .route(
+            "/",
+            get(move || async move { served_file(index, "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/wizard.css",
+            get(|| async { served_file(WIZARD_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/wizard.js",
+            get(|| async { served_file(WIZARD_JS, "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            script_path,
+            get(move || async move { served_file(script, "text/javascript; charset=utf-8") }),
+        )
+}
+
+/// [`serve`], its outcome as the command's exit code: 0 once stopped, 1 when the port
+/// cannot be had.
+pub async fn run(
+    name: &str,
+    port: u16,
+    open_browser: bool,
+    app: Router,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> std::process::ExitCode {
+    match serve(name, port, open_browser, app, stop).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\u{2718} {name} cannot listen on 127.0.0.1:{port}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Serves `app` on 127.0.0.1:`port` (0: any free port) until `stop` completes or Ctrl-C,
 /// printing `name: URL` first and opening the system browser when `open_browser` is set and
 /// there is one.

@@ -12,12 +12,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::config_file::{check_secret, ConfigFiles};
-use super::local_ui::{refuse, served_file};
+use super::local_ui::refuse;
 
 /// The env name the client secret is written under.
 pub const SECRET_NAME: &str = "REGSTACK_OAUTH__GOOGLE_CLIENT_SECRET";
@@ -83,33 +83,14 @@ pub async fn run(options: Options<'_>) -> ExitCode {
         api_prefix,
         done: tokio::sync::Notify::new(),
     });
-    let app = Router::new()
-        .route("/", get(|| async { served_file(INDEX, "text/html; charset=utf-8") }))
-        .route(
-            "/wizard.css",
-            get(|| async { served_file(super::local_ui::WIZARD_CSS, "text/css; charset=utf-8") }),
-        )
-        .route(
-            "/wizard.js",
-            get(|| async { served_file(super::local_ui::WIZARD_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/oauth.js",
-            get(|| async { served_file(JS, "text/javascript; charset=utf-8") }),
-        )
+    let app = super::local_ui::page_routes(INDEX, "/oauth.js", JS)
         .route("/api/state", get(state))
         .route("/api/preview", post(preview))
         .route("/api/save", post(save))
         .route("/api/done", post(done))
         .with_state(wizard.clone());
     let stop = async move { wizard.done.notified().await };
-    match super::local_ui::serve("OAuth setup", options.port, options.open_browser, app, stop).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\u{2718} the wizard cannot listen on 127.0.0.1:{}: {e}", options.port);
-            ExitCode::FAILURE
-        }
-    }
+    super::local_ui::run("OAuth setup", options.port, options.open_browser, app, stop).await
 }
 
 /// The redirect URI to register with Google, as the server derives it from `config` (with

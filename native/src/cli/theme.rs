@@ -162,19 +162,10 @@ async fn interactive(path: &Path, config: Option<&Path>, port: u16, open_browser
         );
     }
     let files = regstack_core::http::pages::static_files(designer.renderer.static_files());
-    let app = Router::new()
-        .route("/", get(|| async { served_file(INDEX, "text/html; charset=utf-8") }))
+    let app = super::local_ui::page_routes(INDEX, "/designer.js", JS)
         .route(
             "/designer.css",
             get(|| async { served_file(CSS, "text/css; charset=utf-8") }),
-        )
-        .route(
-            "/wizard.js",
-            get(|| async { served_file(super::local_ui::WIZARD_JS, "text/javascript; charset=utf-8") }),
-        )
-        .route(
-            "/designer.js",
-            get(|| async { served_file(JS, "text/javascript; charset=utf-8") }),
         )
         .route("/api/theme", get(current).put(save))
         .route("/api/css", post(css))
@@ -186,13 +177,7 @@ async fn interactive(path: &Path, config: Option<&Path>, port: u16, open_browser
         .with_state(designer.clone());
     println!("Theme file: {}", path.display());
     let stop = async move { designer.done.notified().await };
-    match super::local_ui::serve("Theme designer", port, open_browser, app, stop).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("\u{2718} the designer cannot listen on 127.0.0.1:{port}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    super::local_ui::run("Theme designer", port, open_browser, app, stop).await
 }
 
 /// The config the preview renders with: the host's, when it loads, for its name, brand and
