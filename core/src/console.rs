@@ -23,7 +23,9 @@ impl Mailer for ConsoleMailer {
             m.subject
         );
         if self.log_bodies {
-            tracing::info!(target: "regstack.email.console", "[regstack/console-email] text body:\n{}", m.text);
+            // The body names its recipient too: with sends running side by side, another
+            // email's `To:` line can come between this one's and its body.
+            tracing::info!(target: "regstack.email.console", "[regstack/console-email] text body (to {}):\n{}", m.to, m.text);
         } else {
             tracing::info!(target: "regstack.email.console", "[regstack/console-email] (body suppressed; set email.log_bodies=true to print it)");
         }

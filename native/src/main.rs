@@ -130,7 +130,7 @@ enum Command {
 /// The flags every local wizard takes.
 #[derive(clap::Args)]
 struct WizardFlags {
-    /// regstack.toml or its directory; both files are merged there (default: here).
+    /// regstack.toml or its directory, where the files are written (default: here).
     #[arg(long, conflicts_with = "target")]
     config: Option<PathBuf>,
     /// Deprecated: use --config.
@@ -139,7 +139,7 @@ struct WizardFlags {
     /// The wizard's port on 127.0.0.1 (default: any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// No browser: take the answers from the flags, merge, and print a JSON summary.
+    /// No browser: take the answers from the flags, write the files and print a JSON summary.
     #[arg(long)]
     headless: bool,
     /// Like --headless, but write nothing (exit 2 when an answer is refused).
@@ -259,33 +259,14 @@ enum ThemeAction {
         after_help = "Examples:\n  regstack theme design\n  regstack theme design --config /var/www/static\n  regstack theme design --headless --var --rs-accent=#0f766e --var dark:--rs-accent=#2dd4bf\n  regstack theme design --dry-run --var --rs-radius=10px   # check and print, write nothing\n\nOnly the managed --rs-* values in the file's :root block and its\n@media (prefers-color-scheme: dark) block change; everything else in it is kept.\nExit codes: 0 done, 1 a file or the port failed, 2 a value or flag was refused."
     )]
     Design {
-        /// regstack.toml or its directory; the theme file is written beside it (default: here).
-        #[arg(long, conflicts_with = "target")]
-        config: Option<PathBuf>,
-        /// Deprecated: use --config.
-        #[arg(long, value_name = "DIR")]
-        target: Option<PathBuf>,
-        /// The theme file's name.
+        #[command(flatten)]
+        wizard: WizardFlags,
+        /// The theme file's name, in the --config directory.
         #[arg(long, default_value = "regstack-theme.css")]
         filename: String,
-        /// The designer's port on 127.0.0.1 (default: any free port).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// No browser: apply the --var values, write the file and print a JSON summary.
-        #[arg(long)]
-        headless: bool,
-        /// Like --headless, but write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Deprecated: use --headless.
-        #[arg(long)]
-        print_only: bool,
-        /// NAME=VALUE, repeatable; dark:NAME=VALUE sets the dark scheme's value.
+        /// NAME=VALUE, repeatable; dark:NAME=VALUE sets the dark scheme's value (with --headless).
         #[arg(long = "var", value_name = "NAME=VALUE", allow_hyphen_values = true)]
         vars: Vec<String>,
-        /// Print the designer's URL without starting a browser.
-        #[arg(long)]
-        no_browser: bool,
     },
 }
 
@@ -354,34 +335,16 @@ async fn main() -> std::process::ExitCode {
             config,
         } => create_admin(email, password, config).await,
         Command::Theme {
-            action:
-                ThemeAction::Design {
-                    config,
-                    target,
-                    filename,
-                    port,
-                    headless,
-                    dry_run,
-                    print_only,
-                    vars,
-                    no_browser,
-                },
+            action: ThemeAction::Design { wizard, filename, vars },
         } => {
-            if target.is_some() {
-                eprintln!("\u{26a0} --target is deprecated and will go: use --config");
-            }
-            if print_only {
-                eprintln!("\u{26a0} --print-only is deprecated and will go: use --headless");
-            }
-            let config = config.or(target);
             return cli::theme::run(cli::theme::Options {
-                config: config.as_deref(),
+                config: wizard.config(),
                 filename: &filename,
-                port,
-                headless: headless || dry_run || print_only,
-                dry_run,
+                port: wizard.port,
+                headless: wizard.headless(),
+                dry_run: wizard.dry_run,
                 vars: &vars,
-                open_browser: !no_browser,
+                open_browser: !wizard.no_browser,
             })
             .await;
         }

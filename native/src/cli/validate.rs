@@ -335,7 +335,14 @@ impl Tail {
                     if self.verbose {
                         eprintln!("  | {}", printable(&line));
                     }
-                    if line.contains("[regstack/console-email] To: ") {
+                    // Whose body follows: named on the body's own first line (older
+                    // deployments: the `To:` line before it).
+                    if let Some(rest) = line
+                        .split_once("[regstack/console-email] text body (to ")
+                        .map(|(_, r)| r)
+                    {
+                        self.email_to = rest.rsplit_once("):").map(|(to, _)| to.to_string());
+                    } else if line.contains("[regstack/console-email] To: ") {
                         self.email_to = sms_recipient(&line);
                     }
                     if let Some(found) = pick(&line) {
