@@ -28,6 +28,14 @@ pub fn config_dir(config: Option<&Path>) -> PathBuf {
     }
 }
 
+/// The text of `path`, or nothing when there is no such file yet.
+pub fn read_or_empty(path: &Path) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        other => other,
+    }
+}
+
 /// Puts `text` at `path` through a new file beside it and a rename, so readers see the old
 /// file or the new one, whole. A `private` file is readable by its owner only; any other
 /// keeps the mode of the file it replaces (0644 when new). A symbolic link is followed, so

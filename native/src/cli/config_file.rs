@@ -48,11 +48,7 @@ const TOML_FILE: &str = "regstack.toml";
 const SECRETS_FILE: &str = "regstack.secrets.env";
 
 fn read(path: &Path) -> Result<String, ConfigFileError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(ConfigFileError::Io(path.to_path_buf(), e)),
-    }
+    super::read_or_empty(path).map_err(|e| ConfigFileError::Io(path.to_path_buf(), e))
 }
 
 /// A TOML value shown as the diff shows it.

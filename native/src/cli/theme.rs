@@ -54,7 +54,7 @@ pub async fn run(options: Options<'_>) -> ExitCode {
         return ExitCode::from(2);
     }
     let path = dir.join(name);
-    let existing = match read_existing(&path) {
+    let existing = match super::read_or_empty(&path) {
         Ok(text) => text,
         Err(e) => {
             eprintln!("\u{2718} cannot read {}: {e}", path.display());
@@ -65,14 +65,6 @@ pub async fn run(options: Options<'_>) -> ExitCode {
         headless(&path, &existing, options.vars, options.dry_run)
     } else {
         interactive(&path, options.config, options.port, options.open_browser).await
-    }
-}
-
-fn read_existing(path: &Path) -> std::io::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        Err(e) => Err(e),
     }
 }
 
@@ -229,7 +221,7 @@ const CSS: &str = include_str!("../../ui/theme/designer.css");
 const JS: &str = include_str!("../../ui/theme/designer.js");
 
 async fn current(State(d): State<Arc<Designer>>) -> Response {
-    let existing = match read_existing(&d.path) {
+    let existing = match super::read_or_empty(&d.path) {
         Ok(text) => text,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot read the file: {e}")),
     };
@@ -254,7 +246,7 @@ async fn current(State(d): State<Arc<Designer>>) -> Response {
 }
 
 async fn css(State(d): State<Arc<Designer>>, Json(theme): Json<Theme>) -> Response {
-    let existing = read_existing(&d.path).unwrap_or_default();
+    let existing = super::read_or_empty(&d.path).unwrap_or_default();
     let theme = match theme.checked(&Theme::from_css(&existing)) {
         Ok(t) => t,
         Err(errors) => return refusals(&errors),
@@ -264,7 +256,7 @@ async fn css(State(d): State<Arc<Designer>>, Json(theme): Json<Theme>) -> Respon
 
 async fn save(State(d): State<Arc<Designer>>, Json(theme): Json<Theme>) -> Response {
     // Read again: an edit made outside the designer since it started is kept.
-    let existing = match read_existing(&d.path) {
+    let existing = match super::read_or_empty(&d.path) {
         Ok(text) => text,
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot read the file: {e}")),
     };

@@ -270,14 +270,6 @@ fn forward<R: AsyncRead + Unpin + Send + 'static>(r: R, tx: UnboundedSender<Stri
     });
 }
 
-/// Who a waited-for line must be addressed to.
-enum To<'a> {
-    /// An email to this address (the console mailer prints `To: …` before each body).
-    Email(&'a str),
-    /// An SMS to this number (on the code's own line).
-    Phone(&'a str),
-}
-
 /// The deployment's output, line by line, as the log source prints it.
 struct Tail {
     lines: UnboundedReceiver<String>,
@@ -384,14 +376,6 @@ impl Tail {
             find_sms_code(line, kind).filter(|_| sms_recipient(line).as_deref() == Some(phone))
         })
         .await
-    }
-
-    async fn read(&mut self, to: To<'_>, wait: Duration, kind: Result<LinkKind, SmsKind>) -> Result<String, String> {
-        match (to, kind) {
-            (To::Email(address), Ok(link)) => self.token(link, address, wait).await,
-            (To::Phone(number), Err(sms)) => self.code(sms, number, wait).await,
-            _ => Err("a link goes to an address, a code to a phone".into()),
-        }
     }
 }
 
@@ -587,11 +571,16 @@ impl Probe {
         }
     }
 
-    /// The link or code addressed to the probe that the deployment prints next.
-    async fn read(&mut self, to: To<'_>, kind: Result<LinkKind, SmsKind>) -> Result<String, String> {
+    /// The token of the next link of `kind` emailed to `to`.
+    async fn emailed(&mut self, kind: LinkKind, to: &str) -> Result<String, String> {
         let wait = self.wait;
-        let tail = self.tail.as_mut().ok_or("no log source")?;
-        tail.read(to, wait, kind).await
+        self.tail.as_mut().ok_or("no log source")?.token(kind, to, wait).await
+    }
+
+    /// The next code of `kind` texted to `phone`.
+    async fn texted(&mut self, kind: SmsKind, phone: &str) -> Result<String, String> {
+        let wait = self.wait;
+        self.tail.as_mut().ok_or("no log source")?.code(kind, phone, wait).await
     }
 }
 
@@ -822,7 +811,7 @@ async fn register(p: &mut Probe) -> bool {
                 return Err("the account waits for its emailed link: give --log-source to read it".to_string());
             }
             let email = p.email.clone();
-            let token = p.read(To::Email(&email), Ok(LinkKind::Verify)).await?;
+            let token = p.emailed(LinkKind::Verify, &email).await?;
             p.expect(200, Method::POST, "/verify", json!({ "token": token }), None)
                 .await?;
             Ok("the emailed link confirmed the address".to_string())
@@ -910,7 +899,7 @@ async fn account(p: &mut Probe) {
         let body = json!({ "new_email": new_email, "current_password": p.password });
         p.expect(202, Method::POST, "/change-email", body, Some(&session))
             .await?;
-        let token = p.read(To::Email(&new_email), Ok(LinkKind::ConfirmEmailChange)).await?;
+        let token = p.emailed(LinkKind::ConfirmEmailChange, &new_email).await?;
         p.expect(
             200,
             Method::POST,
@@ -935,7 +924,7 @@ async fn password_reset(p: &mut Probe) -> Result<String, String> {
     let email = p.email.clone();
     p.expect(202, Method::POST, "/forgot-password", json!({ "email": email }), None)
         .await?;
-    let token = p.read(To::Email(&email), Ok(LinkKind::ResetPassword)).await?;
+    let token = p.emailed(LinkKind::ResetPassword, &email).await?;
     let new_password = random_password();
     let body = json!({ "token": token, "new_password": new_password });
     p.expect(200, Method::POST, "/reset-password", body, None).await?;
@@ -1030,7 +1019,7 @@ async fn sms_2fa(p: &mut Probe) -> Result<String, String> {
         .text("pending_token")
         .ok_or("202 without a pending_token")?
         .to_string();
-    let code = p.read(To::Phone(&phone), Err(SmsKind::PhoneSetup)).await?;
+    let code = p.texted(SmsKind::PhoneSetup, &phone).await?;
     let body = json!({ "pending_token": pending, "code": code });
     p.expect(200, Method::POST, "/phone/confirm", body, None).await?;
     // From here a password alone no longer signs in: the session is kept for the cleanup
@@ -1044,7 +1033,7 @@ async fn sms_2fa(p: &mut Probe) -> Result<String, String> {
         .text("mfa_pending_token")
         .ok_or("mfa_required without an mfa_pending_token")?
         .to_string();
-    let code = p.read(To::Phone(&phone), Err(SmsKind::LoginMfa)).await?;
+    let code = p.texted(SmsKind::LoginMfa, &phone).await?;
     let body = json!({ "mfa_pending_token": pending, "code": code });
     let r = p.expect(200, Method::POST, "/login/mfa-confirm", body, None).await?;
     let token = r.text("access_token").ok_or("200 without an access_token")?.to_string();
