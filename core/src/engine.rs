@@ -5,9 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
 use crate::config::Config;
 use crate::jwt::JwtCodec;
 use crate::lockout::Lockout;
@@ -231,9 +228,15 @@ impl Engine {
         };
         let sms_limits = optional("sms_code_rate_limit", &config.sms_code_rate_limit)?;
         let email_limits = optional("email_rate_limit", &config.email_rate_limit)?;
-        let mut decoy = [0u8; 24];
-        ports.random.fill(&mut decoy);
-        let decoy_hash = ports.hasher.hash(&URL_SAFE_NO_PAD.encode(decoy)).await?;
+        let (mut salt, mut output) = ([0u8; 16], [0u8; 32]);
+        ports.random.fill(&mut salt);
+        ports.random.fill(&mut output);
+        // The hasher's own parameters, so checking the decoy costs what checking its hashes
+        // costs; a hasher that cannot say hashes a random password once instead.
+        let decoy_hash = match ports.hasher.params() {
+            Some(params) => crate::password::decoy_hash(params, &salt, &output)?,
+            None => ports.hasher.hash(&crate::hex::encode(&output)).await?,
+        };
         Ok(Self {
             config: Arc::new(config),
             ports,

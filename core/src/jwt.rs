@@ -269,10 +269,8 @@ impl JwtCodec {
             return Err(JwtError::Malformed);
         };
         let header = URL_SAFE_NO_PAD.decode(header_b64).map_err(|_| JwtError::Malformed)?;
-        let Value::Object(header) = serde_json::from_slice::<Value>(&header).map_err(|_| JwtError::Malformed)? else {
-            return Err(JwtError::Malformed);
-        };
-        match header.get("alg").and_then(Value::as_str) {
+        let header: Header<'_> = json_object(&header)?;
+        match header.alg.as_ref().and_then(Loose::as_str) {
             Some(alg) if alg == self.alg_name() => {}
             Some(_) => return Err(JwtError::Algorithm),
             None => return Err(JwtError::Malformed),
@@ -283,31 +281,30 @@ impl JwtCodec {
             return Err(JwtError::Signature);
         }
         let payload = URL_SAFE_NO_PAD.decode(payload_b64).map_err(|_| JwtError::Malformed)?;
-        let Value::Object(map) = serde_json::from_slice::<Value>(&payload).map_err(|_| JwtError::Malformed)? else {
-            return Err(JwtError::Malformed);
-        };
-        let sub = map.get("sub").and_then(Value::as_str).ok_or(JwtError::Claim("sub"))?;
-        let exp = map.get("exp").and_then(number_as_f64).ok_or(JwtError::Claim("exp"))?;
-        let iat = map.get("iat").and_then(number_as_f64).ok_or(JwtError::Claim("iat"))?;
-        let jti = map.get("jti").and_then(Value::as_str).ok_or(JwtError::Claim("jti"))?;
-        let claimed_purpose = map
-            .get("purpose")
-            .and_then(Value::as_str)
-            .ok_or(JwtError::Claim("purpose"))?;
+        let map: Payload<'_> = json_object(&payload)?;
+        fn text<'c>(claim: &'c Option<Loose<'_>>, name: &'static str) -> Result<&'c str, JwtError> {
+            claim.as_ref().and_then(Loose::as_str).ok_or(JwtError::Claim(name))
+        }
+        fn number(claim: &Option<Loose<'_>>, name: &'static str) -> Result<f64, JwtError> {
+            claim.as_ref().and_then(Loose::as_f64).ok_or(JwtError::Claim(name))
+        }
+        let sub = text(&map.sub, "sub")?;
+        let exp = number(&map.exp, "exp")?;
+        let iat = number(&map.iat, "iat")?;
+        let jti = text(&map.jti, "jti")?;
+        let claimed_purpose = text(&map.purpose, "purpose")?;
         let extra = match purpose.extra_claim() {
-            Some(name) => Some(
-                map.get(name)
-                    .and_then(Value::as_str)
-                    .ok_or(JwtError::Claim(name))?
-                    .to_string(),
-            ),
+            Some(name) => {
+                let claim = if name == "phone" { &map.phone } else { &map.new_email };
+                Some(text(claim, name)?.to_string())
+            }
             None => None,
         };
-        match (&self.audience, map.get("aud")) {
+        match (&self.audience, &map.aud) {
             (None, None) => {}
             (None, Some(_)) | (Some(_), None) => return Err(JwtError::Audience),
-            (Some(want), Some(Value::String(got))) if got == want => {}
-            (Some(want), Some(Value::Array(list))) if list.iter().any(|v| v.as_str() == Some(want)) => {}
+            (Some(want), Some(Loose::Text(got))) if got == want => {}
+            (Some(want), Some(Loose::List(list))) if list.iter().any(|v| v.as_deref() == Some(want.as_str())) => {}
             (Some(_), Some(_)) => return Err(JwtError::Audience),
         }
         if claimed_purpose != purpose.as_str() {
@@ -328,8 +325,125 @@ impl JwtCodec {
     }
 }
 
-fn number_as_f64(v: &Value) -> Option<f64> {
-    v.as_f64().filter(|f| f.is_finite())
+/// `bytes` as a JSON object into `T`. A derived struct would also take a JSON array of its
+/// fields in order; a JWT's header and payload are objects, so anything else is malformed.
+fn json_object<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, JwtError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(JwtError::Malformed);
+    }
+    serde_json::from_slice(bytes).map_err(|_| JwtError::Malformed)
+}
+
+/// The JOSE header, as far as it is read: the other members are skipped.
+#[derive(serde::Deserialize)]
+struct Header<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    alg: Option<Loose<'a>>,
+}
+
+/// A member that is there, `null` included (`Option` alone would read `null` as absent, and
+/// `"aud": null` must still count as an audience).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Loose<'de>>, D::Error> {
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+/// The claims [`JwtCodec::decode`] reads, parsed in one pass into borrowed text where the
+/// JSON allows (the session check runs on every request). A claim of the wrong type fails as
+/// a missing one would. Unknown top-level claims are skipped without being parsed, and a
+/// claim named twice makes the token malformed (a JSON tree would keep the last); a token
+/// only reaches this after its signature checked out, so both concern tokens we signed.
+#[derive(serde::Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    sub: Option<Loose<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    exp: Option<Loose<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    iat: Option<Loose<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    jti: Option<Loose<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    purpose: Option<Loose<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    new_email: Option<Loose<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    phone: Option<Loose<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    aud: Option<Loose<'a>>,
+}
+
+/// One claim's value, whatever its JSON type: text (borrowed unless it had escapes), a finite
+/// number, a list (its text items), or anything else.
+enum Loose<'a> {
+    Text(std::borrow::Cow<'a, str>),
+    Number(f64),
+    List(Vec<Option<std::borrow::Cow<'a, str>>>),
+    Other,
+}
+
+impl Loose<'_> {
+    fn as_str(&self) -> Option<&str> {
+        match self {
+            Loose::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn as_f64(&self) -> Option<f64> {
+        match self {
+            Loose::Number(n) if n.is_finite() => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Loose<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Loose::Text(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Loose::Text(v.to_string().into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Loose::Number(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Loose::Number(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Loose::Number(v as f64))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Loose::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                // Read, not skipped, so a bad number or string inside is still malformed.
+                while map.next_entry::<Loose<'de>, Loose<'de>>()?.is_some() {}
+                Ok(Loose::Other)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Loose<'de>>()? {
+                    items.push(match item {
+                        Loose::Text(s) => Some(s),
+                        _ => None,
+                    });
+                }
+                Ok(Loose::List(items))
+            }
+        }
+        deserializer.deserialize_any(Visit)
+    }
 }
 
 /// The `purpose` claim of a token, read without checking it: only for a token regstack minted
@@ -442,5 +556,103 @@ mod tests {
         );
         assert_eq!(plain.decode("garbage", Purpose::Session, now), Err(JwtError::Malformed));
         assert_eq!(plain.decode("a.b.c", Purpose::Session, now), Err(JwtError::Malformed));
+    }
+
+    /// Signed by `codec` with any header and payload text.
+    fn forge(codec: &JwtCodec, purpose: Purpose, header: &str, payload: &str) -> String {
+        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+        let signature = codec.sign(purpose, input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    #[regstack_macros::dual_test]
+    fn claims_of_any_shape_are_read_or_refused_by_name() {
+        let codec = JwtCodec::new(SECRET, JwtAlgorithm::Hs256, Some("app".into()));
+        let now = at(1_767_268_800_000_000);
+        let header = r#"{"typ":"JWT","kid":{"nested":[1,2]},"alg":"HS256"}"#;
+        let decode = |payload: &str| {
+            codec.decode(
+                &forge(&codec, Purpose::EmailChange, header, payload),
+                Purpose::EmailChange,
+                now,
+            )
+        };
+        // Escaped text, integer times, unknown claims of every type, an audience list.
+        let claims = decode(
+            r#"{"sub":"u\u002d1","jti":"j\/k","iat":1767268800,"exp":1767272400,"purpose":"email_change",
+               "new_email":"new@example.com","aud":[null,7,"app"],"x":{"y":[true,null]},"z":false}"#,
+        )
+        .unwrap();
+        assert_eq!((claims.sub.as_str(), claims.jti.as_str()), ("u-1", "j/k"));
+        assert_eq!(
+            (claims.exp, claims.extra.as_deref()),
+            (1_767_272_400, Some("new@example.com"))
+        );
+        assert_eq!(claims.iat, at(1_767_268_800_000_000));
+        // A claim of the wrong type counts as missing.
+        let base =
+            r#""jti":"j","iat":1.5,"exp":1767272400,"purpose":"email_change","new_email":"n@example.com","aud":"app""#;
+        assert_eq!(decode(&format!(r#"{{"sub":7,{base}}}"#)), Err(JwtError::Claim("sub")));
+        assert_eq!(
+            decode(&format!(
+                r#"{{"sub":"u",{}}}"#,
+                base.replace(r#""new_email":"n@example.com""#, r#""new_email":["n"]"#)
+            )),
+            Err(JwtError::Claim("new_email"))
+        );
+        assert_eq!(
+            decode(&format!(
+                r#"{{"sub":"u",{}}}"#,
+                base.replace("1767272400", r#""1767272400""#)
+            )),
+            Err(JwtError::Claim("exp"))
+        );
+        assert_eq!(
+            decode(&format!(
+                r#"{{"sub":"u",{}}}"#,
+                base.replace(r#""aud":"app""#, r#""aud":["other",{"app":1}]"#)
+            )),
+            Err(JwtError::Audience)
+        );
+        assert_eq!(
+            decode(&format!(
+                r#"{{"sub":"u",{}}}"#,
+                base.replace(r#""aud":"app""#, r#""aud":{"app":1}"#)
+            )),
+            Err(JwtError::Audience)
+        );
+        // `null` is there all the same; a bad number inside a claim's object is malformed.
+        assert_eq!(
+            decode(&format!(
+                r#"{{"sub":"u",{}}}"#,
+                base.replace(r#""aud":"app""#, r#""aud":null"#)
+            )),
+            Err(JwtError::Audience)
+        );
+        let plain = JwtCodec::new(SECRET, JwtAlgorithm::Hs256, None);
+        let with_null_aud = forge(
+            &plain,
+            Purpose::Session,
+            header,
+            r#"{"sub":"u","jti":"j","iat":1,"exp":1767272400,"purpose":"session","aud":null}"#,
+        );
+        assert_eq!(
+            plain.decode(&with_null_aud, Purpose::Session, now),
+            Err(JwtError::Audience)
+        );
+        assert_eq!(
+            decode(&format!(
+                r#"{{"sub":"u",{}}}"#,
+                base.replace(r#""aud":"app""#, r#""aud":{"x":1e400}"#)
+            )),
+            Err(JwtError::Malformed)
+        );
+        // Not an object at all, or an algorithm of the wrong type.
+        assert_eq!(decode(r#"["sub","u"]"#), Err(JwtError::Malformed));
+        let numeric_alg = forge(&codec, Purpose::Session, r#"{"alg":256}"#, r#"{}"#);
+        assert_eq!(
+            codec.decode(&numeric_alg, Purpose::Session, now),
+            Err(JwtError::Malformed)
+        );
     }
 }

@@ -107,13 +107,28 @@ pub fn hash_in(
     let memory = memory
         .get_mut(..need)
         .ok_or_else(|| PasswordError::Hash(format!("{need} blocks of memory needed, {lent} lent")))?;
-    let encoded = SaltString::encode_b64(salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
     let hash = Output::init_with(32, |out| {
         argon
             .hash_password_into_with_memory(password.as_bytes(), salt, out, &mut *memory)
             .map_err(|_| argon2::password_hash::Error::Crypto)
     })
     .map_err(|e| PasswordError::Hash(e.to_string()))?;
+    phc_string(&argon, salt, hash)
+}
+
+/// A PHC string with the configured parameters, `salt`, and `output` in place of a computed
+/// hash: the login flow's stand-in for an unknown address. Checking a password against it
+/// costs exactly what checking one against a real hash with these parameters costs, and no
+/// password matches it (that would take a preimage of a random 256-bit output). Building it
+/// computes no hash, so starting up allocates no hashing memory (docs/performance.md).
+pub fn decoy_hash(params: HashParams, salt: &[u8; 16], output: &[u8; 32]) -> Result<String, PasswordError> {
+    let argon = params.argon2()?;
+    let output = Output::new(output).map_err(|e| PasswordError::Hash(e.to_string()))?;
+    phc_string(&argon, salt, output)
+}
+
+fn phc_string(argon: &Argon2<'_>, salt: &[u8; 16], hash: Output) -> Result<String, PasswordError> {
+    let encoded = SaltString::encode_b64(salt).map_err(|e| PasswordError::Hash(e.to_string()))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -265,6 +280,10 @@ impl InlineHasher {
 
 #[async_trait::async_trait]
 impl crate::ports::PasswordHasher for InlineHasher {
+    fn params(&self) -> Option<HashParams> {
+        Some(self.params)
+    }
+
     async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
         self.random.fill(&mut salt);
@@ -354,6 +373,10 @@ impl Drop for InFlight {
 
 #[async_trait::async_trait]
 impl crate::ports::PasswordHasher for LoadShedding {
+    fn params(&self) -> Option<HashParams> {
+        self.inner.params()
+    }
+
     async fn hash(&self, password: &str) -> Result<String, PasswordError> {
         let _place = self.admit()?;
         self.inner.hash(password).await
@@ -476,6 +499,35 @@ mod tests {
             }
         );
         assert!(!verify("correct horse", "not-a-hash", CHEAP).ok);
+    }
+
+    #[regstack_macros::dual_test]
+    fn a_decoy_costs_what_a_real_hash_costs_and_matches_nothing() {
+        let real = hash("", &[7; 16], CHEAP).unwrap();
+        let decoy = decoy_hash(CHEAP, &[7; 16], &[9; 32]).unwrap();
+        let params = |phc: &str| phc.rsplitn(3, '$').nth(2).map(str::to_string);
+        assert_eq!(
+            params(&decoy),
+            params(&real),
+            "same algorithm, version, parameters and salt"
+        );
+        assert_eq!(blocks_to_verify(&decoy), blocks_to_verify(&real));
+        assert_eq!(work_of(&decoy), work_of(&real));
+        for guess in ["", "password", "correct horse"] {
+            assert_eq!(
+                verify(guess, &decoy, CHEAP),
+                Verified {
+                    ok: false,
+                    needs_rehash: false
+                },
+                "{guess:?} is checked with the configured parameters and fails"
+            );
+        }
+        let refused = HashParams { memory_kib: 1, ..CHEAP };
+        assert!(
+            decoy_hash(refused, &[7; 16], &[9; 32]).is_err(),
+            "parameters Argon2 refuses are refused here too"
+        );
     }
 
     #[regstack_macros::dual_test]

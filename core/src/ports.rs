@@ -489,6 +489,12 @@ pub trait PasswordHasher: Send + Sync {
     /// Checks a password against any PHC Argon2 hash. `Err` only when the check could not
     /// run at all (load shedding); a wrong password or a broken hash is `ok: false`.
     async fn verify(&self, password: &str, phc: &str) -> Result<Verified, PasswordError>;
+    /// The parameters [`PasswordHasher::hash`] uses, when the hasher can say. The engine then
+    /// builds its timing decoy from them without hashing; otherwise it hashes a random
+    /// password once at start-up.
+    fn params(&self) -> Option<crate::password::HashParams> {
+        None
+    }
 }
 
 /// Receives lifecycle events (the hooks of docs/wire.md, "Events"). Failures are the sink's to log and

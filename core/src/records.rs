@@ -97,22 +97,46 @@ impl User {
 
     /// `UserPublic`: everything but the hash, datetimes in pydantic's form.
     pub fn public(&self) -> Value {
-        json!({
-            "id": self.id,
-            "email": self.email,
-            "is_active": self.is_active,
-            "is_verified": self.is_verified,
-            "is_superuser": self.is_superuser,
-            "full_name": self.full_name,
-            "phone_number": self.phone_number,
-            "is_mfa_enabled": self.is_mfa_enabled,
-            "created_at": to_pydantic(self.created_at),
-            "updated_at": to_pydantic(self.updated_at),
-            "last_login": self.last_login.map(to_pydantic),
-            "tokens_invalidated_after": self.tokens_invalidated_after.map(to_pydantic),
-            "role": self.role,
-        })
+        serde_json::to_value(self.wire()).expect("a user serialises")
     }
+
+    /// [`User::public`] without building a JSON tree: serialise it straight into a response
+    /// (`GET /me` answers it on every call).
+    pub fn wire(&self) -> UserPublic<'_> {
+        UserPublic {
+            id: &self.id,
+            email: &self.email,
+            is_active: self.is_active,
+            is_verified: self.is_verified,
+            is_superuser: self.is_superuser,
+            full_name: self.full_name.as_deref(),
+            phone_number: self.phone_number.as_deref(),
+            is_mfa_enabled: self.is_mfa_enabled,
+            created_at: to_pydantic(self.created_at),
+            updated_at: to_pydantic(self.updated_at),
+            last_login: self.last_login.map(to_pydantic),
+            tokens_invalidated_after: self.tokens_invalidated_after.map(to_pydantic),
+            role: &self.role,
+        }
+    }
+}
+
+/// A user as the wire shows it (`UserPublic` in docs/wire.md), members in the original's order.
+#[derive(serde::Serialize)]
+pub struct UserPublic<'a> {
+    id: &'a str,
+    email: &'a str,
+    is_active: bool,
+    is_verified: bool,
+    is_superuser: bool,
+    full_name: Option<&'a str>,
+    phone_number: Option<&'a str>,
+    is_mfa_enabled: bool,
+    created_at: String,
+    updated_at: String,
+    last_login: Option<String>,
+    tokens_invalidated_after: Option<String>,
+    role: &'a str,
 }
 
 /// A field-by-field change to a user; `None` leaves a field alone. Stores apply it atomically
@@ -462,5 +486,34 @@ impl std::fmt::Debug for PushSubscription {
             .field("user_id", &self.user_id)
             .field("created_at", &self.created_at)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[regstack_macros::dual_test]
+    fn a_user_on_the_wire_has_the_originals_members_in_order() {
+        let at = |micros| crate::time::from_micros(micros);
+        let mut user = User::new(
+            "u1".into(),
+            "a@example.com".into(),
+            Some("$argon2id$secret".into()),
+            at(1_767_268_800_000_000),
+        );
+        user.full_name = Some("Ada \"L\"".into());
+        user.last_login = Some(at(1_767_268_800_123_456));
+        let text = serde_json::to_string(&user.wire()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":"u1","email":"a@example.com","is_active":true,"is_verified":false,"is_superuser":false,"full_name":"Ada \"L\"","phone_number":null,"is_mfa_enabled":false,"created_at":"2026-01-01T12:00:00Z","updated_at":"2026-01-01T12:00:00Z","last_login":"2026-01-01T12:00:00.123456Z","tokens_invalidated_after":null,"role":"user"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&user.public()).unwrap(),
+            text,
+            "the tree and the direct form agree"
+        );
+        assert!(!text.contains("argon2"), "never the hash");
     }
 }

@@ -45,6 +45,7 @@ pub struct PoolStats {
 
 /// The [`PasswordHasher`] over the pool.
 pub struct PooledHasher {
+    params: HashParams,
     random: Arc<dyn Random>,
     lanes: Lane,
     large: Lane,
@@ -85,6 +86,7 @@ impl PooledHasher {
             max_blocks / 1024
         );
         Self {
+            params,
             random,
             lanes,
             large,
@@ -179,6 +181,10 @@ fn run_lane(jobs: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, params: HashPara
 
 #[async_trait]
 impl PasswordHasher for PooledHasher {
+    fn params(&self) -> Option<HashParams> {
+        Some(self.params)
+    }
+
     async fn hash(&self, pw: &str) -> Result<String, PasswordError> {
         let mut salt = [0u8; 16];
         self.random.fill(&mut salt);

@@ -3,6 +3,8 @@
 #[cfg(feature = "mongo")]
 pub mod mongo;
 #[cfg(feature = "postgres")]
+pub mod pg_sessions;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

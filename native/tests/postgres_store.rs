@@ -103,6 +103,77 @@ async fn an_unreachable_server_is_a_clear_error() {
     );
 }
 
+/// Many session checks at once are answered together, each with its own user and revocation,
+/// and a revocation is seen by the next check (docs/performance.md, "The session check").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_checks_at_once_share_statements_and_each_gets_its_own_answer() {
+    use regstack_core::ports::{RevocationStore, SessionLookup, UserStore};
+    let url = fresh_database("gathered").await;
+    let store = PgStore::open(&url, 8, Duration::from_secs(10)).await.unwrap();
+    let now = regstack_core::time::from_micros(1_767_268_800_000_000);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let id = format!("{i:032}");
+        let mut u = regstack_core::records::User::new(id.clone(), format!("u{i}@example.com"), None, now);
+        u.full_name = Some(format!("user {i}"));
+        store.create(&u).await.unwrap();
+        ids.push(id);
+    }
+    for i in (0..40).step_by(3) {
+        store
+            .revoke(&format!("jti-{i}"), regstack_core::time::plus_seconds(now, 600))
+            .await
+            .unwrap();
+    }
+    // 400 checks: users that exist (i < 20) and ones that do not, live and revoked tokens.
+    let mut checks = tokio::task::JoinSet::new();
+    for k in 0..400 {
+        let store = store.clone();
+        let (i, j) = (k % 40, (k * 7) % 40);
+        let user_id = ids.get(i).cloned().unwrap_or_else(|| format!("missing-{i}"));
+        checks.spawn(async move { (i, j, store.lookup(&user_id, &format!("jti-{j}")).await.unwrap()) });
+    }
+    for (i, j, record) in checks.join_all().await {
+        assert_eq!(record.revoked, j % 3 == 0, "check ({i}, {j})");
+        match &record.user {
+            Some(u) => {
+                assert!(i < 20, "check ({i}, {j}) found a user that does not exist");
+                assert_eq!(u.id, ids[i]);
+                assert_eq!(u.full_name.as_deref(), Some(format!("user {i}").as_str()));
+            }
+            None => assert!(i >= 20, "check ({i}, {j}) lost its user"),
+        }
+    }
+    let counts = store.session_check_counts();
+    assert!(counts.answered > 0, "the gathered path answered: {counts:?}");
+    assert!(
+        counts.statements * 2 <= counts.answered,
+        "checks waiting together share a statement: {counts:?}"
+    );
+    // A revocation is seen by the very next check.
+    assert!(!store.lookup(&ids[1], "fresh").await.unwrap().revoked);
+    store
+        .revoke("fresh", regstack_core::time::plus_seconds(now, 600))
+        .await
+        .unwrap();
+    assert!(store.lookup(&ids[1], "fresh").await.unwrap().revoked);
+    // A pool the host owns may be shared, so its stores hold none of its connections.
+    let hosted = PgStore::from_pool(sqlx::PgPool::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+    let mut checks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (hosted, id) = (hosted.clone(), ids[2].clone());
+        checks.spawn(async move { hosted.lookup(&id, "fresh").await.unwrap() });
+    }
+    assert!(checks.join_all().await.iter().all(|r| r.revoked && r.user.is_some()));
+    assert_eq!(
+        hosted.session_check_counts().statements,
+        0,
+        "all through the host's pool"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_owned_pool_carries_an_instance() {
     let url = fresh_database("hostpool").await;

@@ -250,7 +250,7 @@ pub async fn logout(State(engine): State<Arc<Engine>>, Extension(session): Exten
 
 /// `GET /me`
 pub async fn me(Extension(session): Extension<Session>) -> Reply {
-    ok(StatusCode::OK, session.user.public())
+    Ok((StatusCode::OK, Json(session.user.wire())).into_response())
 }
 
 /// `PATCH /me`

@@ -74,6 +74,7 @@ const MIGRATION_LOCK: i64 = 0x7265_6773_7461_636b; // "regstack"
 #[derive(Clone, Debug)]
 pub struct PgStore {
     pool: PgPool,
+    sessions: std::sync::Arc<super::pg_sessions::SessionChecks>,
 }
 
 /// Maps sqlx errors to the port's, by error kind and SQLSTATE class, never by message text.
@@ -142,12 +143,29 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(|source| OpenError::Connect { host, source })?;
-        Ok(Self { pool })
+        Ok(Self::on(pool, true))
+    }
+
+    /// How many session checks have been answered together, in how many statements
+    /// (docs/performance.md, "The session check").
+    pub fn session_check_counts(&self) -> super::pg_sessions::SessionCheckCounts {
+        self.sessions.counts()
+    }
+
+    /// Stores on `pool`; `owned` when regstack made the pool, so its session checks may hold
+    /// connections of it (docs/performance.md).
+    fn on(pool: PgPool, owned: bool) -> Self {
+        Self {
+            sessions: std::sync::Arc::new(super::pg_sessions::SessionChecks::new(pool.clone(), owned)),
+            pool,
+        }
     }
 
     /// Stores on a pool the host already owns (its own options and size), migrated first.
+    /// Every read goes through that pool; the gathered session checks are for pools regstack
+    /// opens itself, since a host's pool may be shared.
     pub async fn from_pool(pool: PgPool) -> Result<Self, OpenError> {
-        let store = Self { pool };
+        let store = Self::on(pool, false);
         store.migrate().await?;
         Ok(store)
     }
@@ -307,7 +325,7 @@ fn pending_from(row: &PgRow) -> Result<PendingRegistration, StoreError> {
     })
 }
 
-const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after, role";
+pub(crate) const USER_COLUMNS: &str = "id, email, hashed_password, is_active, is_verified, is_superuser, full_name, phone_number, is_mfa_enabled, created_at, updated_at, last_login, tokens_invalidated_after, role";
 const PENDING_COLUMNS: &str = "id, email, hashed_password, full_name, token_hash, created_at, expires_at";
 
 fn t(v: Timestamp) -> Timestamp {
@@ -665,6 +683,9 @@ impl RevocationStore for PgStore {
 #[async_trait]
 impl SessionLookup for PgStore {
     async fn lookup(&self, user_id: &str, jti: &str) -> Result<SessionRecord, StoreError> {
+        if let Some(record) = self.sessions.check(user_id, jti).await {
+            return Ok(record);
+        }
         let row = sqlx::query(&format!(
             "SELECT {USER_COLUMNS}, EXISTS (SELECT 1 FROM token_blacklist WHERE jti = $2) AS revoked \
              FROM (SELECT 1 AS one) AS one LEFT JOIN users ON users.id = $1"
@@ -674,10 +695,16 @@ impl SessionLookup for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(map_err)?;
-        let id: Option<String> = row.try_get("id").map_err(map_err)?;
-        let revoked: bool = row.try_get("revoked").map_err(map_err)?;
-        SessionRecord::read(id.map(|_| user_from(&row)).transpose(), revoked)
+        session_from(&row)
     }
+}
+
+/// A session check's record from a row of [`USER_COLUMNS`] (all NULL for no such user) and
+/// `revoked`.
+pub(crate) fn session_from(row: &PgRow) -> Result<SessionRecord, StoreError> {
+    let id: Option<String> = row.try_get("id").map_err(map_err)?;
+    let revoked: bool = row.try_get("revoked").map_err(map_err)?;
+    SessionRecord::read(id.map(|_| user_from(row)).transpose(), revoked)
 }
 
 #[async_trait]
