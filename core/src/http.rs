@@ -120,6 +120,26 @@ async fn guard(State((engine, endpoint)): State<(Arc<Engine>, Endpoint)>, mut re
     next.run(req).await
 }
 
+/// The session the route guard authenticated, moved out of the request rather than cloned (a clone
+/// would copy the user's every field on each authenticated request).
+pub struct SignedIn(pub crate::flows::session::Session);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for SignedIn {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .remove::<crate::flows::session::Session>()
+            .map(SignedIn)
+            .ok_or_else(|| {
+                // Only a route the table marks public could get here, and none asks for one.
+                tracing::error!(target: "regstack.http", "a handler asked for the session of a route without one");
+                ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            })
+    }
+}
+
 /// Unknown paths: 307 to the slash-less path when that is a route, else 404.
 async fn fallback(paths: Vec<&'static str>, OriginalUri(original): OriginalUri, req: Request) -> Response {
     let inner = req.uri().path();

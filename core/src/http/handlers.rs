@@ -10,13 +10,12 @@ use serde_json::{json, Value};
 
 use super::body::{query_ints, take, Fields, JsonBody};
 use super::error::ApiError;
-use super::ClientIp;
+use super::{ClientIp, SignedIn};
 use crate::engine::Engine;
 use crate::flows::admin::{self, AdminPatch};
 use crate::flows::login::LoginOutcome;
 use crate::flows::push as push_flow;
 use crate::flows::register::Registered;
-use crate::flows::session::Session;
 use crate::flows::{account, email_change, login as login_flow, oauth, password, phone, register as register_flow};
 use crate::turnstile::{self, Guarded};
 
@@ -198,7 +197,7 @@ pub async fn login_mfa_confirm(State(engine): State<Arc<Engine>>, JsonBody(body)
 /// `POST /phone/start`
 pub async fn phone_start(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
@@ -225,7 +224,7 @@ pub async fn phone_confirm(State(engine): State<Arc<Engine>>, JsonBody(body): Js
 /// `DELETE /phone`
 pub async fn phone_disable(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
@@ -236,7 +235,7 @@ pub async fn phone_disable(
 }
 
 /// `POST /logout`
-pub async fn logout(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>) -> Reply {
+pub async fn logout(State(engine): State<Arc<Engine>>, SignedIn(session): SignedIn) -> Reply {
     login_flow::logout(&engine, &session).await?;
     let resp = message(StatusCode::OK, "Logged out.")?;
     Ok(
@@ -249,14 +248,14 @@ pub async fn logout(State(engine): State<Arc<Engine>>, Extension(session): Exten
 }
 
 /// `GET /me`
-pub async fn me(Extension(session): Extension<Session>) -> Reply {
+pub async fn me(SignedIn(session): SignedIn) -> Reply {
     Ok((StatusCode::OK, Json(session.user.wire())).into_response())
 }
 
 /// `PATCH /me`
 pub async fn patch_me(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
@@ -269,7 +268,7 @@ pub async fn patch_me(
 /// `POST /change-password`
 pub async fn change_password(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     ip: Option<Extension<ClientIp>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
@@ -291,7 +290,7 @@ pub async fn change_password(
 /// `POST /change-email`
 pub async fn change_email(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
@@ -317,7 +316,7 @@ pub async fn confirm_email_change(State(engine): State<Arc<Engine>>, JsonBody(bo
 /// `DELETE /account`
 pub async fn delete_account(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
@@ -543,7 +542,7 @@ pub async fn push_vapid_public_key(State(engine): State<Arc<Engine>>) -> Reply {
 /// `POST /push/subscriptions`
 pub async fn push_subscribe(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
@@ -564,7 +563,7 @@ pub async fn push_subscribe(
 }
 
 /// `GET /push/subscriptions`
-pub async fn push_subscriptions(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>) -> Reply {
+pub async fn push_subscriptions(State(engine): State<Arc<Engine>>, SignedIn(session): SignedIn) -> Reply {
     let items: Vec<Value> = push_flow::list(&engine, &session)
         .await?
         .iter()
@@ -576,7 +575,7 @@ pub async fn push_subscriptions(State(engine): State<Arc<Engine>>, Extension(ses
 /// `DELETE /push/subscriptions`
 pub async fn push_unsubscribe(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     JsonBody(body): JsonBody,
 ) -> Reply {
     let mut f = Fields::new(body)?;
@@ -587,7 +586,7 @@ pub async fn push_unsubscribe(
 }
 
 /// `GET /oauth/providers`
-pub async fn oauth_providers(State(engine): State<Arc<Engine>>, Extension(session): Extension<Session>) -> Reply {
+pub async fn oauth_providers(State(engine): State<Arc<Engine>>, SignedIn(session): SignedIn) -> Reply {
     let list = oauth::providers(&engine, &session).await?;
     ok(
         StatusCode::OK,
@@ -614,7 +613,7 @@ pub async fn oauth_start(
 /// `POST /oauth/{provider}/link/start?redirect_to=`
 pub async fn oauth_link_start(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     provider: PathParam,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Reply {
@@ -629,7 +628,7 @@ pub async fn oauth_link_start(
 /// `DELETE /oauth/{provider}/link`
 pub async fn oauth_unlink(
     State(engine): State<Arc<Engine>>,
-    Extension(session): Extension<Session>,
+    SignedIn(session): SignedIn,
     provider: PathParam,
 ) -> Reply {
     let provider = path_param(provider, Missing::Provider).map_err(|_| crate::flows::FlowError::OAuthNotLinked)?;

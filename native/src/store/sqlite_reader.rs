@@ -69,12 +69,13 @@ fn read(conn: &Connection, st: &Statement) -> rusqlite::Result<Vec<Map<String, J
             Value::Bool(b) => stmt.raw_bind_parameter(i + 1, b)?,
         }
     }
-    let names: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
-        let mut map = Map::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
+        let columns = row.as_ref();
+        let mut map = Map::with_capacity(columns.column_count());
+        for i in 0..columns.column_count() {
+            let name = columns.column_name(i)?;
             // The same JSON as the sqlx path's rows: SQLite's storage class decides. What that
             // path refuses (a BLOB, text that is not UTF-8) fails here too, so the pool answers.
             let value = match row.get_ref(i)? {
@@ -85,12 +86,12 @@ fn read(conn: &Connection, st: &Statement) -> rusqlite::Result<Vec<Map<String, J
                 ValueRef::Blob(_) => {
                     return Err(rusqlite::Error::InvalidColumnType(
                         i,
-                        name.clone(),
+                        name.to_string(),
                         rusqlite::types::Type::Blob,
                     ))
                 }
             };
-            map.insert(name.clone(), value);
+            map.insert(name.to_string(), value);
         }
         out.push(map);
     }
