@@ -116,7 +116,7 @@ pub fn hash_in(
     phc_string(&argon, salt, hash)
 }
 
-/// A PHC string with the configured parameters, `salt`, and `output` in place of a computed
+/// A PHC string with `params` (the hasher's own), `salt`, and `output` in place of a computed
 /// hash: the login flow's stand-in for an unknown address. Checking a password against it
 /// costs exactly what checking one against a real hash with these parameters costs, and no
 /// password matches it (that would take a preimage of a random 256-bit output). Building it
