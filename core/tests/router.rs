@@ -1007,3 +1007,40 @@ router_test!(phone_routes_follow_the_flag_and_mfa_confirm_is_always_mounted, {
         .await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "auth before body");
 });
+
+router_test!(no_route_answers_500_to_a_valid_session, {
+    // The guard hands each bearer route its session (`SignedIn`); a route that took one
+    // without the table marking it authenticated would answer 500. Every mounted route is
+    // called with a valid session and an empty body; each runs on its own account, since
+    // some (logout, deleting the account) end the session they are given.
+    let config = Config {
+        enable_admin_router: true,
+        enable_sms_2fa: true,
+        ..Config::default()
+    };
+    let h = harness(config.clone()).await;
+    let mut reached = 0;
+    for (i, endpoint) in regstack_core::routes::Endpoint::mounted(&config).enumerate() {
+        let route = endpoint.route();
+        let token = h.verified_user(&format!("bearer{i}@example.com"), "password123").await;
+        let path: String = route
+            .path
+            .split('/')
+            .map(|part| if part.starts_with('{') { "x" } else { part })
+            .collect::<Vec<_>>()
+            .join("/");
+        let body = (route.method != Method::GET).then(|| json!({}));
+        let (s, _, b) = h.call(route.method.clone(), &path, Some(&token), body).await;
+        assert_ne!(s, StatusCode::INTERNAL_SERVER_ERROR, "{} {path}: {b}", route.method);
+        if route.access == regstack_core::routes::Access::Bearer {
+            assert_ne!(
+                s,
+                StatusCode::UNAUTHORIZED,
+                "{} {path} refused a valid session: {b}",
+                route.method
+            );
+            reached += 1;
+        }
+    }
+    assert!(reached >= 8, "only {reached} bearer routes were called");
+});
