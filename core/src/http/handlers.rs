@@ -21,7 +21,7 @@ use crate::turnstile::{self, Guarded};
 
 type Reply = Result<Response, ApiError>;
 
-fn ok(status: StatusCode, body: Value) -> Reply {
+fn ok(status: StatusCode, body: impl serde::Serialize) -> Reply {
     Ok((status, Json(body)).into_response())
 }
 
@@ -249,7 +249,7 @@ pub async fn logout(State(engine): State<Arc<Engine>>, SignedIn(session): Signed
 
 /// `GET /me`
 pub async fn me(SignedIn(session): SignedIn) -> Reply {
-    Ok((StatusCode::OK, Json(session.user.wire())).into_response())
+    ok(StatusCode::OK, session.user.wire())
 }
 
 /// `PATCH /me`
